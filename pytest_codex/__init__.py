@@ -1,0 +1,3 @@
+"""pytest-codex."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,314 @@
+"""Configuration with one resolution order: CLI flag > environment variable > config file >
+default.
+
+The config file is the first of ``codex.orchestrator.yaml``, ``codex.orchestrator.yml``,
+``codex.orchestrator.json`` and ``[tool.codex-orchestrator]`` in ``pyproject.toml`` found at the
+repository root (or the file named by ``--config`` / ``CODEX_ORCHESTRATOR_CONFIG``). Every
+source is validated against ``schemas/config.schema.json``; a bad value is a one-line
+:class:`~pytest_codex.errors.ConfigError` naming the file (or variable, or flag), the key, and
+what was expected. The resolved values are recorded in the manifest with their sources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from . import schemas
+from .errors import ConfigError
+from .redact import REDACTED, is_secret_name
+
+CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
+CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
+PYPROJECT_TABLE = "codex-orchestrator"
+
+DEFAULTS: dict[str, Any] = {
+    "approval_policy": "on-request",
+    "sandbox": "workspace-write",
+    "network_access": False,
+    "heartbeat_interval_seconds": 5.0,
+    "max_attempts": 3,
+    "backoff_initial_ms": 250.0,
+    "notify": [],
+}
+
+
+def _text(var: str) -> Callable[[Mapping[str, str]], tuple[Any, str] | None]:
+    def read(env: Mapping[str, str]) -> tuple[Any, str] | None:
+        value = env.get(var)
+        return (value, var) if value else None
+
+    return read
+
+
+def _bool(var: str) -> Callable[[Mapping[str, str]], tuple[Any, str] | None]:
+    def read(env: Mapping[str, str]) -> tuple[Any, str] | None:
+        value = env.get(var)
+        if not value:
+            return None
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True, var
+        if lowered in ("0", "false", "no", "off"):
+            return False, var
+        raise ConfigError(f"environment variable {var}={value!r} is not a boolean; use 1 or 0")
+
+    return read
+
+
+def _csv(var: str) -> Callable[[Mapping[str, str]], tuple[Any, str] | None]:
+    def read(env: Mapping[str, str]) -> tuple[Any, str] | None:
+        value = env.get(var)
+        if not value:
+            return None
+        return [item.strip() for item in value.split(",") if item.strip()], var
+
+    return read
+
+
+def _otel(env: Mapping[str, str]) -> tuple[Any, str] | None:
+    # The standard OpenTelemetry variables; the traces-specific endpoint wins.
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if env.get(var):
+            value: dict[str, Any] = {"endpoint": env[var]}
+            if env.get("OTEL_SERVICE_NAME"):
+                value["service_name"] = env["OTEL_SERVICE_NAME"]
+            return value, var
+    return None
+
+
+ENV_READERS: dict[str, Callable[[Mapping[str, str]], tuple[Any, str] | None]] = {
+    "task": _text("MCP_RUNNER_TASK_ID"),
+    "runs_dir": _text("CODEX_ORCHESTRATOR_RUNS_DIR"),
+    "out_dir": _text("CODEX_ORCHESTRATOR_OUT_DIR"),
+    "approval_policy": _text("CODEX_ORCHESTRATOR_APPROVAL_POLICY"),
+    "sandbox": _text("CODEX_ORCHESTRATOR_SANDBOX"),
+    "network_access": _bool("CODEX_ORCHESTRATOR_NETWORK_ACCESS"),
+    "notify": _csv("CODEX_ORCHESTRATOR_NOTIFY"),
+    "otel": _otel,
+}
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """The configuration in force, with where each value came from.
+
+    ``sources`` maps a key to ``cli``, ``env:<VAR>``, ``config:<file>`` or ``default``.
+    """
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    file: Path | None = None
+    file_document: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when nothing set it."""
+        return self.values.get(key, default)
+
+    def source(self, key: str) -> str | None:
+        """Where ``key`` came from, or None when nothing set it."""
+        return self.sources.get(key)
+
+    def to_manifest(self) -> dict[str, dict[str, Any]]:
+        """The manifest's ``config`` section (secret-looking values redacted)."""
+        return {
+            key: {"value": _redact_value(key, self.values[key]), "source": self.sources[key]}
+            for key in sorted(self.values)
+        }
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if is_secret_name(key) and isinstance(value, str):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(key, v) for v in value]
+    return value
+
+
+def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in force for ``root`` (or named by ``CODEX_ORCHESTRATOR_CONFIG``)."""
+    env = os.environ if env is None else env
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    for name in CONFIG_FILES:
+        if (root / name).is_file():
+            return root / name
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            tool = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the syntax") from exc
+        if PYPROJECT_TABLE in tool:
+            return pyproject
+    return None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Parse and validate one config file; a one-line :class:`ConfigError` when it is bad."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found; create it or unset {CONFIG_ENV}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from exc
+    document: Any
+    if path.name == "pyproject.toml":
+        try:
+            document = tomllib.loads(text).get("tool", {}).get(PYPROJECT_TABLE, {})
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+        label = f"{path} [tool.{PYPROJECT_TABLE}]"
+    elif path.suffix == ".json":
+        try:
+            document = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                "fix the syntax"
+            ) from exc
+        label = str(path)
+    else:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"{path}: not valid YAML ({where}{problem}); fix the syntax") from exc
+        document = {} if document is None else document
+        label = str(path)
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{label}: the configuration must be a mapping of keys to values, "
+            f"not {_type_name(document)}"
+        )
+    check(document, label)
+    return document
+
+
+def check(document: Mapping[str, Any], label: str) -> None:
+    """Validate a (partial) configuration mapping; ``label`` names its source in errors."""
+    error = best_match(schemas.iter_errors("config", dict(document)))
+    if error is not None:
+        raise ConfigError(f"{label}: {explain(error)}")
+
+
+def explain(error: ValidationError) -> str:
+    """A one-line explanation of a config validation error: the key and what was expected."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = sorted(schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in known)
+        where = f"{path}." if path else ""
+        names = ", ".join(f"{where}{k}" for k in unknown)
+        hint = f"; known keys: {', '.join(known)}" if known else ""
+        return f"unknown key {names!r}{hint}"
+    key = f"key {path!r}" if path else "the configuration"
+    if error.validator == "type":
+        expected = _schema_type(error.validator_value)
+        return f"{key}: expected {expected}, got {_type_name(error.instance)} {error.instance!r}"
+    if error.validator in ("enum", "const"):
+        allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return f"{key}: expected one of {', '.join(map(str, allowed))}, got {error.instance!r}"
+    if error.validator == "required":
+        return f"{key}: {error.message}"
+    if error.validator == "oneOf":
+        return f"{key}: expected {_describe_one_of(schema)}, got {_type_name(error.instance)}"
+    return f"{key}: {error.message}"
+
+
+def _describe_one_of(schema: Mapping[str, Any]) -> str:
+    options = [_schema_type(option.get("type", "value")) for option in schema.get("oneOf", [])]
+    return " or ".join(options) or "a valid value"
+
+
+def _schema_type(value: Any) -> str:
+    names = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "null": "null",
+    }
+    if isinstance(value, list):
+        return " or ".join(names.get(v, v) for v in value)
+    return names.get(value, str(value))
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def resolve_config(
+    root: Path,
+    *,
+    cli: Mapping[str, Any] | None = None,
+    cli_flags: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> ResolvedConfig:
+    """Resolve every key: CLI flag > environment variable > config file > default.
+
+    ``cli`` holds the values given on the command line (None = not given); ``cli_flags``
+    names the flag of each key for error messages.
+    """
+    env = os.environ if env is None else env
+    path = config_file or find_config_file(root, env)
+    document = load_config_file(path) if path is not None else {}
+    values: dict[str, Any] = dict(DEFAULTS)
+    sources: dict[str, str] = dict.fromkeys(DEFAULTS, "default")
+    if path is not None:
+        for key, value in document.items():
+            values[key] = value
+            sources[key] = f"config:{_display(path, root)}"
+    for key, reader in ENV_READERS.items():
+        found = reader(env)
+        if found is None:
+            continue
+        value, var = found
+        check({key: value}, f"environment variable {var}")
+        values[key] = value
+        sources[key] = f"env:{var}"
+    flags = cli_flags or {}
+    for key, value in (cli or {}).items():
+        if value is None:
+            continue
+        check({key: value}, f"option {flags.get(key, '--' + key.replace('_', '-'))}")
+        values[key] = value
+        sources[key] = "cli"
+    return ResolvedConfig(values=values, sources=sources, file=path, file_document=document)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,311 @@
+"""The manifest: the run's evidence, built from its events and written atomically.
+
+:class:`ManifestSink` subscribes to the run's bus and folds events into the manifest document
+(``test:result`` into ``tests[]``, ``tool:complete`` into ``toolRuns[]``, ...). Every write goes
+through :func:`~pytest_codex.atomic.atomic_write_json` under the manifest's file lock, so the
+file on disk is always a complete, schema-valid document. Frequent events (test results) are
+written at most once per ``min_interval`` seconds; the heartbeat and the run's end write the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import schemas
+from .atomic import atomic_write_json, locked, read_json, update_json
+from .events import Event
+from .timeutil import now_iso
+
+SCHEMA_VERSION = 1
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+# event type -> (list section, payload key holding the record; None = the payload itself)
+LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
+    "test:result": ("tests", "test"),
+    "exec:end": ("commands", "command"),
+    "tool:complete": ("toolRuns", "toolRun"),
+    "approval:decided": ("approvals", "approval"),
+    "guardrail:result": ("guardrails", "guardrail"),
+    "stage:end": ("stages", "stage"),
+    "review:recorded": ("reviews", "review"),
+    "run:resume": ("resume_events", "resume"),
+}
+# Events whose changes may wait for the next throttled write.
+THROTTLED = frozenset({"test:result", "metrics:update"})
+
+
+def new_manifest(
+    *,
+    task_id: str,
+    run_id: str,
+    runner: str,
+    pipeline_id: str | None,
+    pipeline_title: str | None,
+    parent_run_id: str | None,
+    approval_policy: str,
+    sandbox_mode: str,
+    config: Mapping[str, Any],
+    environment: Mapping[str, str | None],
+    paths: Mapping[str, str],
+    heartbeat_interval: float,
+) -> dict[str, Any]:
+    """A fresh manifest for a run that is starting (status ``in_progress``)."""
+    now = now_iso()
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "taskId": task_id,
+        "runId": run_id,
+        "parentRunId": parent_run_id,
+        "pipelineId": pipeline_id,
+        "pipelineTitle": pipeline_title,
+        "runner": runner,
+        "status": "in_progress",
+        "statusDetail": None,
+        "startedAt": now,
+        "updatedAt": now,
+        "completedAt": None,
+        "heartbeatAt": now,
+        "heartbeatIntervalSeconds": heartbeat_interval,
+        # Three missed beats make a run stale: a reader may treat it as dead.
+        "heartbeatStaleAfterSeconds": heartbeat_interval * 3,
+        "approvalProfile": {
+            "approvalPolicy": approval_policy,
+            "sandboxMode": sandbox_mode,
+            "sandboxBackend": None,
+        },
+        "config": dict(config),
+        "environment": dict(environment),
+        "paths": dict(paths),
+        "tests": [],
+        "commands": [],
+        "toolRuns": [],
+        "guardrails": [],
+        "approvals": [],
+        "stages": [],
+        "instructions": None,
+        "metrics": {},
+        "sinks": {},
+        "summary": None,
+        "resume_events": [],
+        "reviews": [],
+        "host": {
+            "python": platform.python_version(),
+            "platform": sys.platform,
+            "pid": os.getpid(),
+        },
+    }
+
+
+class ManifestSink:
+    """Folds a run's events into its manifest and keeps the file on disk current."""
+
+    name = "manifest"
+
+    def __init__(
+        self,
+        path: Path,
+        document: dict[str, Any],
+        *,
+        validate: bool = False,
+        min_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.document = document
+        self.validate = validate
+        self.min_interval = min_interval
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._last_write = float("-inf")
+        self._closed = False
+
+    # -- folding events -------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        """Fold one event into the document; write now or soon."""
+        with self._lock:
+            if not self._apply(event):
+                return
+            self._dirty = True
+            self.document["updatedAt"] = event.timestamp
+            if event.type not in THROTTLED or self._due():
+                self.write()
+
+    def _apply(self, event: Event) -> bool:
+        doc = self.document
+        payload = event.payload
+        section = LIST_SECTIONS.get(event.type)
+        if section is not None:
+            name, key = section
+            record = payload.get(key, payload) if key else payload
+            doc[name].append(record)
+            if event.type == "tool:complete" and isinstance(payload.get("metrics"), Mapping):
+                doc["metrics"].update(payload["metrics"])
+            return True
+        if event.type == "metrics:update":
+            doc["metrics"].update(payload.get("metrics", {}))
+            return True
+        if event.type == "instructions:loaded":
+            doc["instructions"] = payload.get("instructions")
+            return True
+        if event.type == "sink:status":
+            state = {k: v for k, v in payload.items() if k != "name"}
+            doc["sinks"][str(payload["name"])] = state
+            return True
+        if event.type == "sandbox:backend":
+            doc["approvalProfile"]["sandboxBackend"] = dict(payload)
+            return True
+        if event.type == "run:status":
+            doc["status"] = payload["status"]
+            doc["statusDetail"] = payload.get("detail")
+            return True
+        if event.type == "run:summary":
+            doc["summary"] = dict(payload)
+            doc["status"] = payload["status"]
+            doc["statusDetail"] = payload.get("statusDetail")
+            if payload["status"] in TERMINAL_STATUSES:
+                doc["completedAt"] = payload["run"].get("completedAt") or event.timestamp
+            return True
+        return False
+
+    # -- writing --------------------------------------------------------------------------
+    def _due(self) -> bool:
+        return self._clock() - self._last_write >= self.min_interval
+
+    def write(self) -> None:
+        """Write the document now (validated first when ``validate`` is on)."""
+        with self._lock:
+            if self.validate:
+                schemas.validate("manifest", self.document, what=f"manifest {self.path}")
+            with locked(self.path):
+                atomic_write_json(self.path, self.document)
+            self._dirty = False
+            self._last_write = self._clock()
+
+    def flush(self) -> None:
+        """Write pending changes, if any."""
+        with self._lock:
+            if self._dirty:
+                self.write()
+
+    def beat(self) -> None:
+        """Refresh the heartbeat and write (with any pending changes)."""
+        with self._lock:
+            if self._closed:
+                return
+            now = now_iso()
+            self.document["heartbeatAt"] = now
+            self.document["updatedAt"] = now
+            self.write()
+
+    def record_sink(self, name: str, state: str, error: str | None = None) -> None:
+        """Record the health of a sink (``detached`` after it raised) and write."""
+        with self._lock:
+            self.document["sinks"][name] = {"state": state, "error": error, "at": now_iso()}
+            self._dirty = True
+            if not self._closed:
+                self.write()
+
+    def close(self) -> None:
+        """Write what is pending; the sink takes no more writes after this."""
+        with self._lock:
+            if self._closed:
+                return
+            self.document["sinks"].setdefault(self.name, {})
+            self.document["sinks"][self.name] = {"state": "closed", "error": None}
+            self.write()
+            self._closed = True
+
+
+class Heartbeat:
+    """A daemon thread that refreshes a manifest's heartbeat every ``interval`` seconds."""
+
+    def __init__(self, sink: ManifestSink, interval: float) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="codex-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start beating."""
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._sink.beat()
+            except Exception:  # a failed beat is retried at the next interval
+                continue
+
+    def stop(self) -> None:
+        """Stop beating and wait for the thread."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._interval + 1)
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read a manifest from disk (under its lock, so never mid-update by another writer)."""
+    with locked(path):
+        document: dict[str, Any] = read_json(path)
+    return document
+
+
+def is_stale(manifest: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether an ``in_progress`` manifest's heartbeat is older than its stale threshold."""
+    from .timeutil import parse_timestamp
+
+    if manifest.get("status") != "in_progress":
+        return False
+    beat = parse_timestamp(str(manifest["heartbeatAt"])).timestamp()
+    limit = float(manifest.get("heartbeatStaleAfterSeconds") or 15)
+    return (time.time() if now is None else now) - beat > limit
+
+
+def update_task_metrics(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Fold a finished run into ``.runs/<task>/metrics.json`` (read-modify-write under lock)."""
+
+    def fold(current: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = current if isinstance(current, dict) else {}
+        doc.setdefault("taskId", manifest["taskId"])
+        doc["runs"] = int(doc.get("runs", 0)) + 1
+        by_status = doc.setdefault("byStatus", {})
+        by_status[manifest["status"]] = int(by_status.get(manifest["status"], 0)) + 1
+        tests = doc.setdefault("tests", {})
+        for record in manifest.get("tests", []):
+            tests[record["outcome"]] = int(tests.get(record["outcome"], 0)) + 1
+        commands = doc.setdefault("commands", {"count": 0, "totalDurationMs": 0.0})
+        for record in manifest.get("commands", []):
+            commands["count"] += 1
+            commands["totalDurationMs"] += float(record.get("durationMs") or 0)
+        approvals = doc.setdefault("approvals", {"requests": 0, "cacheHits": 0})
+        metrics = manifest.get("metrics", {})
+        approvals["requests"] += int(metrics.get("approvalRequests") or 0)
+        approvals["cacheHits"] += int(metrics.get("cacheHits") or 0)
+        approvals["approvalReuse"] = (
+            approvals["cacheHits"] / approvals["requests"] if approvals["requests"] else None
+        )
+        doc["lastRun"] = {
+            "runId": manifest["runId"],
+            "status": manifest["status"],
+            "completedAt": manifest.get("completedAt"),
+            "manifest": manifest["paths"]["manifest"],
+        }
+        doc["updatedAt"] = now_iso()
+        return doc
+
+    result: dict[str, Any] = update_json(path, fold, {})
+    return result
+
+
+def write_state(path: Path, summary: Mapping[str, Any]) -> None:
+    """Mirror the last run's summary to ``out/<task>/state.json``."""
+    with locked(path):
+        atomic_write_json(path, dict(summary))

@@ -1,0 +1,337 @@
+"""A run: one task id, one run id, one directory, one event bus, one manifest.
+
+Everything a run does is an event on its bus; the manifest and ``events.jsonl`` are sinks.
+Start one with :meth:`Run.start`, add to it with :meth:`Run.emit`, end it with
+:meth:`Run.finish` (or use it as a context manager), and come back to it with
+:meth:`Run.resume`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .context import Context
+from .errors import RunNotFoundError, UsageError
+from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
+from .ids import is_run_id, new_run_id, validate_task_id
+from .manifest import (
+    TERMINAL_STATUSES,
+    Heartbeat,
+    ManifestSink,
+    load_manifest,
+    new_manifest,
+    update_task_metrics,
+    write_state,
+)
+from .paths import RunPaths
+from .timeutil import now_iso, parse_timestamp
+
+VALIDATE_ENV = "CODEX_ORCHESTRATOR_VALIDATE"
+
+
+class Run:
+    """One run of a task. Implements :class:`~pytest_codex.emitter.Emitter`."""
+
+    def __init__(
+        self,
+        *,
+        context: Context,
+        paths: RunPaths,
+        runner: str,
+        bus: EventBus,
+        manifest: ManifestSink,
+        heartbeat: Heartbeat | None,
+    ) -> None:
+        self.context = context
+        self.paths = paths
+        self.runner = runner
+        self.bus = bus
+        self.manifest = manifest
+        self._heartbeat = heartbeat
+        self._started = time.monotonic()
+        self._finished: dict[str, Any] | None = None
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def task_id(self) -> str:
+        """The task this run belongs to."""
+        return self.paths.task_id
+
+    @property
+    def run_id(self) -> str:
+        """The run id (``YYYY-MM-DDTHH-MM-SS-mmmZ-<8 hex>``)."""
+        return self.paths.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's artifact root."""
+        return self.paths.run_dir
+
+    @property
+    def config(self) -> Any:
+        """The resolved configuration (:class:`~pytest_codex.config.ResolvedConfig`)."""
+        return self.context.config
+
+    @property
+    def status(self) -> str:
+        """The run's current status."""
+        return str(self.manifest.document["status"])
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` has run."""
+        return self._finished is not None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    def start(
+        cls,
+        context: Context,
+        *,
+        task_id: str | None = None,
+        runner: str = "cli",
+        pipeline_id: str | None = None,
+        pipeline_title: str | None = None,
+        parent_run_id: str | None = None,
+        sinks: Iterable[Sink] = (),
+        heartbeat: bool = True,
+        run_id: str | None = None,
+    ) -> Run:
+        """Create the run directory, write the first manifest, emit ``run:start``."""
+        task = validate_task_id(task_id) if task_id is not None else context.task_id()
+        paths = context.roots.run_paths(task, run_id or new_run_id())
+        paths.run_dir.mkdir(parents=True, exist_ok=False)
+        config = context.config
+        interval = float(config.get("heartbeat_interval_seconds") or 5.0)
+        document = new_manifest(
+            task_id=task,
+            run_id=paths.run_id,
+            runner=runner,
+            pipeline_id=pipeline_id,
+            pipeline_title=pipeline_title,
+            parent_run_id=parent_run_id,
+            approval_policy=str(config.get("approval_policy")),
+            sandbox_mode=str(config.get("sandbox")),
+            config=config.to_manifest(),
+            environment=context.environment_defaults(),
+            paths=_paths_record(paths),
+            heartbeat_interval=interval,
+        )
+        return cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+
+    @classmethod
+    def resume(
+        cls,
+        context: Context,
+        run_ref: str,
+        *,
+        task_id: str | None = None,
+        reopen: bool = False,
+        reason: str = "resume",
+        sinks: Iterable[Sink] = (),
+        heartbeat: bool = True,
+    ) -> Run:
+        """Append to an existing run (``latest`` = the newest run of the task)."""
+        manifest_path = find_manifest(context, run_ref, task_id=task_id)
+        document = load_manifest(manifest_path)
+        if document["status"] in TERMINAL_STATUSES and not reopen:
+            raise UsageError(
+                f"run {document['runId']} already finished ({document['status']}); "
+                "pass --reopen to append to it anyway"
+            )
+        paths = context.roots.run_paths(document["taskId"], document["runId"])
+        document["status"] = "in_progress"
+        document["completedAt"] = None
+        document["statusDetail"] = None
+        start_seq = last_seq(paths.events)
+        run = cls._assemble(
+            context, paths, document["runner"], document, sinks, heartbeat, start_seq, None
+        )
+        run.emit(
+            "run:resume",
+            {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
+        )
+        return run
+
+    @classmethod
+    def _assemble(
+        cls,
+        context: Context,
+        paths: RunPaths,
+        runner: str,
+        document: dict[str, Any],
+        sinks: Iterable[Sink],
+        heartbeat: bool,
+        start_seq: int,
+        first_event: str | None,
+    ) -> Run:
+        validate = context.env.get(VALIDATE_ENV, "") not in ("", "0")
+        manifest = ManifestSink(paths.manifest, document, validate=validate)
+        manifest.write()
+        bus = EventBus(paths.run_id, start_seq=start_seq, on_sink_failure=_sink_failed(manifest))
+        bus.subscribe(manifest)
+        bus.subscribe(JsonlFileSink(paths.events))
+        for sink in sinks:
+            bus.subscribe(sink)
+        beat = None
+        if heartbeat:
+            beat = Heartbeat(manifest, float(document["heartbeatIntervalSeconds"]))
+        run = cls(
+            context=context, paths=paths, runner=runner, bus=bus, manifest=manifest, heartbeat=beat
+        )
+        if first_event is not None:
+            run.emit(
+                first_event,
+                {
+                    "taskId": paths.task_id,
+                    "runner": runner,
+                    "pipelineId": document.get("pipelineId"),
+                    "manifestPath": str(paths.manifest),
+                },
+            )
+        if beat is not None:
+            beat.start()
+        return run
+
+    def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> Event:
+        """Emit an event on the run's bus."""
+        return self.bus.emit(type, payload)
+
+    def add_sink(self, sink: Sink) -> None:
+        """Attach another sink (JSONL to stdout, OTEL, notifications, ...)."""
+        self.bus.subscribe(sink)
+        self.emit("sink:status", {"name": sink.name, "state": "active", "error": None})
+
+    def summary_base(self, status: str, detail: str | None) -> dict[str, Any]:
+        """The common part of ``run:summary`` (status and the ``run`` block)."""
+        document = self.manifest.document
+        completed = now_iso() if status in TERMINAL_STATUSES else None
+        started = parse_timestamp(str(document["startedAt"]))
+        duration = None
+        if completed is not None:
+            duration = round((parse_timestamp(completed) - started).total_seconds() * 1000, 3)
+        return {
+            "status": status,
+            "statusDetail": detail,
+            "run": {
+                "id": self.run_id,
+                "task": self.task_id,
+                "pipeline": document.get("pipelineId"),
+                "runner": self.runner,
+                "manifestPath": str(self.paths.manifest),
+                "artifactRoot": str(self.paths.run_dir),
+                "startedAt": document["startedAt"],
+                "completedAt": completed,
+                "durationMs": duration,
+            },
+        }
+
+    def finish(
+        self,
+        status: str,
+        *,
+        detail: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """End the run: emit ``run:summary``, write manifest, state and task metrics.
+
+        Idempotent: a second call returns the first summary.
+        """
+        if self._finished is not None:
+            return self._finished
+        if status not in TERMINAL_STATUSES:
+            raise UsageError(f"cannot finish a run as {status!r}; use one of {TERMINAL_STATUSES}")
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        body = self.summary_base(status, detail)
+        body.update(summary or {})
+        self.emit("run:summary", body)
+        self.bus.close()
+        # Aggregates and the state mirror come after the manifest is final on disk.
+        write_state(self.paths.state, body)
+        update_task_metrics(self.paths.metrics, self.manifest.document)
+        self._finished = body
+        return body
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish("succeeded")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("cancelled", detail="interrupted")
+        else:
+            self.finish("failed", detail=f"{exc_type.__name__}: {exc}")
+
+
+def _sink_failed(manifest: ManifestSink) -> Any:
+    def record(name: str, exc: BaseException) -> None:
+        if name != manifest.name:
+            manifest.record_sink(name, "detached", f"{type(exc).__name__}: {exc}")
+
+    return record
+
+
+def _paths_record(paths: RunPaths) -> dict[str, str]:
+    return {
+        "root": str(paths.root),
+        "runDir": str(paths.run_dir),
+        "manifest": str(paths.manifest),
+        "events": str(paths.events),
+        "commands": str(paths.commands_dir),
+        "artifactRoot": str(paths.run_dir),
+        "metrics": str(paths.metrics),
+        "state": str(paths.state),
+    }
+
+
+def iter_manifests(context: Context, task_id: str | None = None) -> list[Path]:
+    """Every manifest under the runs root (of one task when given), oldest first."""
+    runs_dir = context.roots.runs_dir
+    if task_id is not None:
+        tasks = [runs_dir / validate_task_id(task_id)]
+    elif runs_dir.is_dir():
+        tasks = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    else:
+        tasks = []
+    found = [
+        run / "manifest.json"
+        for task in tasks
+        if (task / "cli").is_dir()
+        for run in (task / "cli").iterdir()
+        if is_run_id(run.name) and (run / "manifest.json").is_file()
+    ]
+    # Run ids sort by time, so sorting on the directory name is chronological.
+    return sorted(found, key=lambda p: p.parent.name)
+
+
+def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None) -> Path:
+    """The manifest of run ``run_ref`` (a run id, or ``latest``)."""
+    if run_ref == "latest":
+        manifests = iter_manifests(context, task_id)
+        if not manifests:
+            where = f"task {task_id}" if task_id else str(context.roots.runs_dir)
+            raise RunNotFoundError(f"no runs found for {where}; start one first")
+        return manifests[-1]
+    if not is_run_id(run_ref):
+        raise RunNotFoundError(
+            f"{run_ref!r} is not a run id (YYYY-MM-DDTHH-MM-SS-mmmZ-xxxxxxxx) or 'latest'"
+        )
+    for manifest in iter_manifests(context, task_id):
+        if manifest.parent.name == run_ref:
+            return manifest
+    raise RunNotFoundError(
+        f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
+        "'codex-orchestrator runs list'"
+    )
+

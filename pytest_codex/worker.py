@@ -1,0 +1,62 @@
+"""The run as a pytest-xdist worker sees it.
+
+Workers never write the manifest: the controller does. A :class:`WorkerRun` has the run's
+identity and paths, and buffers the events tests emit; the buffer rides on the test's report
+(``report.codex_events``) to the controller, which re-emits it on the real bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .context import Context
+from .paths import RunPaths
+
+WORKERINPUT_KEY = "codex_run"
+
+
+class WorkerRun:
+    """A stand-in for :class:`~pytest_codex.run.Run` inside an xdist worker."""
+
+    runner = "pytest"
+
+    def __init__(self, context: Context, info: Mapping[str, Any]) -> None:
+        self.context = context
+        self.paths: RunPaths = context.roots.run_paths(str(info["taskId"]), str(info["runId"]))
+        self._pending: list[dict[str, Any]] = []
+
+    @property
+    def task_id(self) -> str:
+        """The task this run belongs to."""
+        return self.paths.task_id
+
+    @property
+    def run_id(self) -> str:
+        """The controller's run id."""
+        return self.paths.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's artifact root."""
+        return self.paths.run_dir
+
+    @property
+    def config(self) -> Any:
+        """The resolved configuration."""
+        return self.context.config
+
+    def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Buffer an event; it reaches the controller with the current test's report."""
+        self._pending.append({"type": type, "payload": dict(payload or {})})
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Hand over the buffered events (and forget them)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+
+worker_run_key = pytest.StashKey[WorkerRun]()
