@@ -222,7 +222,8 @@ def explain(error: ValidationError) -> str:
         expected = _schema_type(error.validator_value)
         return f"{key}: expected {expected}, got {_type_name(error.instance)} {error.instance!r}"
     if error.validator in ("enum", "const"):
-        allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
+        value: Any = error.validator_value
+        allowed = list(value) if error.validator == "enum" else [value]
         return f"{key}: expected one of {', '.join(map(str, allowed))}, got {error.instance!r}"
     if error.validator == "required":
         return f"{key}: {error.message}"
@@ -247,7 +248,7 @@ def _schema_type(value: Any) -> str:
         "null": "null",
     }
     if isinstance(value, list):
-        return " or ".join(names.get(v, v) for v in value)
+        return " or ".join(names.get(str(v), str(v)) for v in value)
     return names.get(value, str(value))
 
 
