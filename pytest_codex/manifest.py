@@ -9,6 +9,7 @@ written at most once per ``min_interval`` seconds; the heartbeat and the run's e
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -126,6 +127,9 @@ class ManifestSink:
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
+        self._latencies: list[float] = [
+            float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
+        ]
 
     # -- folding events -------------------------------------------------------------------
     def handle(self, event: Event) -> None:
@@ -146,6 +150,9 @@ class ManifestSink:
             name, key = section
             record = payload.get(key, payload) if key else payload
             doc[name].append(record)
+            if event.type == "exec:end":
+                self._latencies.append(float(record.get("durationMs") or 0.0))
+                doc["metrics"]["commandLatencyMs"] = latency_summary(self._latencies)
             if event.type == "tool:complete" and isinstance(payload.get("metrics"), Mapping):
                 doc["metrics"].update(payload["metrics"])
             return True
@@ -211,6 +218,14 @@ class ManifestSink:
             self.document["sinks"][name] = {"state": state, "error": error, "at": now_iso()}
             self._dirty = True
             if not self._closed:
+                self.write()
+
+    def record_health(self, name: str, health: Mapping[str, Any], *, write: bool = True) -> None:
+        """Record a sink's health report (``state`` plus sink-specific details)."""
+        with self._lock:
+            self.document["sinks"][name] = dict(health)
+            self._dirty = True
+            if write and not self._closed:
                 self.write()
 
     def close(self) -> None:
@@ -309,3 +324,16 @@ def write_state(path: Path, summary: Mapping[str, Any]) -> None:
     """Mirror the last run's summary to ``out/<task>/state.json``."""
     with locked(path):
         atomic_write_json(path, dict(summary))
+
+
+def latency_summary(samples: list[float]) -> dict[str, Any]:
+    """Count, p50 and p95 (nearest rank) of latency samples in milliseconds."""
+    if not samples:
+        return {"count": 0, "p50": None, "p95": None}
+    ordered = sorted(samples)
+
+    def rank(q: float) -> float:
+        index = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
+        return round(ordered[index], 3)
+
+    return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95)}

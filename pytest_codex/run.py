@@ -28,6 +28,7 @@ from .manifest import (
     write_state,
 )
 from .paths import RunPaths
+from .sinks import configured_sinks
 from .timeutil import now_iso, parse_timestamp
 
 VALIDATE_ENV = "CODEX_ORCHESTRATOR_VALIDATE"
@@ -175,8 +176,9 @@ class Run:
         bus = EventBus(paths.run_id, start_seq=start_seq, on_sink_failure=_sink_failed(manifest))
         bus.subscribe(manifest)
         bus.subscribe(JsonlFileSink(paths.events))
-        for sink in sinks:
+        for sink in [*configured_sinks(context, paths), *sinks]:
             bus.subscribe(sink)
+            manifest.record_health(sink.name, {"state": "active", "error": None}, write=False)
         beat = None
         if heartbeat:
             beat = Heartbeat(manifest, float(document["heartbeatIntervalSeconds"]))
@@ -249,13 +251,43 @@ class Run:
             self._heartbeat.stop()
         body = self.summary_base(status, detail)
         body.update(summary or {})
+        # Sinks that contribute to the summary (notification delivery results, ...) do so
+        # before it is emitted; their bounded waits happen here, never in a producer.
+        for sink in self.bus.sinks:
+            finalize = getattr(sink, "finalize", None)
+            if finalize is None:
+                continue
+            try:
+                extra = finalize(body)
+            except Exception as exc:
+                self.manifest.record_sink(sink.name, "failed", f"{type(exc).__name__}: {exc}")
+                continue
+            if extra:
+                body.update(extra)
         self.emit("run:summary", body)
-        self.bus.close()
+        self._close_sinks()
         # Aggregates and the state mirror come after the manifest is final on disk.
         write_state(self.paths.state, body)
         update_task_metrics(self.paths.metrics, self.manifest.document)
         self._finished = body
         return body
+
+    def _close_sinks(self) -> None:
+        # Other sinks first (bounded flushes), recording their final health; the manifest
+        # last, so that health is in the final write.
+        for sink in self.bus.sinks:
+            if sink is self.manifest:
+                continue
+            self.bus.unsubscribe(sink)
+            try:
+                sink.close()
+            except Exception as exc:
+                self.manifest.record_sink(sink.name, "failed", f"{type(exc).__name__}: {exc}")
+                continue
+            health = getattr(sink, "health", None)
+            state = dict(health()) if health is not None else {"state": "closed", "error": None}
+            self.manifest.record_health(sink.name, state)
+        self.bus.close()
 
     def __enter__(self) -> Run:
         return self
@@ -334,4 +366,3 @@ def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None)
         f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
         "'codex-orchestrator runs list'"
     )
-
