@@ -20,6 +20,7 @@ EXIT_INTERRUPTED = 130
 COMMAND_MODULES = (
     "pytest_codex.cli_runs",
     "pytest_codex.cli_schema",
+    "pytest_codex.cli_review",
 )
 
 
