@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "pytest_codex.cli_runs",
     "pytest_codex.cli_schema",
     "pytest_codex.cli_review",
+    "pytest_codex.cli_approvals",
 )
 
 

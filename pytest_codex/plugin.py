@@ -21,7 +21,7 @@ from .recorder import TestRecordBuilder
 from .run import Run
 from .worker import WORKERINPUT_KEY, WorkerRun, worker_run_key
 
-pytest_plugins = ["pytest_codex.fixtures"]
+pytest_plugins = ["pytest_codex.fixtures", "pytest_codex.orchestrator_fixtures"]
 
 MARKERS = {
     "codex_approval": (

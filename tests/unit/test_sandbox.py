@@ -1,0 +1,250 @@
+"""Sandbox prefixes, backend detection and denial detection (real bwrap where it counts)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_codex.sandbox import (
+    BackendStatus,
+    DenialEvidence,
+    Sandbox,
+    SandboxPolicy,
+    detect_denial,
+    probe_bubblewrap,
+    sandbox_status,
+)
+
+BWRAP = probe_bubblewrap()
+requires_bwrap = pytest.mark.skipif(
+    BWRAP.backend != "bubblewrap", reason=f"bubblewrap cannot sandbox here: {BWRAP.reason}"
+)
+FAKE_BWRAP = BackendStatus("bubblewrap", None, "/usr/bin/bwrap")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def outside_dir() -> Iterator[Path]:
+    # Not under /tmp: inside the sandbox /tmp is a private tmpfs where writes would succeed.
+    path = Path(tempfile.mkdtemp(prefix="codex-outside-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_in(sandbox: Sandbox, argv: list[str], cwd: Path) -> tuple[int, str]:
+    done = subprocess.run(
+        sandbox.wrap(argv, cwd), cwd=cwd, capture_output=True, text=True, check=False, timeout=30
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+# -- policies and prefixes ------------------------------------------------------------------------
+def test_policy_permissions_and_labels() -> None:
+    assert SandboxPolicy("read-only").permissions == frozenset()
+    assert SandboxPolicy("workspace-write").permissions == {"write-workspace"}
+    assert SandboxPolicy("workspace-write", True).label == "workspace-write+network"
+    full = SandboxPolicy("danger-full-access")
+    assert full.network and full.label == "danger-full-access"
+    assert full.permissions == {"write-workspace", "write-outside-workspace", "network"}
+
+
+def test_workspace_write_prefix_binds_workspace_writable_and_cuts_network(workspace: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace, backend=FAKE_BWRAP)
+    prefix = sandbox.prefix()
+    assert prefix[:5] == ["/usr/bin/bwrap", "--ro-bind", "/", "/", "--dev"]
+    assert ["--bind", str(workspace), str(workspace)] == prefix[10:13]
+    assert "--unshare-net" in prefix and "--die-with-parent" in prefix
+    assert "--new-session" not in prefix  # PTY shells keep their controlling terminal
+    assert prefix[-1] == "--"
+    assert sandbox.wrap(["ls"], workspace)[-4:] == ["--chdir", str(workspace), "--", "ls"]
+
+
+def test_read_only_prefix_binds_workspace_read_only_and_network_flag(workspace: Path) -> None:
+    prefix = Sandbox.create("read-only", workspace, network=True, backend=FAKE_BWRAP).prefix()
+    assert ["--ro-bind", str(workspace), str(workspace)] == prefix[10:13]
+    assert "--bind" not in prefix and "--unshare-net" not in prefix
+
+
+@pytest.mark.parametrize(
+    ("mode", "backend"),
+    [("danger-full-access", FAKE_BWRAP), ("workspace-write", BackendStatus("none", "test"))],
+)
+def test_unenforced_sandboxes_have_no_prefix(
+    workspace: Path, mode: str, backend: BackendStatus
+) -> None:
+    sandbox = Sandbox.create(mode, workspace, backend=backend)
+    assert not sandbox.enforced and sandbox.state == "unsandboxed"
+    assert sandbox.wrap(["true"]) == ["true"]
+
+
+def test_backend_none_is_reported_with_a_reason() -> None:
+    assert sandbox_status("none") == {
+        "backend": "none",
+        "reason": "sandbox backend 'none' was requested",
+        "executable": None,
+    }
+    missing = probe_bubblewrap("/nonexistent/bwrap")
+    assert missing.backend == "none" and "could not run" in str(missing.reason)
+
+
+def test_escalation_ladder(workspace: Path) -> None:
+    read_only = Sandbox.create("read-only", workspace, backend=FAKE_BWRAP)
+    inside = DenialEvidence(("read-only-file-system",), 1, "x", (str(workspace / "f"),))
+    outside = DenialEvidence(("read-only-file-system",), 1, "x", ("/etc/f",))
+    network = DenialEvidence(("network-unreachable",), 1, "x")
+    assert read_only.escalation(inside) == SandboxPolicy("workspace-write")
+    assert read_only.escalation(outside) == SandboxPolicy("danger-full-access")
+    assert read_only.escalation(network) == SandboxPolicy("read-only", True)
+    full = read_only.with_policy(SandboxPolicy("danger-full-access"))
+    assert full.escalation(outside) is None
+
+
+# -- denial detection: the rules, on text ----------------------------------------------------------
+@pytest.fixture
+def enforced(workspace: Path) -> Sandbox:
+    return Sandbox.create("workspace-write", workspace, backend=FAKE_BWRAP)
+
+
+def test_read_only_file_system_is_a_denial_with_evidence(enforced: Sandbox) -> None:
+    output = "noise\nsh: 1: cannot create /var/x/f: Read-only file system\n"
+    evidence = detect_denial(2, output, enforced)
+    assert evidence is not None
+    assert evidence.as_record() == {
+        "signals": ["read-only-file-system"],
+        "exitCode": 2,
+        "excerpt": "sh: 1: cannot create /var/x/f: Read-only file system",
+        "paths": ["/var/x/f"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "output"),
+    [
+        (1, "error: something failed\n"),
+        (2, "ls: cannot access '/nope': No such file or directory\n"),
+        (126, "sh: 1: /var/x/tool: Permission denied\n"),
+        (127, "sh: 1: frobnicate: not found\n"),
+        (1, "cp: cannot create regular file 'WS/out': Permission denied\n"),
+        (1, "chmod: changing permissions of 'WS/f': Operation not permitted\n"),
+        (0, "grep found: Read-only file system\n"),
+        (None, "Read-only file system\n"),
+        (1, "bwrap: Can't mkdir /x: Read-only file system\n"),
+    ],
+    ids=[
+        "exit1",
+        "exit2",
+        "exit126-permission-denied",
+        "exit127",
+        "eacces-inside-workspace",
+        "eperm-inside-workspace",
+        "success-mentioning-signal",
+        "timed-out",
+        "bwrap-setup-error",
+    ],
+)
+def test_ordinary_failures_are_not_denials(
+    enforced: Sandbox, exit_code: int | None, output: str
+) -> None:
+    output = output.replace("WS", str(enforced.workspace))
+    assert detect_denial(exit_code, output, enforced) is None
+
+
+def test_permission_denied_outside_the_workspace_is_a_denial(enforced: Sandbox) -> None:
+    evidence = detect_denial(1, "PermissionError: [Errno 13] Permission denied: '/srv/x'", enforced)
+    assert evidence is not None and evidence.signals == ("permission-denied",)
+
+
+def test_network_signals_count_only_without_network(workspace: Path) -> None:
+    output = "OSError: [Errno 101] Network is unreachable\n"
+    offline = Sandbox.create("workspace-write", workspace, backend=FAKE_BWRAP)
+    online = Sandbox.create("workspace-write", workspace, network=True, backend=FAKE_BWRAP)
+    evidence = detect_denial(1, output, offline)
+    assert evidence is not None and evidence.network and not evidence.filesystem
+    assert detect_denial(1, output, online) is None
+
+
+def test_unenforced_sandbox_never_denies(workspace: Path) -> None:
+    none = Sandbox.create("workspace-write", workspace, backend=BackendStatus("none", "t"))
+    assert detect_denial(1, "x: Read-only file system", none) is None
+    assert detect_denial(1, "x: Read-only file system", None) is None
+
+
+def test_evidence_excerpt_is_redacted(enforced: Sandbox) -> None:
+    output = "cannot create /var/supersecretvalue/f: Read-only file system"
+    evidence = detect_denial(1, output, enforced, secrets=["supersecretvalue"])
+    assert evidence is not None
+    assert "supersecretvalue" not in str(evidence.as_record())
+
+
+# -- real bubblewrap ----------------------------------------------------------------------------
+@requires_bwrap
+def test_bwrap_denies_writes_outside_the_workspace(workspace: Path, outside_dir: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    target = outside_dir / "f"
+    code, output = run_in(sandbox, ["sh", "-c", f"echo x > {target}"], workspace)
+    evidence = detect_denial(code, output, sandbox)
+    assert evidence is not None and "read-only-file-system" in evidence.signals
+    assert str(target) in evidence.paths and not target.exists()
+    assert sandbox.escalation(evidence) == SandboxPolicy("danger-full-access")
+
+
+@requires_bwrap
+def test_bwrap_lets_the_workspace_and_private_tmp_be_written(workspace: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    code, output = run_in(sandbox, ["sh", "-c", "echo x > inside && echo y > /tmp/t"], workspace)
+    assert (code, output) == (0, "")
+    assert (workspace / "inside").read_text() == "x\n"
+
+
+@requires_bwrap
+def test_bwrap_read_only_denies_the_workspace_and_escalates_to_workspace_write(
+    workspace: Path,
+) -> None:
+    sandbox = Sandbox.create("read-only", workspace)
+    code, output = run_in(sandbox, ["sh", "-c", f"echo x > {workspace}/f"], workspace)
+    evidence = detect_denial(code, output, sandbox)
+    assert evidence is not None
+    assert sandbox.escalation(evidence) == SandboxPolicy("workspace-write")
+
+
+@requires_bwrap
+def test_bwrap_network_denial_is_detected(workspace: Path) -> None:
+    # bwrap brings up loopback in the new namespace, so a non-local address is what fails.
+    script = "import socket; socket.create_connection(('192.0.2.1', 80), timeout=5)"
+    sandbox = Sandbox.create("workspace-write", workspace)
+    code, output = run_in(sandbox, [sys.executable, "-c", script], workspace)
+    evidence = detect_denial(code, output, sandbox)
+    assert evidence is not None and evidence.signals == ("network-unreachable",)
+    assert sandbox.escalation(evidence) == SandboxPolicy("workspace-write", True)
+
+
+@requires_bwrap
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("exit 1", 1),
+        ("ls /definitely/not/here", 2),
+        ("printf 'echo hi' > tool.sh && chmod -x tool.sh && ./tool.sh", 126),
+        ("no-such-command-anywhere", 127),
+    ],
+    ids=["exit1", "exit2", "exit126", "exit127"],
+)
+def test_bwrap_ordinary_failures_are_not_denials(
+    workspace: Path, script: str, expected: int
+) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    code, output = run_in(sandbox, ["sh", "-c", script], workspace)
+    assert code == expected
+    assert detect_denial(code, output, sandbox) is None
