@@ -10,7 +10,7 @@ from .context import Context
 
 
 def add_context_options(parser: argparse.ArgumentParser, *, task: bool = True) -> None:
-    """``--task`` and ``--config``, as every run-aware command takes them."""
+    """``--task`` and ``--config-file``, as every run-aware command takes them."""
     if task:
         parser.add_argument(
             "--task",
@@ -18,7 +18,7 @@ def add_context_options(parser: argparse.ArgumentParser, *, task: bool = True) -
             help="task id (default: $MCP_RUNNER_TASK_ID, then 'task' in the config file)",
         )
     parser.add_argument(
-        "--config",
+        "--config-file",
         metavar="FILE",
         type=Path,
         help="config file (default: codex.orchestrator.yaml|yml|json or [tool.codex-orchestrator] "
@@ -39,4 +39,4 @@ def add_format_option(parser: argparse.ArgumentParser, default: str = "text") ->
 def load_context(args: argparse.Namespace, **cli: Any) -> Context:
     """The context for a parsed command line (flags override env and config)."""
     values = {"task": getattr(args, "task", None), **cli}
-    return Context.load(cli=values, config_file=getattr(args, "config", None))
+    return Context.load(cli=values, config_file=getattr(args, "config_file", None))

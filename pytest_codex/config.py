@@ -160,7 +160,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: config file not found; create it or unset {CONFIG_ENV}"
+            f"{path}: config file not found; check --config-file or {CONFIG_ENV}"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc})") from exc
