@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "pytest_codex.cli_schema",
     "pytest_codex.cli_review",
     "pytest_codex.cli_approvals",
+    "pytest_codex.cli_exec",
+    "pytest_codex.cli_instructions",
 )
 
 
@@ -57,12 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    from .cli_exec import split_command
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    options, command = split_command(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(options)
+    args.command = command
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    if command is not None and not getattr(args, "takes_command", False):
+        parser.error("'--' and a command are only accepted by exec and resume")
     try:
         return int(handler(args))
     except CodexError as exc:

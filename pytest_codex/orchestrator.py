@@ -177,6 +177,9 @@ class ShellCommand:
     retry_if: Callable[[AttemptOutcome], bool] | None = None
     name: str = "shell"
     reason: str | None = None
+    # Runs the attempts of this command instead of the orchestrator's runner (the exec
+    # runtime passes one that streams output as events).
+    runner: Runner | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.argv, str) or not self.argv:
@@ -617,7 +620,8 @@ class ToolOrchestrator:
         backoffs = 0
         while True:
             number = len(track.attempts) + 1
-            outcome = self.runner(tool.argv, cwd, env, sandbox.prefix(cwd), tool.timeout)
+            runner = tool.runner or self.runner
+            outcome = runner(tool.argv, cwd, env, sandbox.prefix(cwd), tool.timeout)
             evidence = detect_denial(
                 outcome.exit_code, outcome.output_text, sandbox, secrets=track.secrets
             )

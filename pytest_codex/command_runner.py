@@ -1,0 +1,277 @@
+"""One command, end to end: ToolOrchestrator (approval, sandbox, retries) over the exec runtime.
+
+``exec:begin`` and ``exec:end`` bracket the whole invocation; each attempt the orchestrator
+makes streams ``exec:chunk`` events and writes its own log (``commands/NN-<id>.log``, with
+``.attemptN`` before the suffix for earlier attempts), and sandbox retries appear as
+``tool:retry`` between the two. The ``commands[]`` record is the final attempt's, plus the
+tool run's id and every attempt's log.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .orchestrator import (
+    AttemptOutcome,
+    ShellCommand,
+    ToolOrchestrator,
+    ToolResult,
+)
+from .runtime import CommandResult, ExecSessionManager
+from .timeutil import now_iso
+
+_counter_lock = threading.Lock()
+
+
+def _next_index(commands_dir: Path) -> int:
+    # NN is the command's position in the run; resumed runs continue after existing logs.
+    with _counter_lock:
+        commands_dir.mkdir(parents=True, exist_ok=True)
+        existing = [p.name.split("-", 1)[0] for p in commands_dir.glob("*.log")]
+        numbers = [int(n) for n in existing if n.isdigit()]
+        return (max(numbers) + 1) if numbers else 1
+
+
+class _ChunksOnly:
+    """Passes an attempt's chunks to the run, holding back its own begin/end events."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def emit(self, type: str, payload: Mapping[str, Any]) -> None:
+        if type not in ("exec:begin", "exec:end"):
+            self.run.emit(type, payload)
+
+
+@dataclass
+class CommandExecution:
+    """The outcome of :func:`execute_command`."""
+
+    argv: list[str]
+    cwd: Path
+    session_id: str | None
+    tool: ToolResult[None] | None
+    result: CommandResult | None
+    record: dict[str, Any]
+    error: BaseException | None = None
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """What ``exec`` exits with: the command's status, or the orchestrator's code."""
+        if self.error is not None:
+            return int(getattr(self.error, "exit_code", 1))
+        if self.result is None:
+            return 1
+        if self.result.timed_out:
+            return 124
+        if self.result.exit_code is None:
+            return 128 + (self.result.signal or 0)
+        return int(self.result.exit_code)
+
+    @property
+    def status(self) -> str:
+        """``succeeded`` when the command ran and exited 0."""
+        return "succeeded" if self.error is None and self.exit_code == 0 else "failed"
+
+    @property
+    def detail(self) -> str | None:
+        """Why it failed, in one line."""
+        if self.error is not None:
+            return str(self.error)
+        if self.result is not None and self.result.timed_out:
+            return "command timed out"
+        if self.exit_code != 0:
+            return f"command exited with status {self.exit_code}"
+        return None
+
+    def stdout_text(self) -> str:
+        """The command's stdout (its PTY output in PTY mode), head and tail."""
+        if self.result is None:
+            return ""
+        stream = "stdout" if "stdout" in self.result.streams else "pty"
+        capture = self.result.streams.get(stream)
+        return capture.text() if capture is not None else ""
+
+    def outputs(self) -> dict[str, Any]:
+        """Head and tail of each stream, with the omitted byte counts."""
+        if self.result is None:
+            return {}
+        return {
+            name: {
+                "text": capture.text(),
+                "bytes": capture.total,
+                "omitted": capture.omitted,
+                "truncated": capture.truncated,
+            }
+            for name, capture in self.result.streams.items()
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The exec-specific parts of ``run:summary``."""
+        tool_record: Mapping[str, Any] | None = None
+        if self.tool is not None:
+            tool_record = self.tool.record
+        elif self.error is not None:
+            tool_record = getattr(self.error, "record", None)
+        return {
+            "result": {
+                "exitCode": self.exit_code,
+                "signal": self.result.signal if self.result else None,
+                "durationMs": self.record.get("durationMs"),
+                "sandboxState": (tool_record or {}).get("sandboxState"),
+                "attempts": len((tool_record or {}).get("attempts", [])) or None,
+            },
+            "command": {
+                "argv": list(self.argv),
+                "cwd": str(self.cwd),
+                "session": self.session_id,
+            },
+            "logs": {"command": self.record.get("logPath"), "attempts": list(self.logs)},
+            "toolRun": dict(tool_record) if tool_record else None,
+        }
+
+
+def execute_command(
+    run: Any,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    session_id: str | None = None,
+    mode: str = "pty",
+    orchestrator: ToolOrchestrator | None = None,
+    manager: ExecSessionManager | None = None,
+    writable_roots: Sequence[Path] = (),
+    requires_approval: bool = False,
+) -> CommandExecution:
+    """Run ``argv`` as one tool invocation of ``run``; never raises for the command's own
+    failure (the record says what happened), only for bugs."""
+    own_manager = manager is None
+    manager = manager or ExecSessionManager()
+    orchestrator = orchestrator or ToolOrchestrator.for_run(run, writable_roots=writable_roots)
+    correlation_id = secrets.token_hex(6)
+    index = _next_index(run.paths.commands_dir)
+    final_log = run.paths.commands_dir / f"{index:02d}-{correlation_id}.log"
+    use_session = session_id if mode == "pty" else None
+    started = now_iso()
+    run.emit(
+        "exec:begin",
+        {
+            "correlationId": correlation_id,
+            "argv": list(argv),
+            "cwd": str(cwd),
+            "sessionId": use_session,
+            "mode": mode,
+            "sandboxState": "sandboxed" if orchestrator.sandbox.enforced else "unsandboxed",
+            "logPath": str(final_log),
+            "startedAt": started,
+        },
+    )
+    attempts: list[CommandResult] = []
+    logs: list[str] = []
+
+    def attempt(
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str] | None,
+        sandbox_prefix: Sequence[str],
+        timeout: float | None,
+    ) -> AttemptOutcome:
+        number = len(attempts) + 1
+        log = final_log.with_name(f"{index:02d}-{correlation_id}.attempt{number}.log")
+        result = manager.run(
+            list(argv),
+            session_id=use_session,
+            mode=mode,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            log_path=log,
+            emitter=_ChunksOnly(run),
+            correlation_id=correlation_id,
+            wrapper=tuple(sandbox_prefix),
+        )
+        attempts.append(result)
+        logs.append(str(log))
+        exit_code = result.exit_code
+        if exit_code is None and result.signal is not None:
+            exit_code = 128 + result.signal
+        text = "".join(capture.text() for capture in result.streams.values())
+        return AttemptOutcome(exit_code, text, result.duration_ms / 1000, result.timed_out)
+
+    tool: ToolResult[None] | None = None
+    error: BaseException | None = None
+    try:
+        tool = orchestrator.invoke(
+            ShellCommand(
+                list(argv),
+                cwd,
+                env,
+                timeout,
+                requires_approval,
+                None,
+                "shell",
+                None,
+                runner=attempt,
+            )
+        )
+    except Exception as exc:  # refused / denied / exhausted: recorded, mapped to exit codes
+        error = exc
+    finally:
+        if own_manager:
+            manager.close_all()
+    final = attempts[-1] if attempts else None
+    if final is not None and logs:
+        # The last attempt's log is the command's log.
+        Path(logs[-1]).replace(final_log)
+        logs[-1] = str(final_log)
+    record = _record(final, correlation_id, argv, cwd, use_session, mode, final_log, started)
+    tool_record = tool.record if tool is not None else getattr(error, "record", None)
+    if tool_record:
+        record["toolRunId"] = tool_record.get("id")
+        record["sandboxState"] = tool_record.get("sandboxState", record["sandboxState"])
+    record["attemptLogs"] = list(logs)
+    run.emit("exec:end", {"command": record})
+    return CommandExecution(list(argv), cwd, use_session, tool, final, record, error, logs)
+
+
+def _record(
+    result: CommandResult | None,
+    correlation_id: str,
+    argv: Sequence[str],
+    cwd: Path,
+    session_id: str | None,
+    mode: str,
+    log: Path,
+    started: str,
+) -> dict[str, Any]:
+    if result is not None:
+        record = dict(result.to_record())
+        record.update({"id": correlation_id, "correlationId": correlation_id, "logPath": str(log)})
+        return record
+    return {
+        "id": correlation_id,
+        "correlationId": correlation_id,
+        "argv": list(argv),
+        "cwd": str(cwd),
+        "sessionId": session_id,
+        "mode": mode,
+        "sandboxState": "unsandboxed",
+        "exitCode": None,
+        "signal": None,
+        "timedOut": False,
+        "startedAt": started,
+        "completedAt": now_iso(),
+        "durationMs": 0.0,
+        "bytes": {},
+        "truncated": {},
+        "omitted": {},
+        "logPath": None,
+    }

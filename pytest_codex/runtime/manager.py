@@ -1,0 +1,403 @@
+"""ExecSessionManager: the one runtime that owns command processes and streams their output.
+
+PTY sessions stay alive between commands (cwd and exported variables persist); pipe mode
+runs a clean process with stdout and stderr apart and stdin closed. Every command emits
+``exec:begin``, ``exec:chunk`` (at most 8 KiB each) and ``exec:end`` when given an emitter,
+keeps at most ``memory_cap`` bytes per stream in memory (head and tail) and writes every byte
+to its log. Live sessions are bounded (least recently used evicted, exited ones first) and
+idle ones are closed.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import secrets
+import shlex
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ..emitter import Emitter
+from ..errors import ExecError
+from ..timeutil import now_iso
+from .capture import DEFAULT_MEMORY_CAP, StreamCapture
+from .pipe import run_pipe
+from .pty_session import DEFAULT_SHELL, PtySession, RunningCommand, signal_from_status
+from .result import CommandResult
+
+
+class CommandHandle:
+    """A command started in a PTY session: drive it, then take its :class:`CommandResult`."""
+
+    def __init__(self, finish: Any, running: RunningCommand) -> None:
+        self._finish = finish
+        self.running = running
+
+    def send(self, text: str) -> None:
+        """Type into the program (``\\n`` presses enter)."""
+        self.running.send(text)
+
+    def read_until(self, pattern: str, timeout: float = 10.0) -> str:
+        """Output up to the first match of ``pattern``."""
+        return self.running.read_until(pattern, timeout)
+
+    def result(self) -> CommandResult:
+        """Wait for the command to end and return its result."""
+        return self._finish()  # type: ignore[no-any-return]
+
+
+class ExecSessionManager:
+    """Sessions keyed by id, and the one place commands are run."""
+
+    def __init__(
+        self,
+        *,
+        max_sessions: int = 8,
+        idle_timeout: float = 600.0,
+        memory_cap: int = DEFAULT_MEMORY_CAP,
+        rows: int = 24,
+        cols: int = 80,
+        encoding: str = "utf-8",
+        shell: Sequence[str] = DEFAULT_SHELL,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
+        self.memory_cap = memory_cap
+        self.rows, self.cols, self.encoding = rows, cols, encoding
+        self.shell = tuple(shell)
+        self._sessions: OrderedDict[str, PtySession] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -- sessions -------------------------------------------------------------------------
+    def open(
+        self,
+        session_id: str | None = None,
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+        rows: int | None = None,
+        cols: int | None = None,
+    ) -> PtySession:
+        """Start a PTY session (evicting the least recently used one when full)."""
+        with self._lock:
+            self.reap_idle()
+            session_id = session_id or f"s-{secrets.token_hex(4)}"
+            if session_id in self._sessions:
+                raise ExecError(f"session {session_id} is already open; close it first")
+            while len(self._sessions) >= self.max_sessions:
+                self._evict()
+            session = PtySession(
+                session_id,
+                cwd=(cwd or Path.cwd()),
+                env=dict(os.environ if env is None else env),
+                wrapper=wrapper,
+                rows=rows or self.rows,
+                cols=cols or self.cols,
+                encoding=self.encoding,
+                shell=self.shell,
+            )
+            self._sessions[session_id] = session
+            return session
+
+    def _evict(self) -> None:
+        # Exited sessions go first; then the least recently used live one.
+        dead = [sid for sid, s in self._sessions.items() if not s.alive]
+        victim = dead[0] if dead else next(iter(self._sessions))
+        self.close(victim)
+
+    def get(self, session_id: str) -> PtySession:
+        """An open session, marked as just used."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                raise ExecError(f"no session {session_id!r}; open it first")
+            self._sessions.move_to_end(session_id)
+            return session
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        """One line of facts per session, least recently used first."""
+        now = time.monotonic()
+        with self._lock:
+            return [
+                {
+                    "id": s.id,
+                    "pid": s.pid,
+                    "alive": s.alive,
+                    "cwd": str(s.cwd),
+                    "commands": s.commands,
+                    "idleSeconds": round(now - s.last_used, 3),
+                    "rows": s.rows,
+                    "cols": s.cols,
+                    "encoding": s.encoding,
+                    "env": dict(s.env_snapshot),
+                }
+                for s in self._sessions.values()
+            ]
+
+    def kill(self, session_id: str) -> None:
+        """Kill a session's processes (it stays listed, as exited, until closed)."""
+        self.get(session_id).kill()
+
+    def close(self, session_id: str) -> None:
+        """Kill, reap and forget a session."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.close()
+
+    def close_all(self) -> None:
+        """Close every session."""
+        with self._lock:
+            ids = list(self._sessions)
+        for session_id in ids:
+            self.close(session_id)
+
+    def reap_idle(self) -> builtins.list[str]:
+        """Close sessions idle longer than ``idle_timeout``; returns their ids."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                sid
+                for sid, s in self._sessions.items()
+                if now - s.last_used > self.idle_timeout and (s.running is None or s.running.done)
+            ]
+        for session_id in idle:
+            self.close(session_id)
+        return idle
+
+    def __enter__(self) -> ExecSessionManager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_all()
+
+    # -- commands -------------------------------------------------------------------------
+    def run(
+        self,
+        command: Sequence[str] | str,
+        *,
+        session_id: str | None = None,
+        mode: str = "pty",
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        log_path: Path | None = None,
+        emitter: Emitter | None = None,
+        correlation_id: str | None = None,
+        sandbox_state: str = "unsandboxed",
+        wrapper: Sequence[str] = (),
+    ) -> CommandResult:
+        """Run one command to completion (``mode`` ``pty`` or ``pipe``)."""
+        if mode == "pipe":
+            return self._run_pipe(
+                command,
+                cwd,
+                env,
+                timeout,
+                log_path,
+                emitter,
+                correlation_id,
+                sandbox_state,
+                wrapper,
+            )
+        return self.start(
+            command,
+            session_id=session_id,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            log_path=log_path,
+            emitter=emitter,
+            correlation_id=correlation_id,
+            sandbox_state=sandbox_state,
+            wrapper=wrapper,
+        ).result()
+
+    def start(
+        self,
+        command: Sequence[str] | str,
+        *,
+        session_id: str | None = None,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        log_path: Path | None = None,
+        emitter: Emitter | None = None,
+        correlation_id: str | None = None,
+        sandbox_state: str = "unsandboxed",
+        wrapper: Sequence[str] = (),
+    ) -> CommandHandle:
+        """Start a command in a PTY session (a temporary one without ``session_id``)."""
+        text = command if isinstance(command, str) else shlex.join(command)
+        argv = [text] if isinstance(command, str) else list(command)
+        ephemeral = session_id is None
+        with self._lock:
+            existing = None if ephemeral else self._sessions.get(str(session_id))
+            if existing is not None and not existing.alive:
+                self.close(existing.id)
+                existing = None
+            session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
+            self._sessions.move_to_end(session.id)
+        begun = _Begun(self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state)
+        capture = StreamCapture("pty", log=begun.log, on_chunk=begun.on_chunk, cap=self.memory_cap)
+        try:
+            running = session.start(text, capture=capture, timeout=timeout)
+        except BaseException:
+            begun.close_log()
+            if ephemeral:
+                self.close(session.id)
+            raise
+
+        def finish() -> CommandResult:
+            try:
+                running.wait()
+            finally:
+                session.last_used = time.monotonic()
+                if ephemeral:
+                    self.close(session.id)
+            status = running.status
+            return begun.end(
+                exit_code=status,
+                signal=signal_from_status(status),
+                timed_out=running.timed_out,
+                captures={"pty": capture},
+            )
+
+        return CommandHandle(finish, running)
+
+    def _run_pipe(
+        self,
+        command: Sequence[str] | str,
+        cwd: Path | None,
+        env: Mapping[str, str] | None,
+        timeout: float | None,
+        log_path: Path | None,
+        emitter: Emitter | None,
+        correlation_id: str | None,
+        sandbox_state: str,
+        wrapper: Sequence[str],
+    ) -> CommandResult:
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        begun = _Begun(
+            self, emitter, correlation_id, argv, None, "pipe", log_path, sandbox_state, cwd=cwd
+        )
+        try:
+            code, sig, timed_out, captures = run_pipe(
+                [*wrapper, *argv],
+                cwd=cwd or Path.cwd(),
+                env=env,
+                timeout=timeout,
+                log=begun.log,
+                on_chunk=begun.on_chunk,
+                cap=self.memory_cap,
+            )
+        except BaseException:
+            begun.close_log()
+            raise
+        return begun.end(exit_code=code, signal=sig, timed_out=timed_out, captures=captures)
+
+
+class _Begun:
+    """Book-keeping of one command between exec:begin and exec:end."""
+
+    def __init__(
+        self,
+        manager: ExecSessionManager,
+        emitter: Emitter | None,
+        correlation_id: str | None,
+        argv: Sequence[str],
+        session: PtySession | None,
+        mode: str,
+        log_path: Path | None,
+        sandbox_state: str,
+        cwd: Path | None = None,
+    ) -> None:
+        self.emitter = emitter
+        self.correlation_id = correlation_id or secrets.token_hex(6)
+        self.argv = list(argv)
+        self.session_id = None if session is None else session.id
+        self.cwd = str(cwd or (session.cwd if session is not None else Path.cwd()))
+        self.mode = mode
+        self.log_path = log_path
+        self.sandbox_state = sandbox_state
+        self.seq = 0
+        self.log: IO[bytes] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log = open(log_path, "wb")  # noqa: SIM115 - closed in end()/close_log()
+        self.started_at = now_iso()
+        self.t0 = time.monotonic()
+        if emitter is not None:
+            emitter.emit(
+                "exec:begin",
+                {
+                    "correlationId": self.correlation_id,
+                    "argv": self.argv,
+                    "cwd": self.cwd,
+                    "sessionId": self.session_id,
+                    "mode": mode,
+                    "sandboxState": sandbox_state,
+                    "logPath": None if log_path is None else str(log_path),
+                },
+            )
+
+    def on_chunk(self, stream: str, text: str, raw: int) -> None:
+        if self.emitter is None:
+            return
+        self.emitter.emit(
+            "exec:chunk",
+            {
+                "correlationId": self.correlation_id,
+                "stream": stream,
+                "seq": self.seq,
+                "data": text,
+                "bytes": len(text.encode("utf-8")),
+            },
+        )
+        self.seq += 1
+
+    def close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def end(
+        self,
+        *,
+        exit_code: int | None,
+        signal: int | None,
+        timed_out: bool,
+        captures: Mapping[str, StreamCapture],
+    ) -> CommandResult:
+        finished = {name: capture.finish() for name, capture in captures.items()}
+        self.close_log()
+        result = CommandResult(
+            correlation_id=self.correlation_id,
+            argv=self.argv,
+            cwd=self.cwd,
+            session_id=self.session_id,
+            mode=self.mode,
+            exit_code=exit_code,
+            signal=signal,
+            timed_out=timed_out,
+            started_at=self.started_at,
+            completed_at=now_iso(),
+            duration_ms=round((time.monotonic() - self.t0) * 1000, 3),
+            streams=finished,
+            log_path=self.log_path,
+            sandbox_state=self.sandbox_state,
+        )
+        if self.emitter is not None:
+            self.emitter.emit("exec:end", {"command": result.to_record()})
+        return result

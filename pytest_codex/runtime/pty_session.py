@@ -1,0 +1,284 @@
+"""A PTY session: one long-lived shell that runs commands one after another.
+
+The shell is started with echo and prompts off; each command is sent as one line,
+``eval '<command>'; printf '\\036END-<token>-%d\\036' $?``, and its output is everything the
+PTY yields before that sentinel, so cwd and exported variables persist between commands and
+each exit status is exact. The sentinel uses a fresh random token per command, so output
+cannot fake it. Linux reports the PTY's end as ``EIO`` on read rather than an empty read;
+both mean the shell is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import select
+import shlex
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import ptyprocess
+
+from ..errors import ExecError
+from ..redact import redact_env
+from .capture import StreamCapture
+from .pipe import READ_SIZE, kill_group
+
+DEFAULT_SHELL: tuple[str, ...] = ("bash", "--noprofile", "--norc", "--noediting")
+_SETUP = (
+    "stty -echo -onlcr 2>/dev/null; PS1=''; PS2=''; PROMPT_COMMAND=''; unset HISTFILE; "
+    "set +o history 2>/dev/null; printf '\\036READY-{token}\\036'\n"
+)
+_SENTINEL_ROOM = 48  # bytes held back in case they start a sentinel
+
+
+class RunningCommand:
+    """A command running in a PTY session; drive it (``send``, ``read_until``), then ``wait``."""
+
+    def __init__(
+        self,
+        session: PtySession,
+        token: str,
+        capture: StreamCapture,
+        timeout: float | None,
+    ) -> None:
+        self.session = session
+        self.capture = capture
+        self._sentinel = re.compile(rb"\x1eEND-" + token.encode() + rb"-(\d+)\x1e")
+        self._pending = bytearray()
+        self._unseen = ""  # output not yet matched by read_until
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.status: int | None = None
+        self.timed_out = False
+        self.done = False
+
+    def send(self, text: str) -> None:
+        """Type ``text`` into the program (add ``\\n`` to press enter)."""
+        self.session.write(text.encode(self.session.encoding))
+
+    def read_until(self, pattern: str, timeout: float = 10.0) -> str:
+        """Read output until ``pattern`` (a regex) appears; returns the output up to its end."""
+        regex = re.compile(pattern)
+        limit = time.monotonic() + timeout
+        while True:
+            match = regex.search(self._unseen)
+            if match:
+                seen, self._unseen = self._unseen[: match.end()], self._unseen[match.end() :]
+                return seen
+            if self.done:
+                raise ExecError(f"command ended before its output matched {pattern!r}")
+            if time.monotonic() >= limit:
+                raise ExecError(f"timed out after {timeout}s waiting for output {pattern!r}")
+            self._pump(min(0.1, max(0.0, limit - time.monotonic())))
+
+    def wait(self) -> None:
+        """Read until the command ends (or its timeout kills it)."""
+        while not self.done:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                self._expire()
+            wait = 0.25 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            self._pump(min(wait, 0.25))
+
+    def _expire(self) -> None:
+        # Kill the foreground job (job control puts each command in its own group); if the
+        # shell itself is in the foreground (a builtin loop), the session has to go.
+        self.timed_out = True
+        self.deadline = time.monotonic() + 5.0
+        session = self.session
+        try:
+            foreground = os.tcgetpgrp(session.fd)
+        except OSError:
+            foreground = session.pid
+        if foreground != session.pid:
+            kill_group(foreground, grace=1.0)
+        else:
+            session.kill()
+
+    def _pump(self, timeout: float) -> None:
+        data = self.session.read(timeout)
+        if data is None:
+            return
+        if data == b"":  # the shell is gone (exit, kill): the command ended with it
+            self._deliver(bytes(self._pending))
+            self._pending.clear()
+            self.status = self.session.exit_status()
+            self.done = True
+            return
+        self._pending += data
+        match = self._sentinel.search(self._pending)
+        if match:
+            self._deliver(bytes(self._pending[: match.start()]))
+            self.status = int(match.group(1))
+            del self._pending[:]
+            self.done = True
+            return
+        keep = min(len(self._pending), _SENTINEL_ROOM)
+        cut = len(self._pending) - keep
+        # Only hold back a tail that could begin a sentinel (starts at a \x1e byte).
+        marker = self._pending.find(b"\x1e", cut)
+        cut = len(self._pending) if marker == -1 else marker
+        if cut:
+            self._deliver(bytes(self._pending[:cut]))
+            del self._pending[:cut]
+
+    def _deliver(self, data: bytes) -> None:
+        if data:
+            self.capture.feed(data)
+            self._unseen += data.decode(self.session.encoding, errors="replace")
+            if len(self._unseen) > 1 << 20:  # read_until looks at recent output only
+                self._unseen = self._unseen[-(1 << 19) :]
+
+
+class PtySession:
+    """One shell on a PTY, kept alive between commands."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        wrapper: Sequence[str] = (),
+        rows: int = 24,
+        cols: int = 80,
+        encoding: str = "utf-8",
+        shell: Sequence[str] = DEFAULT_SHELL,
+    ) -> None:
+        self.id = session_id
+        self.cwd = cwd
+        self.wrapper = tuple(wrapper)
+        self.rows, self.cols, self.encoding = rows, cols, encoding
+        self.env_snapshot = redact_env(env)
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.commands = 0
+        try:
+            self._proc = ptyprocess.PtyProcess.spawn(
+                [*wrapper, *shell], cwd=str(cwd), env=dict(env), dimensions=(rows, cols)
+            )
+        except (OSError, ptyprocess.PtyProcessError) as exc:
+            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
+        # ptyprocess sleeps after close/terminate to let the child go; we reap it ourselves.
+        self._proc.delayafterclose = 0.0
+        self._proc.delayafterterminate = 0.05
+        self.pid: int = self._proc.pid
+        self.fd: int = self._proc.fd
+        self.running: RunningCommand | None = None
+        self._closed = False
+        token = secrets.token_hex(6)
+        self.write(_SETUP.format(token=token).encode())
+        ready = re.compile(rb"\x1eREADY-" + token.encode() + rb"\x1e")
+        seen = bytearray()
+        limit = time.monotonic() + 15.0
+        while not ready.search(seen):
+            data = self.read(max(0.0, limit - time.monotonic()))
+            if data == b"" or time.monotonic() >= limit:
+                self.kill()
+                raise ExecError(f"session {session_id}: the shell did not start ({bytes(seen)!r})")
+            if data:
+                seen += data
+
+    @property
+    def alive(self) -> bool:
+        """Whether the shell is still running."""
+        return not self._closed and bool(self._proc.isalive())
+
+    def write(self, data: bytes) -> None:
+        """Write raw bytes to the PTY."""
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def read(self, timeout: float) -> bytes | None:
+        """Up to 64 KiB; None when nothing came within ``timeout``, b"" at the end."""
+        if self._closed:
+            return b""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return None
+        try:
+            return os.read(self.fd, READ_SIZE)
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # Linux: the other side of the PTY is gone
+                return b""
+            raise
+
+    def start(
+        self, command: str, *, capture: StreamCapture, timeout: float | None
+    ) -> RunningCommand:
+        """Send ``command`` to the shell and return a handle to drive it."""
+        if not self.alive:
+            raise ExecError(f"session {self.id} has exited; open a new one")
+        if self.running is not None and not self.running.done:
+            raise ExecError(f"session {self.id} is still running a command")
+        token = secrets.token_hex(8)
+        line = f"eval {shlex.quote(command)}; printf '\\036END-{token}-%d\\036' $?\n"
+        running = RunningCommand(self, token, capture, timeout)
+        self.running = running
+        self.commands += 1
+        self.last_used = time.monotonic()
+        self.write(line.encode(self.encoding))
+        return running
+
+    def exit_status(self) -> int | None:
+        """The shell's exit status once it is gone (128+N when killed by signal N)."""
+        with contextlib.suppress(ptyprocess.PtyProcessError, OSError):
+            self._proc.wait()
+        if self._proc.signalstatus is not None:
+            return 128 + int(self._proc.signalstatus)
+        status = self._proc.exitstatus
+        return None if status is None else int(status)
+
+    def kill(self) -> None:
+        """End the foreground job (TERM, then KILL) and the shell (HUP, then KILL)."""
+        with contextlib.suppress(OSError):
+            foreground = os.tcgetpgrp(self.fd)
+            if foreground not in (self.pid, -1):
+                # HUP, as a closed terminal would: it also ends an idle interactive shell
+                # (which ignores TERM) when a wrapper such as bwrap sits between us and it.
+                kill_group(foreground, grace=0.5, first=signal.SIGHUP)
+        # An interactive shell ignores TERM but exits on a hang-up, as on a closed terminal.
+        kill_group(self.pid, grace=0.5, first=signal.SIGHUP, leader_alive=self._leader_alive)
+
+    def _leader_alive(self) -> bool:
+        try:
+            return bool(self._proc.isalive())  # reaps the shell once it has exited
+        except ptyprocess.PtyProcessError:
+            return False
+
+    def close(self) -> None:
+        """Kill what is left, close the PTY, reap the shell. Idempotent."""
+        if self._closed:
+            return
+        if self._proc.isalive() and (self.running is None or self.running.done):
+            # An idle shell leaves cleanly when asked; no signals needed.
+            with contextlib.suppress(OSError):
+                self.write(b"exit 0\n")
+            deadline = time.monotonic() + 0.5
+            while self._leader_alive() and time.monotonic() < deadline:
+                time.sleep(0.002)
+        if self._leader_alive():
+            self.kill()
+        with contextlib.suppress(OSError, ptyprocess.PtyProcessError):
+            self._proc.close(force=True)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(self.pid, os.WNOHANG)
+        self._closed = True
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Change the TTY size."""
+        self._proc.setwinsize(rows, cols)
+        self.rows, self.cols = rows, cols
+
+
+def signal_from_status(status: int | None) -> int | None:
+    """A shell status above 128 means death by signal ``status - 128`` (the shell's rule)."""
+    if status is not None and 128 < status < 128 + signal.NSIG:
+        return status - 128
+    return None
