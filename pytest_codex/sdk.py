@@ -143,7 +143,11 @@ class ExecStream:
                 try:
                     event = Event.from_dict(json.loads(line))
                 except (ValueError, KeyError, TypeError) as exc:
-                    self._kill()
+                    # Let a broken child finish what it says on stderr before it goes.
+                    try:
+                        self.process.wait(timeout=2)
+                    except subprocess.TimeoutExpired:
+                        self._kill()
                     raise SdkError(
                         f"line {number} of the CLI's output is not an event envelope "
                         f"({type(exc).__name__}: {line[:200]!r})",
