@@ -174,8 +174,10 @@ class Run:
         manifest = ManifestSink(paths.manifest, document, validate=validate)
         manifest.write()
         bus = EventBus(paths.run_id, start_seq=start_seq, on_sink_failure=_sink_failed(manifest))
-        bus.subscribe(manifest)
+        # The journal first: the manifest is derived from events, so it must never hold an
+        # event that events.jsonl does not (a kill between the two writes loses neither).
         bus.subscribe(JsonlFileSink(paths.events))
+        bus.subscribe(manifest)
         for sink in [*configured_sinks(context, paths), *sinks]:
             bus.subscribe(sink)
             manifest.record_health(sink.name, {"state": "active", "error": None}, write=False)
