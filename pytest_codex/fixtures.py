@@ -43,3 +43,15 @@ def codex_run(
         yield run
     finally:
         run.finish("succeeded")
+
+
+@pytest.fixture
+def codex_instructions(request: pytest.FixtureRequest) -> Any:
+    """The merged instructions for the repository under test
+    (:class:`~pytest_codex.instructions.InstructionSet`: ``text``, ``sources``,
+    ``combined_hash``), loaded as a run records them."""
+    from .plugin import context_key
+    from .run import load_run_instructions
+
+    context = request.config.stash.get(context_key, None) or Context.load()
+    return load_run_instructions(context)

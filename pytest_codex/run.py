@@ -18,6 +18,7 @@ from .context import Context
 from .errors import RunNotFoundError, UsageError
 from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
 from .ids import is_run_id, new_run_id, validate_task_id
+from .instructions import InstructionSet, instructions_config_from_mapping, load_instructions
 from .manifest import (
     TERMINAL_STATUSES,
     Heartbeat,
@@ -104,6 +105,8 @@ class Run:
     ) -> Run:
         """Create the run directory, write the first manifest, emit ``run:start``."""
         task = validate_task_id(task_id) if task_id is not None else context.task_id()
+        # Everything that can be refused is checked before the run directory exists.
+        instructions = load_run_instructions(context)
         paths = context.roots.run_paths(task, run_id or new_run_id())
         paths.run_dir.mkdir(parents=True, exist_ok=False)
         config = context.config
@@ -122,7 +125,9 @@ class Run:
             paths=_paths_record(paths),
             heartbeat_interval=interval,
         )
-        return cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        run.emit("instructions:loaded", {"instructions": instructions.to_manifest()})
+        return run
 
     @classmethod
     def resume(
@@ -368,3 +373,9 @@ def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None)
         f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
         "'codex-orchestrator runs list'"
     )
+
+
+def load_run_instructions(context: Context) -> InstructionSet:
+    """The instructions a run of ``context`` records (config ``instructions:``)."""
+    config = instructions_config_from_mapping(context.config.get("instructions") or {})
+    return load_instructions(context.roots.root, cwd=Path.cwd(), config=config, env=context.env)

@@ -151,7 +151,7 @@ def test_a_failing_sink_is_detached_and_recorded_and_the_run_goes_on(tmp_path: P
     assert "sink broke" in manifest["sinks"]["exploding"]["error"]
     assert manifest["status"] == "succeeded"
     types = [json.loads(line)["type"] for line in run.paths.events.read_text().splitlines()]
-    assert types == ["run:start", "demo:one", "demo:two", "run:summary"]
+    assert types == ["run:start", "instructions:loaded", "demo:one", "demo:two", "run:summary"]
 
 
 def test_events_are_enveloped_with_gap_free_seq(tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_cli_runs_list_show_and_review(tmp_path: Path) -> None:
     assert manifest["reviews"][0]["outcome"] == "approved"
     assert manifest["reviews"][0]["actor"] == "reviewer-1"
     last = json.loads(run.paths.events.read_text().splitlines()[-1])
-    assert last["type"] == "review:recorded" and last["seq"] == 3
+    assert last["type"] == "review:recorded" and last["seq"] == 4
     assert "review    approved by reviewer-1" in _cli(tmp_path, "runs", "show", "latest").stdout
 
 
