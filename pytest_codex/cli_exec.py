@@ -18,7 +18,6 @@ import tomllib
 from pathlib import Path
 from typing import IO, Any
 
-from . import schemas
 from .codex_dialect import CodexDialect, summary_line
 from .context import Context
 from .errors import CodexError, UsageError
@@ -375,6 +374,8 @@ def _structured_output(stdout: str, schema: dict[str, Any]) -> tuple[Any, str | 
         return None, "--output-schema: the command's final stdout is not JSON"
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
+
+    from . import schemas
 
     error = best_match(Draft202012Validator(schema).iter_errors(document))
     if error is not None:

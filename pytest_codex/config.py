@@ -17,14 +17,14 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from . import schemas
 from .errors import ConfigError
 from .redact import REDACTED, is_secret_name
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
 CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
@@ -181,6 +181,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
             ) from exc
         label = str(path)
     else:
+        import yaml  # only YAML files need it
+
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -199,8 +201,43 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return document
 
 
+_SIMPLE_KEYWORDS = frozenset({"type", "enum", "description"})
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+}
+
+
+def _simple_value_ok(key: str, value: Any) -> bool | None:
+    """Check one top-level value against its schema when the schema is only ``type`` and
+    ``enum`` (read from the config schema itself); None when jsonschema has to decide.
+
+    Start-up stays fast this way: CLI flags and environment variables rarely need more.
+    """
+    rule = schemas.load_schema("config").get("properties", {}).get(key)
+    if not isinstance(rule, Mapping) or not set(rule) <= _SIMPLE_KEYWORDS:
+        return None
+    if "enum" in rule and value not in rule["enum"]:
+        return False
+    expected = rule.get("type")
+    if expected is not None:
+        python_types = _PYTHON_TYPES.get(str(expected))
+        if python_types is None:
+            return None
+        if isinstance(value, bool) and expected != "boolean":
+            return False
+        return isinstance(value, python_types)
+    return True
+
+
 def check(document: Mapping[str, Any], label: str) -> None:
     """Validate a (partial) configuration mapping; ``label`` names its source in errors."""
+    if all(_simple_value_ok(k, v) for k, v in document.items()):
+        return
+    from jsonschema.exceptions import best_match
+
     error = best_match(schemas.iter_errors("config", dict(document)))
     if error is not None:
         raise ConfigError(f"{label}: {explain(error)}")

@@ -10,13 +10,15 @@ import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from .errors import SchemaValidationError, UsageError
+
+# jsonschema costs ~50 ms to import: loaded on first validation, not at start-up.
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 SCHEMA_FILES: dict[str, str] = {
     "manifest": "manifest.schema.json",
@@ -57,6 +59,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry, Resource
+
     resources = [
         (schema["$id"], Resource.from_contents(schema))
         for schema in (load_schema(name) for name in schema_names())
@@ -67,6 +71,8 @@ def _registry() -> Registry[Any]:
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A cached validator for one schema (cross-schema ``$ref`` resolved)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name), registry=_registry())
 
 
@@ -83,6 +89,8 @@ def describe(error: ValidationError) -> str:
 
 def validate(name: str, document: Any, *, what: str | None = None) -> None:
     """Raise :class:`SchemaValidationError` when ``document`` does not match schema ``name``."""
+    from jsonschema.exceptions import best_match
+
     error = best_match(iter_errors(name, document))
     if error is not None:
         label = what or f"{name} document"
