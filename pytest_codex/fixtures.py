@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from .context import Context
 from .paths import ROOT_ENV
-from .run import Run
-from .worker import worker_run_key
+from .stash_keys import context_key, recorder_key, worker_run_key
 
 TEMPORARY_TASK = "pytest-codex-temporary"
 
@@ -25,8 +23,6 @@ def codex_run(
     xdist they travel with the test's report). Without a task it is a temporary run in a
     temporary directory, finished when the test ends.
     """
-    from .plugin import recorder_key
-
     config = request.config
     recorder = config.stash.get(recorder_key, None)
     if recorder is not None and recorder.run is not None:
@@ -36,6 +32,9 @@ def codex_run(
     if worker_run is not None:
         yield worker_run
         return
+    from .context import Context
+    from .run import Run
+
     root = tmp_path_factory.mktemp("codex-run")
     context = Context.load(cwd=root, env={ROOT_ENV: str(root)})
     run = Run.start(context, task_id=TEMPORARY_TASK, runner="pytest", heartbeat=False)
@@ -50,7 +49,7 @@ def codex_instructions(request: pytest.FixtureRequest) -> Any:
     """The merged instructions for the repository under test
     (:class:`~pytest_codex.instructions.InstructionSet`: ``text``, ``sources``,
     ``combined_hash``), loaded as a run records them."""
-    from .plugin import context_key
+    from .context import Context
     from .run import load_run_instructions
 
     context = request.config.stash.get(context_key, None) or Context.load()

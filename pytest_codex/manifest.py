@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schemas
-from .atomic import atomic_write_json, locked, read_json, update_json
+from .atomic import atomic_write_json, atomic_write_text, dumps, locked, read_json, update_json
 from .events import Event
 from .timeutil import now_iso
 
@@ -117,8 +117,10 @@ class ManifestSink:
         validate: bool = False,
         min_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
+        self.before_write = before_write
         self.document = document
         self.validate = validate
         self.min_interval = min_interval
@@ -189,10 +191,14 @@ class ManifestSink:
     def write(self) -> None:
         """Write the document now (validated first when ``validate`` is on)."""
         with self._lock:
+            if self.before_write is not None:
+                self.before_write()  # the journal first: see JsonlFileSink
             if self.validate:
                 schemas.validate("manifest", self.document, what=f"manifest {self.path}")
             with locked(self.path):
-                atomic_write_json(self.path, self.document)
+                # Compact JSON: with an indent, json falls back to its pure-Python encoder,
+                # several times slower on a large manifest.
+                atomic_write_text(self.path, dumps(self.document, indent=None))
             self._dirty = False
             self._last_write = self._clock()
 
@@ -220,7 +226,7 @@ class ManifestSink:
             if not self._closed:
                 self.write()
 
-    def record_health(self, name: str, health: Mapping[str, Any], *, write: bool = True) -> None:
+    def record_health(self, name: str, health: Mapping[str, Any], *, write: bool = False) -> None:
         """Record a sink's health report (``state`` plus sink-specific details)."""
         with self._lock:
             self.document["sinks"][name] = dict(health)

@@ -20,13 +20,17 @@ grants are written to the task's ``approvals.json`` and outlive the test.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .approvals import ApprovalCache, ApprovalKey, DenyApprover, ScriptedApprover, validate_scope
 from .errors import UsageError
-from .orchestrator import ToolOrchestrator
+
+# The plugin loads this module in every pytest session; the orchestrator stack is imported
+# only when a test asks for one of these fixtures.
+if TYPE_CHECKING:
+    from .approvals import ApprovalCache, ScriptedApprover
+    from .orchestrator import ToolOrchestrator
 
 MARKER = "codex_approval"
 
@@ -34,12 +38,16 @@ MARKER = "codex_approval"
 @pytest.fixture
 def scripted_approver() -> ScriptedApprover:
     """An approver that answers from a queue and records every request."""
+    from .approvals import ScriptedApprover
+
     return ScriptedApprover()
 
 
 @pytest.fixture
 def approval_cache(request: pytest.FixtureRequest, codex_run: Any) -> ApprovalCache:
     """The task's approval cache, with the test's ``codex_approval`` markers applied."""
+    from .approvals import ApprovalCache
+
     cache = ApprovalCache.for_task(Path(codex_run.paths.runs_dir), codex_run.task_id)
     for marker in request.node.iter_markers(MARKER):
         apply_marker(cache, marker, where=request.node.nodeid)
@@ -51,6 +59,9 @@ def tool_orchestrator(
     request: pytest.FixtureRequest, codex_run: Any, approval_cache: ApprovalCache
 ) -> ToolOrchestrator:
     """A ToolOrchestrator bound to the current run (see the module docstring)."""
+    from .approvals import DenyApprover
+    from .orchestrator import ToolOrchestrator
+
     if "scripted_approver" in request.fixturenames:
         approver: Any = request.getfixturevalue("scripted_approver")
     else:
@@ -59,6 +70,8 @@ def tool_orchestrator(
 
 
 def apply_marker(cache: ApprovalCache, marker: pytest.Mark, *, where: str = "") -> None:
+    from .approvals import ApprovalKey, validate_scope
+
     """Pre-grant what one ``codex_approval(key, scope=..., decision=...)`` marker says."""
     key = marker.args[0] if marker.args else marker.kwargs.get("key")
     if not isinstance(key, str | ApprovalKey):

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .context import Context
-from .errors import CodexError
 from .paths import TASK_ENV
-from .recorder import TestRecordBuilder
-from .run import Run
-from .worker import WORKERINPUT_KEY, WorkerRun, worker_run_key
+from .stash_keys import context_key, recorder_key, worker_run_key
+
+# Without a task the plugin must cost nothing: the run machinery is imported only when a
+# session records a run.
+if TYPE_CHECKING:
+    from .context import Context
+    from .recorder import TestRecordBuilder
+    from .run import Run
+
+WORKERINPUT_KEY = "codex_run"
 
 pytest_plugins = ["pytest_codex.fixtures", "pytest_codex.orchestrator_fixtures"]
 
@@ -30,9 +35,6 @@ MARKERS = {
     ),
     "codex_guardrail": "codex_guardrail(name): the item runs (or exercises) a guardrail",
 }
-
-context_key = pytest.StashKey[Context]()
-recorder_key = pytest.StashKey["CodexRecorder"]()
 
 _CLI_KEYS = {
     "codex_approval_policy": ("approval_policy", "--codex-approval-policy"),
@@ -80,6 +82,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     if not _task_requested(config):
         return
+    from .context import Context
+    from .errors import CodexError
+    from .worker import WorkerRun
+
     cli: dict[str, Any] = {"task": config.getoption("codex_task")}
     flags = {"task": "--codex-task"}
     for option, (key, flag) in _CLI_KEYS.items():
@@ -111,8 +117,10 @@ class ReportEnricher:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        # Plain JSON-able attributes survive xdist's report serialisation.
-        report.codex_markers = sorted({m.name for m in item.iter_markers()})  # type: ignore[attr-defined]
+        # Plain JSON-able attributes survive xdist's report serialisation; markers ride on
+        # the first report of a test only.
+        if call.when == "setup":
+            report.codex_markers = sorted({m.name for m in item.iter_markers()})  # type: ignore[attr-defined]
         worker_run = item.config.stash.get(worker_run_key, None)
         if worker_run is not None:
             report.codex_events = worker_run.drain()  # type: ignore[attr-defined]
@@ -134,6 +142,8 @@ class CodexRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start the run before anything else (xdist configures its workers after this)."""
+        from .run import Run
+
         pipeline = self.config.getoption("codex_pipeline") or "pytest"
         self.run = Run.start(
             self.context, task_id=self.task_id, runner="pytest", pipeline_id=pipeline
@@ -157,6 +167,8 @@ class CodexRecorder:
             run.emit(event["type"], event["payload"])
         builder = self._pending.get(report.nodeid)
         if builder is None:
+            from .recorder import TestRecordBuilder
+
             builder = self._pending[report.nodeid] = TestRecordBuilder(report)
         builder.add(report)
         if report.when in ("teardown", "???"):

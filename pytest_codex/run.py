@@ -176,12 +176,15 @@ class Run:
         first_event: str | None,
     ) -> Run:
         validate = context.env.get(VALIDATE_ENV, "") not in ("", "0")
-        manifest = ManifestSink(paths.manifest, document, validate=validate)
+        journal = JsonlFileSink(paths.events)
+        manifest = ManifestSink(
+            paths.manifest, document, validate=validate, before_write=journal.flush
+        )
         manifest.write()
         bus = EventBus(paths.run_id, start_seq=start_seq, on_sink_failure=_sink_failed(manifest))
         # The journal first: the manifest is derived from events, so it must never hold an
         # event that events.jsonl does not (a kill between the two writes loses neither).
-        bus.subscribe(JsonlFileSink(paths.events))
+        bus.subscribe(journal)
         bus.subscribe(manifest)
         for sink in [*configured_sinks(context, paths), *sinks]:
             bus.subscribe(sink)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
-
-from .context import Context
 from .paths import RunPaths
 
-WORKERINPUT_KEY = "codex_run"
+if TYPE_CHECKING:
+    from .context import Context
 
 
 class WorkerRun:
@@ -57,6 +55,3 @@ class WorkerRun:
         """Hand over the buffered events (and forget them)."""
         pending, self._pending = self._pending, []
         return pending
-
-
-worker_run_key = pytest.StashKey[WorkerRun]()
