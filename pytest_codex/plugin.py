@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 WORKERINPUT_KEY = "codex_run"
 
-pytest_plugins = ["pytest_codex.fixtures", "pytest_codex.orchestrator_fixtures"]
+pytest_plugins = [
+    "pytest_codex.fixtures",
+    "pytest_codex.orchestrator_fixtures",
+    "pytest_codex.runtime_fixtures",
+]
 
 MARKERS = {
     "codex_approval": (
