@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 CLI = (sys.executable, "-m", "pytest_codex.cli")
 
 
@@ -78,18 +77,14 @@ def test_approvals_cli_lists_and_revokes_task_grants(
     cache = ApprovalCache.for_task(pytester.path / ".runs", "grants")
     for key in ("shell:git status", "shell:ruff check"):
         cache.grant(ApprovalKey.parse(key), scope="task", approver="test")
-    listed = pytester.run(
-        "codex-orchestrator", "approvals", "list", "--task", "grants", "--format", "json"
-    )
+    listed = pytester.run(*CLI, "approvals", "list", "--task", "grants", "--format", "json")
     assert listed.ret == 0
     keys = sorted(g["key"] for g in json.loads(listed.stdout.str()))
     assert len(keys) == 2
     revoked = pytester.run(*CLI, "approvals", "revoke", keys[0], "--task", "grants")
     assert revoked.ret == 0
     again = json.loads(
-        pytester.run(
-            "codex-orchestrator", "approvals", "list", "--task", "grants", "--format", "json"
-        ).stdout.str()
+        pytester.run(*CLI, "approvals", "list", "--task", "grants", "--format", "json").stdout.str()
     )
     assert [g["key"] for g in again] == [keys[1]]
     bad = pytester.run(*CLI, "approvals", "list", "--task", "../x")
