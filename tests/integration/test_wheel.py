@@ -1,0 +1,83 @@
+"""A non-editable install (the built wheel) ships the schemas and loads them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    [wheel] = list((tmp_path / "dist").glob("pytest_codex-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for schema in ("manifest", "event", "config", "summary", "codex-event"):
+        assert f"pytest_codex/schemas/{schema}.schema.json" in names
+    entry_points = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith("entry_points.txt")))
+        .decode()
+    )
+    assert "codex = pytest_codex.plugin" in entry_points
+    assert "codex-orchestrator = pytest_codex.cli:main" in entry_points
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_codex import schemas; print(schemas.schema_dir()); "
+            "print(schemas.load_schema('manifest')['$id'])",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    directory, schema_id = probe.stdout.split()
+    assert Path(directory).is_relative_to(site)
+    assert schema_id.endswith("/manifest/v1.json")
+    printed = subprocess.run(
+        [sys.executable, "-m", "pytest_codex.cli", "schema", "event"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(printed.stdout)["title"] == "pytest-codex event envelope"
