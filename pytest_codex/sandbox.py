@@ -58,6 +58,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -322,6 +323,11 @@ class Sandbox:
         if not self.enforced or self.status.executable is None:
             return []
         argv = [self.status.executable, *_base_flags()]
+        # The private /tmp would hide a Python environment living there (a CI checkout
+        # under /tmp, say); the interpreter running us stays visible, read-only.
+        for prefix in sorted({Path(sys.prefix), Path(sys.base_prefix)}):
+            if _inside(prefix, [Path("/tmp")]) and prefix.exists():
+                argv += ["--ro-bind", str(prefix), str(prefix)]
         writable = self.policy.mode == "workspace-write"
         # Bound after the private /tmp, so a workspace that lives under /tmp stays visible.
         for root in (self.workspace, *(self.writable_roots if writable else ())):
