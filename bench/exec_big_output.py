@@ -25,9 +25,11 @@ run = Run.start(Context.load(env={"CODEX_ORCHESTRATOR_ROOT": str(root)}), task_i
                 heartbeat=False)
 with ExecSessionManager() as manager:
     started = time.perf_counter()
-    command = ["head", "-c", f"{mib}M", "/dev/zero"]
-    if mode == "pty":
-        command = " ".join(command)
+    # Text, as build and test logs are (NUL bytes would each become a 6-byte JSON escape).
+    line = "0123456789abcdefghijklmnopqrstuvwxyz" * 3
+    command = f"yes {line} | head -c {mib}M"
+    if mode == "pipe":
+        command = ["sh", "-c", command]
     result = manager.run(command, mode=mode, emitter=run,
                          log_path=run.paths.commands_dir / "01-big.log")
     took = time.perf_counter() - started
@@ -42,9 +44,10 @@ print(f"{mode}: {total / 2**20:.0f} MiB in {took:.2f} s = {total / 2**20 / took:
 def main() -> None:
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     started = time.perf_counter()
-    subprocess.run(f"head -c {mib}M /dev/zero | cat > /dev/null", shell=True, check=True)
+    line = "0123456789abcdefghijklmnopqrstuvwxyz" * 3
+    subprocess.run(f"yes {line} | head -c {mib}M | cat > /dev/null", shell=True, check=True)
     took = time.perf_counter() - started
-    print(f"baseline: head | cat > /dev/null: {mib / took:.0f} MiB/s")
+    print(f"baseline: yes | head | cat > /dev/null: {mib / took:.0f} MiB/s")
     for mode in ("pipe", "pty"):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / ".git").mkdir()

@@ -10,6 +10,7 @@ tool run's id and every attempt's log.
 from __future__ import annotations
 
 import secrets
+import shlex
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .orchestrator import (
     ToolResult,
 )
 from .runtime import CommandResult, ExecSessionManager
+from .runtime.session_server import ensure_server, run_in_server
 from .timeutil import now_iso
 
 _counter_lock = threading.Lock()
@@ -186,18 +188,40 @@ def execute_command(
     ) -> AttemptOutcome:
         number = len(attempts) + 1
         log = final_log.with_name(f"{index:02d}-{correlation_id}.attempt{number}.log")
-        result = manager.run(
-            list(argv),
-            session_id=use_session,
-            mode=mode,
-            cwd=cwd,
-            env=env,
-            timeout=timeout,
-            log_path=log,
-            emitter=_ChunksOnly(run),
-            correlation_id=correlation_id,
-            wrapper=tuple(sandbox_prefix),
-        )
+        if use_session is not None and number == 1:
+            # A named session outlives this process: its shell lives in a session server.
+            # (An escalated retry needs another sandbox, so it runs in a fresh shell.)
+            idle = float((run.config.get("exec") or {}).get("idle_timeout_seconds", 900.0))
+            server = ensure_server(
+                run.paths.run_dir,
+                use_session,
+                cwd=cwd,
+                wrapper=tuple(sandbox_prefix),
+                idle_timeout=idle,
+            )
+            result = run_in_server(
+                server,
+                shlex.join(argv),
+                session_id=use_session,
+                timeout=timeout,
+                log_path=log,
+                emitter=_ChunksOnly(run),
+                correlation_id=correlation_id,
+                cwd=str(cwd),
+                argv=list(argv),
+            )
+        else:
+            result = manager.run(
+                list(argv),
+                mode=mode,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                log_path=log,
+                emitter=_ChunksOnly(run),
+                correlation_id=correlation_id,
+                wrapper=tuple(sandbox_prefix),
+            )
         attempts.append(result)
         logs.append(str(log))
         exit_code = result.exit_code

@@ -248,3 +248,30 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(repo: Path, args: l
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
     assert not (repo / ".runs").exists()
+
+
+def test_a_named_session_persists_across_invocations_of_a_run(repo: Path) -> None:
+    (repo / "codex.orchestrator.yaml").write_text("exec: {idle_timeout_seconds: 5}\n")
+    (repo / "sub").mkdir()
+    first = _lines(exec_cli(repo, "exec", "--session", "dev", "--", "export", "COLOUR=blue").stdout)
+    run_id = first[0]["runId"]
+    moved = exec_cli(repo, "resume", run_id, "--reopen", "--session", "dev", "--", "cd", "sub")
+    assert moved.returncode == 0, moved.stderr
+    shown = exec_cli(
+        repo,
+        "resume",
+        run_id,
+        "--reopen",
+        "--session",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo $COLOUR",
+    )
+    summary = _lines(shown.stdout)[-1]["payload"]
+    assert summary["outputs"]["pty"]["text"] == f"{repo / 'sub'}\nblue\n"
+    assert summary["command"]["session"] == "dev"
+    manifest = _manifest(_lines(shown.stdout))
+    assert [c["sessionId"] for c in manifest["commands"]] == ["dev", "dev", "dev"]
+    assert json.loads((Path(manifest["paths"]["runDir"]) / "sessions" / "dev.json").read_text())

@@ -1,0 +1,254 @@
+"""Persistent PTY sessions shared by separate ``codex-orchestrator`` invocations.
+
+``exec --session ID`` and ``resume RUN --session ID`` must find the same shell (same cwd, same
+exported variables) although each is its own process. The first one starts a small server
+process that owns the PTY session and listens on a Unix socket; every invocation sends its
+command there and receives the output as it is produced, then the final status. The server
+exits after ``idle_timeout`` seconds without a command, or when its shell exits.
+
+Protocol (one JSON object per line): the client sends ``{"command", "timeout", "logPath"}``;
+the server answers ``{"chunk": {"stream", "data", "bytes"}}`` lines, then one
+``{"result": {...}}`` (or ``{"error": "..."}``) line.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..emitter import Emitter
+from ..errors import ExecError
+from ..timeutil import now_iso
+from .capture import CapturedStream
+from .manager import ExecSessionManager
+from .result import CommandResult
+
+DEFAULT_IDLE_TIMEOUT = 900.0
+
+
+def socket_path(run_dir: Path, session_id: str) -> Path:
+    """A short socket path for a run's session (Unix socket paths are limited to ~108 bytes)."""
+    digest = hashlib.sha256(f"{run_dir.resolve()}\0{session_id}".encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / "codex-sessions" / f"{digest}.sock"
+
+
+class _Forward:
+    """An emitter that sends chunk payloads to the client socket."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def emit(self, type: str, payload: Mapping[str, Any]) -> None:
+        if type == "exec:chunk":
+            chunk = {k: payload[k] for k in ("stream", "data", "bytes")}
+            with contextlib.suppress(OSError):  # a vanished client must not kill the shell
+                self.stream.write(json.dumps({"chunk": chunk}) + "\n")
+                self.stream.flush()
+
+
+def _encode(capture: CapturedStream) -> dict[str, Any]:
+    return {
+        "name": capture.name,
+        "head": base64.b64encode(capture.head).decode(),
+        "tail": base64.b64encode(capture.tail).decode(),
+        "omitted": capture.omitted,
+        "total": capture.total,
+    }
+
+
+def serve(path: Path, cwd: Path, wrapper: Sequence[str], idle_timeout: float) -> None:
+    """Run the server until idle (or until its shell is gone)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    listener.settimeout(idle_timeout)
+    manager = ExecSessionManager(max_sessions=1, idle_timeout=idle_timeout * 2)
+    try:
+        manager.open("shared", cwd=cwd, wrapper=wrapper)
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                return
+            with connection, connection.makefile("rw", encoding="utf-8") as stream:
+                line = stream.readline()
+                if not line.strip():
+                    continue  # a liveness probe: connected and went away
+                request = json.loads(line)
+                try:
+                    log = request.get("logPath")
+                    result = manager.run(
+                        request["command"],
+                        session_id="shared",
+                        timeout=request.get("timeout"),
+                        log_path=Path(log) if log else None,
+                        emitter=_Forward(stream),
+                    )
+                    answer: dict[str, Any] = {
+                        "result": {
+                            "exitCode": result.exit_code,
+                            "signal": result.signal,
+                            "timedOut": result.timed_out,
+                            "startedAt": result.started_at,
+                            "durationMs": result.duration_ms,
+                            "streams": [_encode(c) for c in result.streams.values()],
+                        }
+                    }
+                except Exception as exc:
+                    answer = {"error": f"{type(exc).__name__}: {exc}"}
+                with contextlib.suppress(OSError):  # the client may be gone; we are not
+                    stream.write(json.dumps(answer) + "\n")
+                    stream.flush()
+            if not manager.get("shared").alive:
+                return
+    finally:
+        manager.close_all()
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def ensure_server(
+    run_dir: Path,
+    session_id: str,
+    *,
+    cwd: Path,
+    wrapper: Sequence[str] = (),
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+) -> Path:
+    """The socket of the run's session ``session_id``, starting its server if needed."""
+    path = socket_path(run_dir, session_id)
+    if _answers(path):
+        return path
+    subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest_codex.runtime.session_server",
+            str(path),
+            str(cwd),
+            json.dumps(list(wrapper)),
+            str(idle_timeout),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # it outlives this invocation, by design
+        close_fds=True,
+    )
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        if _answers(path):
+            record = run_dir / "sessions" / f"{session_id}.json"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({"socket": str(path), "cwd": str(cwd)}) + "\n")
+            return path
+        time.sleep(0.02)
+    raise ExecError(f"session {session_id}: its server did not start (socket {path})")
+
+
+def _answers(path: Path) -> bool:
+    if not path.exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def run_in_server(
+    path: Path,
+    command: str,
+    *,
+    session_id: str,
+    timeout: float | None,
+    log_path: Path | None,
+    emitter: Emitter | None,
+    correlation_id: str,
+    cwd: str,
+    argv: Sequence[str],
+    sandbox_state: str = "unsandboxed",
+) -> CommandResult:
+    """Run ``command`` in the shared session; chunks are emitted as they arrive."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # A probe connection may still be queued ahead of ours; retry briefly.
+    for attempt in range(50):
+        try:
+            connection.connect(str(path))
+            break
+        except OSError:
+            if attempt == 49:
+                raise ExecError(f"session {session_id}: cannot reach its server") from None
+            time.sleep(0.02)
+    seq = 0
+    with connection, connection.makefile("rw", encoding="utf-8") as stream:
+        request = {
+            "command": command,
+            "timeout": timeout,
+            "logPath": None if log_path is None else str(log_path),
+        }
+        stream.write(json.dumps(request) + "\n")
+        stream.flush()
+        for line in stream:
+            message = json.loads(line)
+            if "chunk" in message:
+                if emitter is not None:
+                    emitter.emit(
+                        "exec:chunk",
+                        {"correlationId": correlation_id, "seq": seq, **message["chunk"]},
+                    )
+                seq += 1
+            elif "error" in message:
+                raise ExecError(f"session {session_id}: {message['error']}")
+            else:
+                found = message["result"]
+                streams = {
+                    s["name"]: CapturedStream(
+                        s["name"],
+                        base64.b64decode(s["head"]),
+                        base64.b64decode(s["tail"]),
+                        s["omitted"],
+                        s["total"],
+                    )
+                    for s in found["streams"]
+                }
+                return CommandResult(
+                    correlation_id=correlation_id,
+                    argv=list(argv),
+                    cwd=cwd,
+                    session_id=session_id,
+                    mode="pty",
+                    exit_code=found["exitCode"],
+                    signal=found["signal"],
+                    timed_out=found["timedOut"],
+                    started_at=found["startedAt"],
+                    completed_at=now_iso(),
+                    duration_ms=found["durationMs"],
+                    streams=streams,
+                    log_path=log_path,
+                    sandbox_state=sandbox_state,
+                )
+    raise ExecError(f"session {session_id}: the server closed the connection early")
+
+
+if __name__ == "__main__":  # the server process started by ensure_server
+    serve(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4]))
+    os._exit(0)
