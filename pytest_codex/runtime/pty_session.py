@@ -203,11 +203,27 @@ class PtySession:
         if not ready:
             return None
         try:
-            return os.read(self.fd, READ_SIZE)
+            data = os.read(self.fd, READ_SIZE)
         except OSError as exc:
             if exc.errno == errno.EIO:  # Linux: the other side of the PTY is gone
                 return b""
             raise
+        # A PTY hands out a few KiB per read; take what is already there too, so a fast
+        # producer costs one event per 64 KiB rather than one per kernel buffer.
+        if data:
+            parts = [data]
+            size = len(data)
+            while size < READ_SIZE and select.select([self.fd], [], [], 0)[0]:
+                try:
+                    more = os.read(self.fd, READ_SIZE - size)
+                except OSError:
+                    break  # EIO (end) is reported by the next read
+                if not more:
+                    break
+                parts.append(more)
+                size += len(more)
+            data = b"".join(parts)
+        return data
 
     def start(
         self, command: str, *, capture: StreamCapture, timeout: float | None
