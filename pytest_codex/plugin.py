@@ -69,6 +69,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="approval policy for tool invocations in this run (default: on-request)",
     )
     group.addoption(
+        "--codex-otel-endpoint",
+        metavar="URL",
+        default=None,
+        help="export the run's spans and metrics over OTLP/HTTP to URL (default: off; also "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    group.addoption(
+        "--codex-notify",
+        metavar="TARGET",
+        action="append",
+        default=None,
+        help="notify TARGET (a command, an http(s):// webhook or a file:// JSONL file) when "
+        "the run completes; repeatable (also CODEX_ORCHESTRATOR_NOTIFY)",
+    )
+    group.addoption(
         "--codex-sandbox",
         choices=["read-only", "workspace-write", "danger-full-access"],
         default=None,
@@ -95,6 +110,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for option, (key, flag) in _CLI_KEYS.items():
         cli[key] = config.getoption(option)
         flags[key] = flag
+    endpoint = config.getoption("codex_otel_endpoint")
+    cli["otel"] = {"endpoint": endpoint} if endpoint else None
+    cli["notify"] = config.getoption("codex_notify")
+    flags.update(otel="--codex-otel-endpoint", notify="--codex-notify")
     try:
         context = Context.load(cli=cli, cli_flags=flags, task_flag="--codex-task")
         task_id = context.task_id()
