@@ -275,3 +275,39 @@ def test_a_named_session_persists_across_invocations_of_a_run(repo: Path) -> Non
     manifest = _manifest(_lines(shown.stdout))
     assert [c["sessionId"] for c in manifest["commands"]] == ["dev", "dev", "dev"]
     assert json.loads((Path(manifest["paths"]["runDir"]) / "sessions" / "dev.json").read_text())
+
+
+def test_a_sandbox_denial_is_retried_escalated_between_begin_and_end(repo: Path) -> None:
+    from pytest_codex.sandbox import probe_bubblewrap
+
+    if probe_bubblewrap().backend != "bubblewrap":
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    outside = Path.home() / ".cache" / f"codex-escalation-{os.getpid()}"
+    outside.mkdir(parents=True, exist_ok=True)
+    target = outside / "written.txt"
+    (repo / "codex.orchestrator.yaml").write_text("approvals: {allow: [touch]}\n")
+    try:
+        result = exec_cli(repo, "exec", "--pipe", "--", "touch", str(target))
+        assert result.returncode == 0, result.stderr
+        events = _lines(result.stdout)
+        types = [e["type"] for e in events]
+        begin, retry, end = (
+            types.index("exec:begin"),
+            types.index("tool:retry"),
+            types.index("exec:end"),
+        )
+        assert begin < retry < end
+        assert target.exists()
+        manifest = _manifest(events)
+        tool = manifest["toolRuns"][0]
+        assert (tool["retryCount"], tool["sandboxState"], tool["approvalSource"]) == (
+            1,
+            "escalated",
+            "rule",
+        )
+        assert tool["attempts"][0]["denialEvidence"]["signals"]
+        assert len(manifest["commands"]) == 1
+        assert len(manifest["commands"][0]["attemptLogs"]) == 2
+    finally:
+        target.unlink(missing_ok=True)
+        outside.rmdir()
