@@ -101,6 +101,13 @@ def render_manifest(manifest: dict[str, Any], path: Path) -> str:
         f"sandbox {manifest['approvalProfile']['sandboxMode']}",
         f"manifest  {path}",
     ]
+    instructions = manifest.get("instructions")
+    if instructions:
+        included = [src["path"] for src in instructions["sources"] if not src.get("skipped")]
+        lines.append(f"instructions {instructions['combinedHash'][:19]}... ({', '.join(included)})")
+    for name, health in sorted(manifest.get("sinks", {}).items()):
+        if health.get("state") not in ("closed", "active"):
+            lines.append(f"sink      {name}: {health['state']} ({health.get('error')})")
     tests = manifest.get("tests", [])
     if tests:
         counts: dict[str, int] = {}

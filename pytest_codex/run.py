@@ -29,13 +29,14 @@ from .manifest import (
     write_state,
 )
 from .paths import RunPaths
+from .run_identity import RunIdentity
 from .sinks import configured_sinks
 from .timeutil import now_iso, parse_timestamp
 
 VALIDATE_ENV = "CODEX_ORCHESTRATOR_VALIDATE"
 
 
-class Run:
+class Run(RunIdentity):
     """One run of a task. Implements :class:`~pytest_codex.emitter.Emitter`."""
 
     def __init__(
@@ -56,27 +57,6 @@ class Run:
         self._heartbeat = heartbeat
         self._started = time.monotonic()
         self._finished: dict[str, Any] | None = None
-
-    # -- identity -------------------------------------------------------------------------
-    @property
-    def task_id(self) -> str:
-        """The task this run belongs to."""
-        return self.paths.task_id
-
-    @property
-    def run_id(self) -> str:
-        """The run id (``YYYY-MM-DDTHH-MM-SS-mmmZ-<8 hex>``)."""
-        return self.paths.run_id
-
-    @property
-    def run_dir(self) -> Path:
-        """The run's artifact root."""
-        return self.paths.run_dir
-
-    @property
-    def config(self) -> Any:
-        """The resolved configuration (:class:`~pytest_codex.config.ResolvedConfig`)."""
-        return self.context.config
 
     @property
     def status(self) -> str:

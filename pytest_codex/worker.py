@@ -8,16 +8,16 @@ identity and paths, and buffers the events tests emit; the buffer rides on the t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .paths import RunPaths
+from .run_identity import RunIdentity
 
 if TYPE_CHECKING:
     from .context import Context
 
 
-class WorkerRun:
+class WorkerRun(RunIdentity):
     """A stand-in for :class:`~pytest_codex.run.Run` inside an xdist worker."""
 
     runner = "pytest"
@@ -26,26 +26,6 @@ class WorkerRun:
         self.context = context
         self.paths: RunPaths = context.roots.run_paths(str(info["taskId"]), str(info["runId"]))
         self._pending: list[dict[str, Any]] = []
-
-    @property
-    def task_id(self) -> str:
-        """The task this run belongs to."""
-        return self.paths.task_id
-
-    @property
-    def run_id(self) -> str:
-        """The controller's run id."""
-        return self.paths.run_id
-
-    @property
-    def run_dir(self) -> Path:
-        """The run's artifact root."""
-        return self.paths.run_dir
-
-    @property
-    def config(self) -> Any:
-        """The resolved configuration."""
-        return self.context.config
 
     def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> None:
         """Buffer an event; it reaches the controller with the current test's report."""
