@@ -48,3 +48,13 @@ def test_every_manifest_field_is_documented() -> None:
     )
     documented = (DOCS / "manifest.md").read_text()
     assert [f for f in schema["properties"] if f"`{f}`" not in documented] == []
+
+
+def test_the_public_api_resolves_lazily() -> None:
+    code = (
+        "import sys, pytest_codex as p\n"
+        "assert 'pytest_codex.run' not in sys.modules\n"
+        "missing = [n for n in p.__all__ if not hasattr(p, n)]\n"
+        "assert missing == [], missing\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
