@@ -254,6 +254,7 @@ class Run(RunIdentity):
                 continue
             if extra:
                 body.update(extra)
+        body.setdefault("notifications", {"targets": [], "delivered": [], "failures": []})
         self.emit("run:summary", body)
         self._close_sinks()
         # Aggregates and the state mirror come after the manifest is final on disk.

@@ -67,6 +67,9 @@ def test_jsonl_is_the_default_off_a_terminal_and_every_line_validates(repo: Path
     assert summary["status"] == "succeeded"
     assert summary["result"]["exitCode"] == 0
     assert summary["command"]["argv"] == ["sh", "-c", "echo hello; echo oops >&2"]
+    assert summary["notifications"] == {"targets": [], "delivered": [], "failures": []}
+    assert summary["toolRun"]["approvalSource"] == "not-required"
+    assert summary["logs"]["command"].endswith(".log")
     assert "hello" in summary["outputs"]["pty"]["text"]
     state = json.loads((repo / "out" / "exec-task" / "state.json").read_text())
     assert state == summary
