@@ -39,7 +39,18 @@ LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
     "run:resume": ("resume_events", "resume"),
 }
 # Events whose changes may wait for the next throttled write.
-THROTTLED = frozenset({"test:result", "metrics:update"})
+# (The first manifest is already on disk when a run starts, so the start-up events need not
+# force writes of their own either.)
+THROTTLED = frozenset(
+    {
+        "test:result",
+        "metrics:update",
+        "run:start",
+        "instructions:loaded",
+        "sink:status",
+        "sandbox:backend",
+    }
+)
 
 
 def new_manifest(

@@ -120,9 +120,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except CodexError as exc:
         pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
     config.stash[context_key] = context
-    config.pluginmanager.register(ReportEnricher(), "codex-report-enricher")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
+        # Workers send what the controller cannot see: markers and test-emitted events.
+        config.pluginmanager.register(ReportEnricher(), "codex-report-enricher")
         info = workerinput.get(WORKERINPUT_KEY)
         if info is not None:
             config.stash[worker_run_key] = WorkerRun(context, info)
@@ -160,6 +161,9 @@ class CodexRecorder:
         self.run: Run | None = None
         self.summary: dict[str, Any] | None = None
         self._pending: dict[str, TestRecordBuilder] = {}
+        # Without xdist the controller collects the items itself: markers are read once here
+        # instead of riding on every report.
+        self._markers: dict[str, list[str]] = {}
         self._counts: dict[str, int] = {}
 
     @pytest.hookimpl(tryfirst=True)
@@ -171,6 +175,13 @@ class CodexRecorder:
         self.run = Run.start(
             self.context, task_id=self.task_id, runner="pytest", pipeline_id=pipeline
         )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Remember each item's marker names (the reports do not carry them)."""
+        self._markers = {
+            item.nodeid: sorted({m.name for m in item.iter_markers()}) for item in items
+        }
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -193,6 +204,8 @@ class CodexRecorder:
             from .recorder import TestRecordBuilder
 
             builder = self._pending[report.nodeid] = TestRecordBuilder(report)
+            if not builder.markers:
+                builder.markers = self._markers.get(report.nodeid, [])
         builder.add(report)
         if report.when in ("teardown", "???"):
             self._complete(report.nodeid)

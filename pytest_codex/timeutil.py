@@ -12,8 +12,8 @@ def utc_now() -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """``2026-11-24T02:24:08.123Z`` for an aware datetime."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is implemented in C; strftime is several times slower per call.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now_iso() -> str:
