@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -231,7 +231,3 @@ def run_pipeline(
             progress("end", stage, record)
     return PipelineResult(pipeline, "failed" if failed else "succeeded", records)
 
-
-def stage_ids(pipeline: Pipeline) -> Sequence[str]:
-    """The ids of the stages, in order."""
-    return [stage.id for stage in pipeline.stages]

@@ -8,7 +8,6 @@ Start one with :meth:`Run.start`, add to it with :meth:`Run.emit`, end it with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -55,7 +54,6 @@ class Run(RunIdentity):
         self.bus = bus
         self.manifest = manifest
         self._heartbeat = heartbeat
-        self._started = time.monotonic()
         self._finished: dict[str, Any] | None = None
 
     @property
