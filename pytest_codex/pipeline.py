@@ -230,4 +230,3 @@ def run_pipeline(
         if progress:
             progress("end", stage, record)
     return PipelineResult(pipeline, "failed" if failed else "succeeded", records)
-
