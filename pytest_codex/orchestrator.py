@@ -32,12 +32,9 @@ orchestrator, ``sandbox:backend`` {backend, reason, executable}.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shlex
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -115,51 +112,29 @@ def subprocess_runner(
     sandbox_prefix: Sequence[str],
     timeout: float | None,
 ) -> AttemptOutcome:
-    """The default runner: pipe mode, stdout and stderr combined, no stdin.
+    """The default runner: the exec runtime's pipe mode (no PTY, no stdin, no events).
 
     Exit statuses follow the shell: 127 when the program is not found, 126 when it cannot be
     executed, 128+N when killed by signal N. On timeout the whole process group is killed.
     """
-    command = [*sandbox_prefix, *argv]
+    from .runtime.capture import DEFAULT_MEMORY_CAP
+    from .runtime.pipe import run_pipe
+
     started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=None if env is None else dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so a timeout can kill everything the command started
-        )
-    except FileNotFoundError as exc:
-        return AttemptOutcome(127, f"{command[0]}: {exc.strerror}\n", time.monotonic() - started)
-    except PermissionError as exc:
-        return AttemptOutcome(126, f"{command[0]}: {exc.strerror}\n", time.monotonic() - started)
-    try:
-        raw, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        raw, _ = process.communicate()
-        text = raw.decode("utf-8", errors="replace")
-        return AttemptOutcome(None, text, time.monotonic() - started, timed_out=True)
-    except BaseException:
-        _kill_group(process)
-        process.wait()
-        raise
-    code = process.returncode
-    exit_code = 128 - code if code < 0 else code
-    return AttemptOutcome(
-        exit_code, raw.decode("utf-8", errors="replace"), time.monotonic() - started
+    code, sig, timed_out, captures = run_pipe(
+        [*sandbox_prefix, *argv],
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        log=None,
+        on_chunk=None,
+        cap=DEFAULT_MEMORY_CAP,
     )
+    text = "".join(capture.finish().text() for capture in captures.values())
+    exit_code = None if timed_out else (128 + sig if sig is not None else code)
+    return AttemptOutcome(exit_code, text, time.monotonic() - started, timed_out=timed_out)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-# -- invocations ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ShellCommand:
     """A command to run (argv, no shell unless you write ``sh -c``).
