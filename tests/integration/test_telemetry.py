@@ -200,3 +200,50 @@ def test_a_broken_collector_never_holds_the_run_and_the_exporter_gives_up(
     # 40 x 30 ms of work; three bounded attempts of at most 0.3 s happen alongside.
     assert took < 1.2 + 3 * 0.3 + 1.0
     assert json.loads(run.paths.manifest.read_text())["status"] == "succeeded"
+
+
+def test_no_secret_or_output_reaches_the_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "tok-otel-secret-987"
+    monkeypatch.setenv("DEPLOY_TOKEN", secret)
+    with receiver() as (url, received):
+        run = _run(tmp_path, f"{url}/v1/traces")
+        run.emit("tool:start", {"id": "t9", "tool": "shell", "argv": ["deploy", secret]})
+        run.emit(
+            "exec:begin",
+            {"correlationId": "c9", "argv": [f"--token={secret}"], "sandboxState": "sandboxed"},
+        )
+        run.emit(
+            "exec:chunk",
+            {
+                "correlationId": "c9",
+                "stream": "pty",
+                "seq": 0,
+                "data": f"printing {secret} and private output",
+                "bytes": 40,
+            },
+        )
+        run.emit(
+            "exec:end",
+            {
+                "command": {
+                    "id": "c9",
+                    "correlationId": "c9",
+                    "argv": ["x"],
+                    "cwd": "/",
+                    "exitCode": 0,
+                    "durationMs": 1.0,
+                    "logPath": None,
+                    "bytes": {"pty": 40},
+                }
+            },
+        )
+        run.finish("succeeded")
+    bodies = b"".join(body for _, body in received.requests)
+    assert bodies, "nothing was exported"
+    assert secret.encode() not in bodies
+    assert b"private output" not in bodies
+    spans = {span.name: span for span in received.spans()}
+    exec_span = next(span for name, span in spans.items() if name.startswith("exec "))
+    assert _attrs(exec_span)["codex.output_bytes"] == 40
