@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,21 +43,6 @@ def def_validator(name: str) -> Draft202012Validator:
 
 TOOL_RUN = def_validator("toolRunRecord")
 APPROVAL = def_validator("approvalRecord")
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def outside_dir() -> Iterator[Path]:
-    # Not under /tmp: inside the sandbox /tmp is a private tmpfs where writes would succeed.
-    path = Path(tempfile.mkdtemp(prefix="codex-outside-", dir="/var/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

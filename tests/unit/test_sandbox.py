@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,21 +23,6 @@ requires_bwrap = pytest.mark.skipif(
     BWRAP.backend != "bubblewrap", reason=f"bubblewrap cannot sandbox here: {BWRAP.reason}"
 )
 FAKE_BWRAP = BackendStatus("bubblewrap", None, "/usr/bin/bwrap")
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def outside_dir() -> Iterator[Path]:
-    # Not under /tmp: inside the sandbox /tmp is a private tmpfs where writes would succeed.
-    path = Path(tempfile.mkdtemp(prefix="codex-outside-", dir="/var/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _has_run(argv: list[str], run: list[str]) -> bool:
