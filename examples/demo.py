@@ -1,14 +1,26 @@
 """The main job, end to end, on the bundled example repository.
 
-Copies ``examples/demo-repo`` to ``.demo/ledger-demo`` (a fresh git repository), runs
-``pytest --codex-task 0303-orchestrator-autonomy`` there, then shows where the run manifest is
-and what it says. Run it with ``make demo``.
+Copies ``examples/demo-repo`` to ``.demo/ledger-demo`` (a fresh git repository) and then,
+as a team working on task 0303-orchestrator-autonomy would:
+
+1. runs ``pytest --codex-task 0303-orchestrator-autonomy``: the suite plus the built-in
+   guardrails as test items, recorded as one run with its manifest;
+2. ticks the first checklist item with that manifest as evidence (``checklist flip``);
+3. verifies the checklist and the task collateral (``checklist verify``);
+4. runs the ``diagnostics`` pipeline (build, lint, test, spec-guard) as another run;
+5. records a reviewer hand-off on the pytest run's manifest (``review``);
+6. shows that manifest (``runs show``).
+
+Run it with ``make demo``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,47 +32,72 @@ PROJECT = HERE.parent
 SOURCE = HERE / "demo-repo"
 TARGET = PROJECT / ".demo" / "ledger-demo"
 BIN = Path(sys.executable).parent
+CLI = [str(BIN / "codex-orchestrator")]
 
 
-def sh(*argv: str, cwd: Path, check: bool = True) -> int:
-    """Run a command, echoing it first."""
-    print(f"$ {' '.join(argv)}", flush=True)
-    return subprocess.run(argv, cwd=cwd, check=check).returncode
+def sh(*argv: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> int:
+    """Run a command, echoing it first (programs by name)."""
+    print(f"\n$ {shlex.join([Path(argv[0]).name, *argv[1:]])}", flush=True)
+    return subprocess.run(argv, cwd=cwd, env=env, check=check).returncode
 
 
-def main() -> int:
+def fresh_copy() -> None:
+    """The demo repository as a new git repository whose spec was reviewed today."""
     if TARGET.exists():
         shutil.rmtree(TARGET)
     shutil.copytree(SOURCE, TARGET)
+    today = dt.date.today().isoformat()
+    for spec in (TARGET / "tasks" / "specs").glob("*.md"):
+        text = spec.read_text(encoding="utf-8")
+        spec.write_text(re.sub(r"last_review: .*", f"last_review: {today}", text), "utf-8")
     git = ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid")
     sh("git", "init", "-q", "-b", "main", cwd=TARGET)
     sh("git", "add", "-A", cwd=TARGET)
     sh(*git, "commit", "-qm", "ledger demo", cwd=TARGET)
 
-    env = {k: v for k, v in os.environ.items() if k != "MCP_RUNNER_TASK_ID"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    print(f"$ pytest --codex-task {TASK}   (in {TARGET})", flush=True)
-    status = subprocess.run(
-        [str(BIN / "python"), "-m", "pytest", "--codex-task", TASK, "-p", "no:cacheprovider"],
-        cwd=TARGET,
-        env=env,
-    ).returncode
 
+def main() -> int:
+    fresh_copy()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MCP_RUNNER_TASK_ID", "CODEX_ORCHESTRATOR_GUARDRAILS", "BASE_SHA")
+    }
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("CODEX_REVIEWER", "demo-reviewer")
+
+    status = sh(
+        str(BIN / "python"), "-m", "pytest", "--codex-task", TASK, "-p", "no:cacheprovider",
+        cwd=TARGET, env=env, check=False,
+    )  # fmt: skip
     manifests = sorted((TARGET / ".runs" / TASK / "cli").glob("*/manifest.json"))
     if not manifests:
         print("demo: no manifest was written", file=sys.stderr)
         return 1
     manifest_path = manifests[-1]
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    print()
-    print(f"manifest: {manifest_path}")
-    subprocess.run(
-        [str(BIN / "codex-orchestrator"), "runs", "show", manifest["runId"], "--task", TASK],
-        cwd=TARGET,
-        env=env,
-        check=False,
-    )
-    return status
+    evidence = manifest_path.relative_to(TARGET).as_posix()
+    print(f"\nmanifest: {evidence} ({manifest['status']})")
+    if status != 0:
+        return status
+
+    steps = [
+        [*CLI, "checklist", "flip", "1", "--manifest", evidence, "--task", TASK],
+        [*CLI, "checklist", "verify", "--task", TASK],
+        [*CLI, "start", "diagnostics", "--task", TASK],
+        [*CLI, "review", "--manifest", evidence, "--outcome", "approved",
+         "--reason", "tests, guardrails and diagnostics green"],
+        [*CLI, "runs", "show", manifest["runId"], "--task", TASK],
+    ]  # fmt: skip
+    for argv in steps:
+        code = sh(*argv, cwd=TARGET, env=env, check=False)
+        if code != 0:
+            print(f"demo: step failed with exit status {code}", file=sys.stderr)
+            return code
+    checklist = TARGET / "tasks" / f"tasks-{TASK}.md"
+    print(f"\n{checklist.relative_to(TARGET)} now reads:")
+    print(checklist.read_text(encoding="utf-8"))
+    return 0
 
 
 if __name__ == "__main__":

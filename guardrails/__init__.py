@@ -1,1 +1,36 @@
-"""Guardrails."""
+"""The pytest-codex guardrail toolkit.
+
+A guardrail checks a repository for one kind of problem and reports findings; under
+``pytest --codex-task <id>`` each enabled guardrail is a test item, and under
+``codex-orchestrator start <pipeline>`` a stage. Results land in the run manifest's
+``guardrails[]``. Write your own by subclassing :class:`Guardrail` and registering it through
+the ``codex_guardrails`` entry-point group (see :mod:`guardrails.hookspecs`).
+"""
+
+from __future__ import annotations
+
+from .api import STATUSES, Finding, Guardrail, Inputs, Result, Severity, Status
+from .context import CommandOutput, GuardrailCommandError, GuardrailContext
+from .hookspecs import hookimpl
+from .registry import available, discover, parse_names, plugin_manager, select
+from .runner import GuardrailSession
+
+__all__ = [
+    "STATUSES",
+    "CommandOutput",
+    "Finding",
+    "Guardrail",
+    "GuardrailCommandError",
+    "GuardrailContext",
+    "GuardrailSession",
+    "Inputs",
+    "Result",
+    "Severity",
+    "Status",
+    "available",
+    "discover",
+    "hookimpl",
+    "parse_names",
+    "plugin_manager",
+    "select",
+]

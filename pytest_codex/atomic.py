@@ -24,12 +24,24 @@ def dumps(document: Any, *, indent: int | None = 2) -> str:
     return json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
 
 
+# Permissions of a file these functions create (a replaced file keeps its own).
+NEW_FILE_MODE = 0o644
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (temp file + fsync + rename)."""
+    """Replace ``path`` with ``text`` atomically (temp file + fsync + rename), keeping the
+    permissions of the file it replaces; the text is written exactly (no newline
+    translation)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            # mkstemp creates 0600: a replaced file keeps its own permissions.
+            os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

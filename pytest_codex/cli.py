@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "pytest_codex.cli_approvals",
     "pytest_codex.cli_exec",
     "pytest_codex.cli_instructions",
+    "pytest_codex.cli_start",
+    "pytest_codex.cli_checklist",
 )
 
 

@@ -122,9 +122,10 @@ def render_manifest(manifest: dict[str, Any], path: Path) -> str:
         if manifest.get(key):
             lines.append(f"{label:9} {len(manifest[key])}")
     for guardrail in manifest.get("guardrails", []):
+        cached = ", cached" if guardrail.get("cached") else ""
         lines.append(
             f"  guardrail {guardrail['name']}: {guardrail['status']} "
-            f"({len(guardrail['findings'])} findings)"
+            f"({len(guardrail['findings'])} findings{cached})"
         )
     for review in manifest.get("reviews", []):
         lines.append(

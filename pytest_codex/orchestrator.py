@@ -105,19 +105,21 @@ class Runner(Protocol):
         ...
 
 
-def subprocess_runner(
+def pipe_attempt(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str] | None,
     sandbox_prefix: Sequence[str],
     timeout: float | None,
-) -> AttemptOutcome:
-    """The default runner: the exec runtime's pipe mode (no PTY, no stdin, no events).
+    *,
+    cap: int,
+) -> tuple[AttemptOutcome, dict[str, str]]:
+    """One attempt in the exec runtime's pipe mode (no PTY, no stdin, no events): its
+    outcome and each stream's text (head and tail, at most ``cap`` bytes each in memory).
 
     Exit statuses follow the shell: 127 when the program is not found, 126 when it cannot be
     executed, 128+N when killed by signal N. On timeout the whole process group is killed.
     """
-    from .runtime.capture import DEFAULT_MEMORY_CAP
     from .runtime.pipe import run_pipe
 
     started = time.monotonic()
@@ -128,11 +130,28 @@ def subprocess_runner(
         timeout=timeout,
         log=None,
         on_chunk=None,
-        cap=DEFAULT_MEMORY_CAP,
+        cap=cap,
     )
-    text = "".join(capture.finish().text() for capture in captures.values())
+    streams = {name: capture.finish().text() for name, capture in captures.items()}
     exit_code = None if timed_out else (128 + sig if sig is not None else code)
-    return AttemptOutcome(exit_code, text, time.monotonic() - started, timed_out=timed_out)
+    outcome = AttemptOutcome(
+        exit_code, "".join(streams.values()), time.monotonic() - started, timed_out=timed_out
+    )
+    return outcome, streams
+
+
+def subprocess_runner(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    sandbox_prefix: Sequence[str],
+    timeout: float | None,
+) -> AttemptOutcome:
+    """The default runner: :func:`pipe_attempt` under the runtime's default memory cap."""
+    from .runtime.capture import DEFAULT_MEMORY_CAP
+
+    outcome, _ = pipe_attempt(argv, cwd, env, sandbox_prefix, timeout, cap=DEFAULT_MEMORY_CAP)
+    return outcome
 
 
 @dataclass(frozen=True)

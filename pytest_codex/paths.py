@@ -11,6 +11,8 @@ ROOT_ENV = "CODEX_ORCHESTRATOR_ROOT"
 RUNS_DIR_ENV = "CODEX_ORCHESTRATOR_RUNS_DIR"
 OUT_DIR_ENV = "CODEX_ORCHESTRATOR_OUT_DIR"
 TASK_ENV = "MCP_RUNNER_TASK_ID"
+# Set for the commands a run starts: a run they record names this one as its parent.
+PARENT_RUN_ENV = "CODEX_ORCHESTRATOR_PARENT_RUN_ID"
 
 # A directory holding any of these is a repository root even without .git.
 _ROOT_MARKERS = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")

@@ -37,6 +37,7 @@ class Stage:
     env: Mapping[str, str] = field(default_factory=dict)
     summary_hint: str | None = None
     timeout: float | None = None
+    dry_run: bool = False
 
     def argv(self) -> list[str]:
         """The command's argv: split plainly, or run by ``sh -c`` when it uses the shell."""
@@ -95,16 +96,21 @@ def builtin_pipelines() -> dict[str, Pipeline]:
         r"'(^|/)(\.venv|venv|\.git|\.runs|out|node_modules|build|dist)(/|$)' .",
         summary_hint="syntax errors stop the build stage",
     )
-    lint = Stage(id="lint", kind="guardrail", title="lint", guardrail="lint")
+    lint = Stage(id="lint", kind="guardrail", title="guardrail lint", guardrail="lint")
     test = Stage(
         id="test",
         kind="command",
         title="run the test suite",
         command=f"{shlex.quote(_python())} -m pytest -q -p no:cacheprovider",
         summary_hint="pytest's exit status decides",
+        # The suite records its own run of the task (a child of the pipeline's run); the
+        # pipeline runs the guardrails as stages of their own, so not again as test items.
+        env={"CODEX_ORCHESTRATOR_GUARDRAILS": "none"},
     )
-    spec = Stage(id="spec-guard", kind="guardrail", title="spec-guard", guardrail="spec-guard")
-    evals = Stage(id="eval", kind="guardrail", title="evaluation harness", guardrail="eval")
+    spec = Stage(
+        id="spec-guard", kind="guardrail", title="guardrail spec-guard", guardrail="spec-guard"
+    )
+    evals = Stage(id="eval", kind="guardrail", title="guardrail eval", guardrail="eval")
     return {
         "diagnostics": Pipeline(
             id="diagnostics",
@@ -133,13 +139,14 @@ def pipeline_from_config(entry: Mapping[str, Any], source: str) -> Pipeline:
             Stage(
                 id=raw["id"],
                 kind=kind,
-                title=raw.get("title") or raw["id"],
+                title=raw.get("title") or _default_title(raw),
                 command=raw.get("command"),
                 guardrail=raw.get("guardrail") or (raw["id"] if kind == "guardrail" else None),
                 allow_failure=bool(raw.get("allowFailure", False)),
                 env=dict(raw.get("env") or {}),
                 summary_hint=raw.get("summaryHint"),
                 timeout=raw.get("timeout_seconds"),
+                dry_run=bool(raw.get("dryRun", False)),
             )
         )
     return Pipeline(
@@ -149,6 +156,15 @@ def pipeline_from_config(entry: Mapping[str, Any], source: str) -> Pipeline:
         stages=tuple(stages),
         source=source,
     )
+
+
+def _default_title(raw: Mapping[str, Any]) -> str:
+    """A stage without a title is shown by what it runs."""
+    if raw["kind"] == "command" and raw.get("command"):
+        return str(raw["command"])
+    if raw["kind"] == "guardrail":
+        return f"guardrail {raw.get('guardrail') or raw['id']}"
+    return str(raw["id"])
 
 
 def available_pipelines(config: Any) -> dict[str, Pipeline]:

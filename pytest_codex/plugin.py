@@ -30,6 +30,7 @@ pytest_plugins = [
     "pytest_codex.fixtures",
     "pytest_codex.orchestrator_fixtures",
     "pytest_codex.runtime_fixtures",
+    "pytest_codex.guardrail_fixtures",
 ]
 
 MARKERS = {
@@ -84,6 +85,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the run completes; repeatable (also CODEX_ORCHESTRATOR_NOTIFY)",
     )
     group.addoption(
+        "--codex-guardrails",
+        metavar="NAMES",
+        default=None,
+        help="comma-separated guardrails to collect as test items (guardrails::<name>); "
+        "'none' for none (default: ini codex_guardrails, then guardrails.enabled in the "
+        "config file, then every installed guardrail)",
+    )
+    group.addoption(
+        "--codex-no-cache",
+        action="store_true",
+        default=False,
+        help="run every guardrail even when its inputs are unchanged since a cached result",
+    )
+    parser.addini(
+        "codex_guardrails",
+        type="args",
+        default=[],
+        help="guardrails to collect as test items under --codex-task (names; 'none' for none)",
+    )
+    group.addoption(
         "--codex-sandbox",
         choices=["read-only", "workspace-write", "danger-full-access"],
         default=None,
@@ -120,6 +141,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except CodexError as exc:
         pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
     config.stash[context_key] = context
+    try:
+        from guardrails.pytest_items import register
+
+        register(config)
+    except CodexError as exc:
+        pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         # Workers send what the controller cannot see: markers and test-emitted events.
@@ -169,11 +196,18 @@ class CodexRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start the run before anything else (xdist configures its workers after this)."""
+        from .ids import is_run_id
+        from .paths import PARENT_RUN_ENV
         from .run import Run
 
         pipeline = self.config.getoption("codex_pipeline") or "pytest"
+        parent = self.context.env.get(PARENT_RUN_ENV) or None
         self.run = Run.start(
-            self.context, task_id=self.task_id, runner="pytest", pipeline_id=pipeline
+            self.context,
+            task_id=self.task_id,
+            runner="pytest",
+            pipeline_id=pipeline,
+            parent_run_id=parent if parent and is_run_id(parent) else None,
         )
 
     @pytest.hookimpl(trylast=True)

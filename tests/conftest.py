@@ -23,6 +23,8 @@ for _name in (
     "CODEX_ORCHESTRATOR_RUNS_DIR",
     "CODEX_ORCHESTRATOR_OUT_DIR",
     "CODEX_ORCHESTRATOR_CONFIG",
+    "CODEX_ORCHESTRATOR_GUARDRAILS",
+    "BASE_SHA",
 ):
     os.environ.pop(_name, None)
 

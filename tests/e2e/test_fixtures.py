@@ -15,6 +15,8 @@ CLI = (sys.executable, "-m", "pytest_codex.cli")
 def _isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MCP_RUNNER_TASK_ID", raising=False)
     monkeypatch.setenv("CODEX_ORCHESTRATOR_ROOT", str(pytester.path))
+    # These tests pin the fixtures; guardrail items are tested in test_guardrail_items.py.
+    monkeypatch.setenv("CODEX_ORCHESTRATOR_GUARDRAILS", "none")
 
 
 def test_exec_session_drives_an_interactive_program(pytester: pytest.Pytester) -> None:

@@ -12,6 +12,13 @@ from pytest_codex import schemas
 
 pytest_plugins = ["pytester"]
 
+
+@pytest.fixture(autouse=True)
+def _no_guardrail_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin the run recorder; guardrail items are tested in test_guardrail_items.py."""
+    monkeypatch.setenv("CODEX_ORCHESTRATOR_GUARDRAILS", "none")
+
+
 OUTCOMES = """
 import pytest
 

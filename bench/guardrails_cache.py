@@ -1,0 +1,141 @@
+"""Guardrail result caching: every built-in guardrail run twice on an unchanged repository.
+
+Builds a repository (the bundled demo repository plus ``--modules`` generated Python
+modules, committed with git), then runs spec-guard, lint, eval (pytest fixtures),
+collateral and checklist through a :class:`guardrails.GuardrailSession`, twice. The first
+run computes every result (ruff, git, a pytest run of the eval fixtures); the second finds
+every input unchanged and reuses the stored results. Repeated ``--repeat`` times on fresh
+copies; medians are reported.
+
+Usage: ``python bench/guardrails_cache.py [--modules 200] [--repeat 3] [--json]``.
+Goal: the second run takes at most 5% of the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from guardrails import GuardrailSession, available
+from pytest_codex.context import Context
+from pytest_codex.emitter import RecordingEmitter
+from pytest_codex.paths import ROOT_ENV
+
+GOAL = 0.05
+DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo-repo"
+TASK = "0303-orchestrator-autonomy"
+GIT = ("git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid")
+
+
+def build_repository(root: Path, modules: int) -> None:
+    """The demo repository, ``modules`` more modules, eval fixtures, one commit."""
+    shutil.copytree(DEMO, root)
+    package = root / "src" / "bench_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for number in range(modules):
+        (package / f"module_{number:04d}.py").write_text(
+            f'"""Generated module {number}."""\n\n\n'
+            f"def value_{number}(x: int) -> int:\n"
+            f'    """Return x plus {number}."""\n'
+            f"    return x + {number}\n"
+        )
+    evals = root / "evals"
+    evals.mkdir()
+    (evals / "test_eval_bench.py").write_text(
+        "def test_sum() -> None:\n    assert sum(range(10)) == 45\n"
+    )
+    config = yaml.safe_load((root / "codex.orchestrator.yaml").read_text()) or {}
+    guardrails = config.setdefault("guardrails", {})
+    guardrails.setdefault("eval", {})["pytest"] = "evals"
+    (root / "codex.orchestrator.yaml").write_text(yaml.safe_dump(config))
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "bench"], cwd=root, check=True)
+
+
+def run_all(root: Path) -> tuple[float, dict[str, dict[str, Any]]]:
+    """Run every built-in guardrail once; (seconds, records by name)."""
+    context = Context.load(cwd=root, env={ROOT_ENV: str(root)})
+    session = GuardrailSession.standalone(context, TASK, emitter=RecordingEmitter())
+    guardrails = available(context.config.get("guardrails") or {})
+    started = time.perf_counter()
+    records = {name: session.run(guardrail) for name, guardrail in guardrails.items()}
+    return time.perf_counter() - started, records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", type=int, default=200, help="generated modules")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh repositories to time")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    args = parser.parse_args()
+    firsts: list[float] = []
+    seconds: list[float] = []
+    per_guardrail: dict[str, list[tuple[float, float]]] = {}
+    statuses: dict[str, str] = {}
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="codex-bench-guardrails-") as tmp:
+            root = Path(tmp) / "repo"
+            build_repository(root, args.modules)
+            first, first_records = run_all(root)
+            second, second_records = run_all(root)
+            if not all(r["cached"] for r in second_records.values()):
+                print("bench: the second run did not reuse every result", file=sys.stderr)
+                return 1
+            firsts.append(first)
+            seconds.append(second)
+            for name, record in first_records.items():
+                statuses[name] = record["status"]
+                per_guardrail.setdefault(name, []).append(
+                    (record["durationMs"], second_records[name]["durationMs"])
+                )
+    first_ms = statistics.median(firsts) * 1000
+    second_ms = statistics.median(seconds) * 1000
+    ratio = second_ms / first_ms
+    figures = {
+        "modules": args.modules,
+        "repeat": args.repeat,
+        "firstRunMs": round(first_ms, 1),
+        "secondRunMs": round(second_ms, 1),
+        "ratio": round(ratio, 4),
+        "goal": GOAL,
+        "met": ratio <= GOAL,
+        "guardrails": {
+            name: {
+                "status": statuses[name],
+                "firstMs": round(statistics.median(a for a, _ in pairs), 1),
+                "secondMs": round(statistics.median(b for _, b in pairs), 1),
+            }
+            for name, pairs in per_guardrail.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(f"repository: demo repository + {args.modules} modules; {args.repeat} fresh copies")
+    for name, row in figures["guardrails"].items():
+        print(
+            f"  {name:12} {row['status']:8} first {row['firstMs']:8.1f} ms   "
+            f"second (cached) {row['secondMs']:7.1f} ms"
+        )
+    verdict = "met" if figures["met"] else "NOT met"
+    print(
+        f"all guardrails: first {first_ms:.1f} ms, second {second_ms:.1f} ms "
+        f"({ratio:.1%} of the first; goal <= {GOAL:.0%}: {verdict})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""What a guardrail sees while it runs: the repository, the task, its settings, and a way to
+run commands through the ToolOrchestrator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_codex.errors import CodexError, UsageError
+
+from .files import find_files
+
+if TYPE_CHECKING:
+    from pytest_codex.emitter import Emitter
+    from pytest_codex.orchestrator import ToolOrchestrator, ToolResult
+
+
+class GuardrailCommandError(CodexError):
+    """A command a guardrail needed could not run (refused, denied, not found, ...)."""
+
+
+@dataclass
+class GuardrailContext:
+    """The inputs of one guardrail run.
+
+    ``settings`` is the guardrail's own section of the configuration
+    (``guardrails: {<name>: {...}}``). ``dry_run`` asks for findings to be reported without
+    failing. ``today`` is the date date-based rules measure against.
+    """
+
+    name: str
+    root: Path
+    task_id: str | None
+    settings: Mapping[str, Any]
+    emitter: Emitter
+    runs_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    today: dt.date = field(default_factory=dt.date.today)
+    dry_run: bool = False
+    orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
+    tool_runs: list[dict[str, Any]] = field(default_factory=list)
+    _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+
+    # -- settings and paths -----------------------------------------------------------------
+    def setting(self, key: str, default: Any = None) -> Any:
+        """One setting of this guardrail, or ``default`` when it is not configured."""
+        value = self.settings.get(key)
+        return default if value is None else value
+
+    def require_task(self) -> str:
+        """The task id; a :class:`UsageError` when the run has none."""
+        if not self.task_id:
+            raise UsageError(
+                f"guardrail {self.name} needs a task id; pass --task / --codex-task or "
+                "export MCP_RUNNER_TASK_ID"
+            )
+        return self.task_id
+
+    def path(self, relative: str) -> Path:
+        """A repository-relative path made absolute."""
+        return self.root / relative
+
+    def rel(self, path: Path | str) -> str:
+        """``path`` relative to the repository root (POSIX form) when inside it."""
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            return candidate.as_posix()
+        try:
+            return candidate.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(candidate)
+
+    def find(self, patterns: Sequence[str]) -> list[str]:
+        """Repository-relative files matching ``patterns`` (see :mod:`guardrails.files`)."""
+        return find_files(self.root, patterns)
+
+    # -- commands ---------------------------------------------------------------------------
+    @property
+    def orchestrator(self) -> ToolOrchestrator:
+        """The ToolOrchestrator commands go through (created on first use)."""
+        if self._orchestrator is None:
+            if self.orchestrator_factory is None:
+                raise UsageError(f"guardrail {self.name}: no ToolOrchestrator to run commands")
+            self._orchestrator = self.orchestrator_factory()
+        return self._orchestrator
+
+    def run_command(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        reason: str | None = None,
+    ) -> CommandOutput:
+        """Run ``argv`` through the ToolOrchestrator (approval, sandbox, retries, a
+        ``toolRuns[]`` record) with stdout and stderr kept apart (up to
+        :data:`OUTPUT_CAP` bytes each in memory). Refusals and denials raise
+        :class:`GuardrailCommandError`; a command that runs and fails is returned (check
+        ``.ok`` / ``.exit_code``)."""
+        from pytest_codex.orchestrator import ShellCommand
+
+        streams: dict[str, str] = {"stdout": "", "stderr": ""}
+        command = ShellCommand(
+            list(argv),
+            cwd=cwd or self.root,
+            env=env,
+            timeout=timeout,
+            name=_tool_name(self.name),
+            reason=reason or f"guardrail {self.name}",
+            runner=_capturing_runner(streams),
+        )
+        try:
+            result: ToolResult[None] = self.orchestrator.invoke(command)
+        except CodexError as exc:
+            record = getattr(exc, "record", None)
+            if record is not None:
+                self.tool_runs.append(_approval_entry(record))
+            raise GuardrailCommandError(f"{' '.join(argv)}: {exc}") from exc
+        self.tool_runs.append(_approval_entry(result.record))
+        return CommandOutput(
+            argv=tuple(argv),
+            exit_code=result.exit_code,
+            stdout=streams["stdout"],
+            stderr=streams["stderr"],
+            timed_out=bool(result.outcome and result.outcome.timed_out),
+        )
+
+    def git(self, *args: str) -> str:
+        """``git ARGS`` in the repository; its stdout, or :class:`GuardrailCommandError`."""
+        result = self.run_command(["git", *args], reason=f"guardrail {self.name} reads git")
+        if not result.ok:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            why = lines[-1] if lines else f"exit status {result.exit_code}"
+            raise GuardrailCommandError(f"git {' '.join(args)} failed: {why}")
+        return result.stdout
+
+
+OUTPUT_CAP = 32 * 1024 * 1024
+
+
+def _tool_name(guardrail: str) -> str:
+    """The tool name a guardrail's commands are recorded (and approved) under."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in guardrail)
+    return f"guardrail.{safe}"
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    """A command a guardrail ran: its exit status and its two streams."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether it exited 0."""
+        return self.exit_code == 0
+
+
+def _capturing_runner(streams: dict[str, str]) -> Any:
+    """A Runner (see :class:`pytest_codex.orchestrator.Runner`) over the exec runtime's pipe
+    mode that keeps each attempt's stdout and stderr apart in ``streams``."""
+    from pytest_codex.orchestrator import AttemptOutcome, pipe_attempt
+
+    def run(
+        argv: Sequence[str],
+        cwd: Path,
+        env: Mapping[str, str] | None,
+        sandbox_prefix: Sequence[str],
+        timeout: float | None,
+    ) -> AttemptOutcome:
+        outcome, texts = pipe_attempt(argv, cwd, env, sandbox_prefix, timeout, cap=OUTPUT_CAP)
+        streams.update(texts)
+        return outcome
+
+    return run
+
+
+def _approval_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``guardrails[].approvals[]`` keeps of a command's ``toolRuns[]`` record."""
+    return {
+        "toolRunId": record.get("id"),
+        "argv": record.get("argv"),
+        "approvalSource": record.get("approvalSource"),
+        "approvalKey": record.get("approvalKey"),
+        "sandboxState": record.get("sandboxState"),
+        "status": record.get("status"),
+    }

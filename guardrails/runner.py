@@ -1,0 +1,245 @@
+"""Running guardrails inside a run: fingerprint, cache, run, record.
+
+:class:`GuardrailSession` holds what every guardrail of one run shares (the repository, the
+task, the configuration, the event emitter, one ToolOrchestrator, the result cache) and runs
+one guardrail at a time: ``guardrail:start``, then either the cached result or a fresh
+one, then ``guardrail:result`` carrying the ``guardrails[]`` record (findings, duration,
+cache status, and the approvals its commands used).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_codex.errors import CodexError
+
+from .api import Finding, Guardrail, Result
+from .cache import ResultCache, fingerprint
+from .context import GuardrailCommandError, GuardrailContext
+
+if TYPE_CHECKING:
+    from pytest_codex.context import Context
+    from pytest_codex.emitter import Emitter
+    from pytest_codex.orchestrator import ToolOrchestrator
+
+
+@dataclass
+class GuardrailSession:
+    """Runs guardrails for one task in one repository and records their results."""
+
+    root: Path
+    task_id: str | None
+    config: Mapping[str, Any]
+    emitter: Emitter
+    runs_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    use_cache: bool = True
+    dry_run: bool = False
+    today: dt.date = field(default_factory=dt.date.today)
+    orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
+    _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_run(cls, run: Any, *, approver: Any = None, **options: Any) -> GuardrailSession:
+        """A session whose events go to ``run`` (a Run, or its xdist stand-in) and whose
+        commands go through a ToolOrchestrator bound to it."""
+        from pytest_codex.orchestrator import ToolOrchestrator
+
+        def factory() -> ToolOrchestrator:
+            return ToolOrchestrator.for_run(run, approver=approver)
+
+        context: Context = run.context
+        return cls(
+            root=Path(run.paths.root),
+            task_id=run.task_id,
+            config=context.config.get("guardrails") or {},
+            emitter=run,
+            runs_dir=Path(run.paths.runs_dir),
+            env=context.env,
+            run_id=run.run_id,
+            orchestrator_factory=factory,
+            **options,
+        )
+
+    @classmethod
+    def standalone(
+        cls,
+        context: Context,
+        task_id: str | None,
+        *,
+        emitter: Emitter,
+        approver: Any = None,
+        **options: Any,
+    ) -> GuardrailSession:
+        """A session outside any run (``checklist verify``): events go to ``emitter``."""
+        from pytest_codex.approvals import ApprovalCache, ApprovalRules
+        from pytest_codex.orchestrator import ToolOrchestrator
+
+        config = context.config
+
+        def factory() -> ToolOrchestrator:
+            approvals = config.get("approvals") or {}
+            return ToolOrchestrator(
+                emitter,
+                policy=config.get("approval_policy") or "on-request",
+                sandbox_mode=config.get("sandbox") or "workspace-write",
+                network=bool(config.get("network_access")),
+                workspace=context.roots.root,
+                approver=approver,
+                cache=ApprovalCache.for_task(context.roots.runs_dir, task_id)
+                if task_id
+                else ApprovalCache(),
+                rules=ApprovalRules.from_config(approvals),
+                max_attempts=int(config.get("max_attempts") or 3),
+            )
+
+        return cls(
+            root=context.roots.root,
+            task_id=task_id,
+            config=config.get("guardrails") or {},
+            emitter=emitter,
+            runs_dir=context.roots.runs_dir,
+            env=context.env,
+            orchestrator_factory=factory,
+            **options,
+        )
+
+    # -- running ------------------------------------------------------------------------
+    def settings(self, name: str) -> Mapping[str, Any]:
+        """The configuration section of guardrail ``name`` (``guardrails: {name: {...}}``)."""
+        value = self.config.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    def context_for(self, guardrail: Guardrail) -> GuardrailContext:
+        """The context one guardrail runs with (sharing this session's orchestrator)."""
+        return GuardrailContext(
+            name=guardrail.name,
+            root=self.root,
+            task_id=self.task_id,
+            settings=self.settings(guardrail.name),
+            emitter=self.emitter,
+            runs_dir=self.runs_dir,
+            env=self.env,
+            today=self.today,
+            dry_run=self.dry_run,
+            orchestrator_factory=self._shared_orchestrator,
+        )
+
+    def _shared_orchestrator(self) -> ToolOrchestrator:
+        if self._orchestrator is None:
+            if self.orchestrator_factory is None:
+                raise CodexError("this guardrail session cannot run commands")
+            self._orchestrator = self.orchestrator_factory()
+        return self._orchestrator
+
+    def _artifact_dirs(self) -> list[str]:
+        """The runs directory, relative to the root when inside it: what guardrails and
+        their cache write must not count as a change of the repository."""
+        try:
+            return [self.runs_dir.resolve().relative_to(self.root.resolve()).as_posix()]
+        except ValueError:
+            return []
+
+    def run(self, guardrail: Guardrail) -> dict[str, Any]:
+        """Run one guardrail (or reuse its cached result); returns its ``guardrails[]``
+        record after emitting ``guardrail:result``."""
+        ctx = self.context_for(guardrail)
+        self.emitter.emit("guardrail:start", {"name": guardrail.name, "version": guardrail.version})
+        started = time.monotonic()
+        cache = ResultCache.for_task(self.runs_dir, self.task_id)
+        key: str | None = None
+        entry: dict[str, Any] | None = None
+        try:
+            inputs = guardrail.inputs(ctx)
+            key = fingerprint(
+                guardrail,
+                inputs,
+                root=self.root,
+                task_id=self.task_id,
+                env=self.env,
+                exclude=[ctx.rel(self.runs_dir)]
+                if ctx.rel(self.runs_dir) != str(self.runs_dir)
+                else [],
+            )
+        except Exception as exc:  # a guardrail whose inputs cannot be read still reports
+            result = _crashed(guardrail, exc, "declaring its inputs")
+        else:
+            entry = cache.load(guardrail.name, key) if self.use_cache else None
+            if entry is not None:
+                stored = entry["record"]
+                result = Result(
+                    stored.get("rawStatus") or stored["status"],
+                    tuple(Finding.from_record(f) for f in stored.get("findings", [])),
+                    stored.get("summary"),
+                )
+            else:
+                result = _safe_run(guardrail, ctx)
+        raw_status = result.status
+        if self.dry_run:
+            result = result.as_dry_run()
+        record: dict[str, Any] = {
+            "name": guardrail.name,
+            "version": guardrail.version,
+            "status": result.status,
+            "summary": result.summary,
+            "findings": [f.to_record() for f in result.findings],
+            "durationMs": round((time.monotonic() - started) * 1000, 3),
+            "cached": entry is not None,
+            "cachedFrom": entry.get("runId") if entry is not None else None,
+            "inputsHash": key,
+            "dryRun": self.dry_run,
+            "rawStatus": raw_status,
+            "approvals": list(entry["record"].get("approvals", [])) if entry else ctx.tool_runs,
+        }
+        if entry is None and key is not None and not _is_crash(result):
+            try:
+                cache.store(guardrail.name, key, record, self.run_id)
+            except OSError as exc:  # a read-only checkout or a full disk: no cache, same result
+                record["cacheError"] = f"{type(exc).__name__}: {exc}"
+        self.emitter.emit("guardrail:result", {"guardrail": record})
+        return record
+
+
+CRASH_RULE = "guardrail/crashed"
+COMMAND_RULE = "guardrail/command-failed"
+ERROR_RULE = "guardrail/error"
+
+
+def _is_crash(result: Result) -> bool:
+    return any(f.rule in (CRASH_RULE, COMMAND_RULE, ERROR_RULE) for f in result.findings)
+
+
+def _crashed(guardrail: Guardrail, exc: BaseException, doing: str) -> Result:
+    if isinstance(exc, GuardrailCommandError):
+        finding = Finding(
+            rule=COMMAND_RULE,
+            message=str(exc),
+            hint="check the command, the approval policy and the sandbox settings",
+        )
+    elif isinstance(exc, CodexError):
+        finding = Finding(rule=ERROR_RULE, message=str(exc))
+    else:
+        finding = Finding(
+            rule=CRASH_RULE,
+            message=f"{guardrail.name} raised {type(exc).__name__} while {doing}: {exc}",
+            hint=f"this is a bug in guardrail {guardrail.name!r}; report it to its authors",
+        )
+    return Result("failed", (finding,), f"{guardrail.name} could not finish")
+
+
+def _safe_run(guardrail: Guardrail, ctx: GuardrailContext) -> Result:
+    try:
+        result = guardrail.run(ctx)
+    except Exception as exc:
+        return _crashed(guardrail, exc, "running")
+    if not isinstance(result, Result):
+        return _crashed(
+            guardrail, TypeError(f"run() returned {type(result).__name__}, not Result"), "running"
+        )
+    return result

@@ -1,0 +1,316 @@
+"""The guardrail API, registry, input fingerprints, result cache and session runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+from pathlib import Path
+
+import pytest
+
+from guardrails import (
+    Finding,
+    Guardrail,
+    GuardrailContext,
+    Inputs,
+    Result,
+    discover,
+    hookimpl,
+    parse_names,
+    plugin_manager,
+    select,
+)
+from guardrails.files import find_files, matches
+from guardrails.registry import GUARDRAILS_ENV, enabled_names
+from pytest_codex.errors import ConfigError, UsageError
+from tests.helpers.repos import SessionFactory, commit, write
+
+
+class CountingGuardrail(Guardrail):
+    """Reads notes/*.txt, flags every line containing TODO, and counts its runs."""
+
+    name = "todo"
+    version = "1"
+    description = "no TODO lines in notes"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def inputs(self, ctx: GuardrailContext) -> Inputs:
+        return Inputs(globs=("notes/*.txt",), values={"settings": dict(ctx.settings)})
+
+    def run(self, ctx: GuardrailContext) -> Result:
+        self.runs += 1
+        findings = []
+        for rel in ctx.find(["notes/*.txt"]):
+            for number, line in enumerate(ctx.path(rel).read_text().splitlines(), start=1):
+                if "TODO" in line:
+                    findings.append(Finding("todo/found", line.strip(), rel, number, "do it"))
+        return Result.from_findings(findings, f"{len(findings)} TODO lines")
+
+
+class CommandGuardrail(Guardrail):
+    """Runs ``cat`` on a file through the orchestrator."""
+
+    name = "cat"
+
+    def inputs(self, ctx: GuardrailContext) -> Inputs:
+        return Inputs(globs=("a.txt",))
+
+    def run(self, ctx: GuardrailContext) -> Result:
+        output = ctx.run_command(["cat", "a.txt"])
+        return Result.from_findings([], f"read {len(output.stdout)} bytes")
+
+
+class Exploding(Guardrail):
+    name = "explodes"
+
+    def run(self, ctx: GuardrailContext) -> Result:
+        raise RuntimeError("boom")
+
+
+# --- results ---------------------------------------------------------------------------------
+def test_result_status_follows_the_severity_of_findings() -> None:
+    error = Finding("r/e", "bad", "a.py", 3)
+    warning = Finding("r/w", "meh", severity="warning")
+    assert Result.from_findings([]).status == "passed"
+    assert Result.from_findings([warning]).status == "warned"
+    assert Result.from_findings([warning, error]).status == "failed"
+    assert Result.from_findings([error]).as_dry_run().status == "warned"
+    assert Result.skipped("nothing").status == "skipped"
+
+
+def test_a_finding_renders_as_path_line_rule_message_hint_and_round_trips() -> None:
+    finding = Finding("lint/F401", "unused import", "src/a.py", 7, "remove it")
+    assert finding.render() == "src/a.py:7: lint/F401: unused import (hint: remove it)"
+    assert Finding("r", "m").render() == "-: r: m"
+    assert Finding.from_record(finding.to_record()) == finding
+
+
+# --- file globs ------------------------------------------------------------------------------
+def test_globs_cross_directories_only_with_double_star(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "intentionally-invalid-tree"  # its manifest.json is not a manifest
+    write(
+        tmp_path,
+        {
+            "a.py": "",
+            "src/pkg/b.py": "",
+            "tasks/specs/x.md": "",
+            ".venv/lib/c.py": "",
+            ".runs/t/cli/r1/manifest.json": "{}",
+        },
+    )
+    assert find_files(tmp_path, ["*.py"]) == ["a.py"]
+    assert find_files(tmp_path, ["**/*.py"]) == ["a.py", "src/pkg/b.py"]
+    assert find_files(tmp_path, ["tasks/specs/**"]) == ["tasks/specs/x.md"]
+    # Pruned directories are read when a pattern names them explicitly.
+    assert find_files(tmp_path, [".runs/t/cli/*/manifest.json"]) == [".runs/t/cli/r1/manifest.json"]
+    assert matches("src/pkg/b.py", ["src/**"]) and not matches("src/pkg/b.py", ["src/*.py"])
+
+
+# --- registry ----------------------------------------------------------------------------------
+def _plugin(*guardrails: Guardrail) -> types.SimpleNamespace:
+    @hookimpl
+    def codex_guardrails() -> list[Guardrail]:
+        return list(guardrails)
+
+    return types.SimpleNamespace(codex_guardrails=codex_guardrails)
+
+
+def test_builtins_come_first_and_plugins_add_guardrails_the_same_way() -> None:
+    found = discover(plugin_manager(entry_points=False, plugins=[_plugin(CountingGuardrail())]))
+    assert list(found)[:5] == ["spec-guard", "lint", "eval", "collateral", "checklist"]
+    assert "todo" in found
+
+
+def test_the_installed_entry_point_registers_the_builtins_once() -> None:
+    found = discover(plugin_manager(entry_points=True))
+    assert [name for name in found if name == "spec-guard"] == ["spec-guard"]
+
+
+def test_two_plugins_providing_one_name_is_a_config_error() -> None:
+    manager = plugin_manager(
+        entry_points=False, plugins=[_plugin(CountingGuardrail()), _plugin(CountingGuardrail())]
+    )
+    with pytest.raises(ConfigError, match="'todo' is provided by both"):
+        discover(manager)
+
+
+def test_selection_keeps_the_given_order_and_rejects_unknown_names() -> None:
+    found = discover(plugin_manager(entry_points=False))
+    assert [g.name for g in select(found, ["lint", "spec-guard"])] == ["lint", "spec-guard"]
+    assert select(found, []) == []
+    with pytest.raises(UsageError, match="unknown guardrail 'nope'; available: spec-guard"):
+        select(found, ["nope"])
+
+
+def test_names_parse_from_commas_lists_and_none() -> None:
+    assert parse_names("a, b,,c") == ["a", "b", "c"]
+    assert parse_names(["a,b", "c"]) == ["a", "b", "c"]
+    assert parse_names("none") == []
+    assert parse_names(None) is None
+
+
+def test_the_flag_beats_the_environment_beats_ini_beats_the_config_file() -> None:
+    settings = {"enabled": ["lint"]}
+    env = {GUARDRAILS_ENV: "eval"}
+    assert enabled_names(explicit="spec-guard", env=env, settings=settings, ini=["x"]) == [
+        "spec-guard"
+    ]
+    assert enabled_names(explicit=None, env=env, settings=settings, ini=["x"]) == ["eval"]
+    assert enabled_names(explicit=None, env={}, settings=settings, ini=["x"]) == ["x"]
+    assert enabled_names(explicit=None, env={}, settings=settings, ini=[]) == ["lint"]
+    assert enabled_names(explicit=None, env={}, settings={}, ini=[]) is None
+
+
+# --- the session: cache, commands, failures ----------------------------------------------------
+def test_a_second_run_with_unchanged_inputs_reuses_the_result(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"notes/a.txt": "fine\nTODO: fix\n"})
+    session, emitter = guardrail_session(tmp_path)
+    guardrail = CountingGuardrail()
+    first = session.run(guardrail)
+    second = session.run(guardrail)
+    assert guardrail.runs == 1
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert (
+        second["findings"]
+        == first["findings"]
+        == [
+            {
+                "rule": "todo/found",
+                "path": "notes/a.txt",
+                "line": 2,
+                "message": "TODO: fix",
+                "hint": "do it",
+                "severity": "error",
+            }
+        ]
+    )
+    assert second["status"] == "failed" and second["inputsHash"] == first["inputsHash"]
+    assert emitter.types.count("guardrail:result") == 2
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "delete", "settings", "version", "task"])
+def test_any_input_change_invalidates_the_cached_result(
+    tmp_path: Path, guardrail_session: SessionFactory, change: str
+) -> None:
+    write(tmp_path, {"notes/a.txt": "TODO one\n", "notes/b.txt": "ok\n"})
+    session, _ = guardrail_session(tmp_path)
+    guardrail = CountingGuardrail()
+    session.run(guardrail)
+    task = "0303-demo-task"
+    if change == "edit":
+        write(tmp_path, {"notes/a.txt": "TODO two\n"})
+    elif change == "add":
+        write(tmp_path, {"notes/c.txt": "x\n"})
+    elif change == "delete":
+        (tmp_path / "notes" / "b.txt").unlink()
+    elif change == "settings":
+        session, _ = guardrail_session(tmp_path, config={"guardrails": {"todo": {"x": 1}}})
+    elif change == "version":
+        guardrail.version = "2"
+    else:
+        task = "another-task"
+    if change == "task":
+        session, _ = guardrail_session(tmp_path, task_id=task)
+    assert session.run(guardrail)["cached"] is False
+    assert guardrail.runs == 2
+
+
+def test_no_cache_runs_again(tmp_path: Path, guardrail_session: SessionFactory) -> None:
+    write(tmp_path, {"notes/a.txt": "ok\n"})
+    guardrail = CountingGuardrail()
+    session, _ = guardrail_session(tmp_path)
+    session.run(guardrail)
+    session.use_cache = False
+    assert session.run(guardrail)["cached"] is False
+    assert guardrail.runs == 2
+
+
+def test_commands_go_through_the_orchestrator_and_their_approvals_are_recorded(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"a.txt": "hello"})
+    session, emitter = guardrail_session(tmp_path)
+    record = session.run(CommandGuardrail())
+    assert record["status"] == "passed" and record["summary"] == "read 5 bytes"
+    [approval] = record["approvals"]
+    assert approval["argv"] == ["cat", "a.txt"]
+    assert approval["approvalSource"] == "not-required"
+    assert approval["status"] == "succeeded"
+    [tool] = emitter.of_type("tool:complete")
+    assert tool["toolRun"]["id"] == approval["toolRunId"]
+    # A cached result still names the approvals its commands used.
+    again = session.run(CommandGuardrail())
+    assert again["cached"] is True and again["approvals"] == record["approvals"]
+    assert len(emitter.of_type("tool:complete")) == 1
+
+
+def test_a_refused_command_fails_the_guardrail_with_a_finding(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"a.txt": "hello"})
+    session, _ = guardrail_session(tmp_path, config={"approvals": {"deny": ["cat"]}})
+    record = session.run(CommandGuardrail())
+    assert record["status"] == "failed"
+    assert [f["rule"] for f in record["findings"]] == ["guardrail/command-failed"]
+    assert record["approvals"][0]["status"] == "refused"
+    # A failure to run is not a result: nothing was cached.
+    assert session.run(CommandGuardrail())["cached"] is False
+
+
+def test_a_guardrail_that_raises_fails_with_a_crash_finding(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    session, _ = guardrail_session(tmp_path)
+    record = session.run(Exploding())
+    assert record["status"] == "failed"
+    [finding] = record["findings"]
+    assert finding["rule"] == "guardrail/crashed"
+    assert "RuntimeError while running: boom" in finding["message"]
+
+
+def test_dry_run_reports_findings_without_failing(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"notes/a.txt": "TODO\n"})
+    session, _ = guardrail_session(tmp_path, dry_run=True)
+    record = session.run(CountingGuardrail())
+    assert (record["status"], record["rawStatus"], record["dryRun"]) == ("warned", "failed", True)
+    assert len(record["findings"]) == 1
+
+
+def test_git_range_inputs_follow_commits_and_uncommitted_changes(
+    repo: Path, guardrail_session: SessionFactory
+) -> None:
+    class RangeGuardrail(CountingGuardrail):
+        name = "range"
+
+        def inputs(self, ctx: GuardrailContext) -> Inputs:
+            return Inputs(git_range=True)
+
+    write(repo, {"a.py": "x = 1\n"})
+    commit(repo, "first")
+    guardrail = RangeGuardrail()
+    session, _ = guardrail_session(repo, today=dt.date(2026, 11, 24))
+    session.run(guardrail)
+    assert session.run(guardrail)["cached"] is True
+    write(repo, {"b.py": "y = 2\n"})  # untracked
+    assert session.run(guardrail)["cached"] is False
+    commit(repo, "second")
+    assert session.run(guardrail)["cached"] is False
+    assert session.run(guardrail)["cached"] is True
+
+
+def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_result(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"notes/a.txt": "TODO\n"})
+    session, _ = guardrail_session(tmp_path)
+    # A file where the cache directory should be: every store fails with an OSError.
+    write(tmp_path, {".runs/0303-demo-task/guardrail-cache": "not a directory"})
+    record = session.run(CountingGuardrail())
+    assert record["status"] == "failed" and len(record["findings"]) == 1
+    assert record["cacheError"].startswith(("NotADirectoryError", "FileExistsError"))
