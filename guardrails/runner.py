@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_codex.errors import CodexError
 
 from .api import Finding, Guardrail, Result
-from .cache import ResultCache, fingerprint
+from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
 
 if TYPE_CHECKING:
@@ -44,6 +44,12 @@ class GuardrailSession:
     today: dt.date = field(default_factory=dt.date.today)
     orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
     _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+    _digests: FileDigests = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._digests = FileDigests(
+            self.root, ResultCache.for_task(self.runs_dir, self.task_id).digests_path
+        )
 
     @classmethod
     def for_run(cls, run: Any, *, approver: Any = None, **options: Any) -> GuardrailSession:
@@ -163,9 +169,8 @@ class GuardrailSession:
                 root=self.root,
                 task_id=self.task_id,
                 env=self.env,
-                exclude=[ctx.rel(self.runs_dir)]
-                if ctx.rel(self.runs_dir) != str(self.runs_dir)
-                else [],
+                exclude=self._artifact_dirs(),
+                digest_file=self._digests,
             )
         except Exception as exc:  # a guardrail whose inputs cannot be read still reports
             result = _crashed(guardrail, exc, "declaring its inputs")
@@ -180,6 +185,7 @@ class GuardrailSession:
                 )
             else:
                 result = _safe_run(guardrail, ctx)
+        self._digests.save()
         raw_status = result.status
         if self.dry_run:
             result = result.as_dry_run()

@@ -199,9 +199,9 @@ def _git_or_none(ctx: GuardrailContext, *args: str) -> str | None:
 
 
 def resolve_base(ctx: GuardrailContext) -> tuple[Base | None, str, list[Finding]]:
-    """The base revision (``BASE_SHA``, else ``origin/main``, else the root commit) as
-    :func:`guardrails.cache.base_revision` finds it, but through ``ctx.git`` so the probes
-    are sandboxed and recorded. Returns ``(base, why there is none, warnings)``."""
+    """The base revision (``BASE_SHA``, else ``origin/main``, else the root commit), through
+    ``ctx.git`` so the probes are sandboxed and recorded. Returns ``(base, why there is none,
+    warnings)``."""
     inside = _git_or_none(ctx, "rev-parse", "--is-inside-work-tree")
     if inside is None or inside.strip() != "true":
         return None, "not a git repository", []

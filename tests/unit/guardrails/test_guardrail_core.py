@@ -314,3 +314,27 @@ def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_result(
     record = session.run(CountingGuardrail())
     assert record["status"] == "failed" and len(record["findings"]) == 1
     assert record["cacheError"].startswith(("NotADirectoryError", "FileExistsError"))
+
+
+def test_file_digests_are_memoised_by_stat_across_sessions_but_not_while_racy(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    import os
+
+    write(tmp_path, {"notes/old.txt": "TODO a\n", "notes/new.txt": "fine\n"})
+    old = tmp_path / "notes" / "old.txt"
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # edited long ago
+    guardrail = CountingGuardrail()
+    guardrail_session(tmp_path)[0].run(guardrail)
+    memo = tmp_path / ".runs" / "0303-demo-task" / "guardrail-cache" / "memo"
+    stored = (memo / "file-digests.json").read_text()
+    assert "notes/old.txt" in stored and "notes/new.txt" not in stored  # new.txt is racy
+    # Same size, same mtime, same inode: the memo answers without reading the file, as
+    # git's index does, so this edit goes unseen ...
+    with old.open("r+") as handle:
+        handle.write("TODO b\n")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is True
+    # ... while an edit to a recently modified file is always seen.
+    write(tmp_path, {"notes/new.txt": "TODO\n"})
+    assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is False
