@@ -324,10 +324,10 @@ class Sandbox:
             return []
         argv = [self.status.executable, *_base_flags()]
         # The private /tmp would hide a Python environment living there (a CI checkout
-        # under /tmp, say); the interpreter running us stays visible, read-only.
-        for prefix in sorted({Path(sys.prefix), Path(sys.base_prefix)}):
-            if _inside(prefix, [Path("/tmp")]) and prefix.exists():
-                argv += ["--ro-bind", str(prefix), str(prefix)]
+        # under /tmp, say): the interpreter running us and its import path (an editable
+        # install's sources included) stay visible, read-only.
+        for path in _python_paths_under_tmp():
+            argv += ["--ro-bind", str(path), str(path)]
         writable = self.policy.mode == "workspace-write"
         # Bound after the private /tmp, so a workspace that lives under /tmp stays visible.
         for root in (self.workspace, *(self.writable_roots if writable else ())):
@@ -340,6 +340,22 @@ class Sandbox:
             argv.append("--new-session")
         argv.append("--")
         return argv
+
+
+def _python_paths_under_tmp() -> list[Path]:
+    """``sys.prefix``, ``sys.base_prefix`` and the ``sys.path`` directories that live under
+    ``/tmp`` (never ``/tmp`` itself), less those inside another one."""
+    tmp = Path("/tmp")
+    found: set[Path] = set()
+    for entry in (sys.prefix, sys.base_prefix, *sys.path):
+        if not entry:
+            continue
+        path = Path(entry)
+        if path.is_file():  # a zip archive on the path: its directory
+            path = path.parent
+        if path != tmp and path.is_absolute() and _inside(path, [tmp]) and path.is_dir():
+            found.add(path)
+    return sorted(p for p in found if not any(o != p and _inside(p, [o]) for o in found))
 
 
 def _base_flags() -> list[str]:

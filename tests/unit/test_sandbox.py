@@ -63,6 +63,30 @@ def test_read_only_prefix_binds_workspace_read_only_and_network_flag(workspace: 
     assert "--bind" not in prefix and "--unshare-net" not in prefix
 
 
+@requires_bwrap
+def test_import_paths_under_tmp_stay_visible_read_only_inside_the_private_tmp(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editable install's sources under /tmp (a CI checkout there, say) are on sys.path
+    # but would be hidden by the sandbox's private /tmp.
+    sources = tmp_path / "checkout"
+    (sources / "pkg").mkdir(parents=True)
+    (sources / "pkg" / "__init__.py").write_text("VALUE = 42\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(sources), str(sources / "pkg"), "/tmp"])
+    sandbox = Sandbox.create("workspace-write", workspace, backend=BWRAP)
+    prefix = sandbox.prefix()
+    assert _has_run(prefix, ["--ro-bind", str(sources), str(sources)])
+    assert not _has_run(prefix, ["--ro-bind", str(sources / "pkg"), str(sources / "pkg")])
+    assert not _has_run(prefix, ["--ro-bind", "/tmp", "/tmp"])
+    code, output = run_in(
+        sandbox,
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(sources)!r}); "
+         "import pkg; print(pkg.VALUE); open(pkg.__file__, 'a')"],
+        workspace,
+    )  # fmt: skip
+    assert code != 0 and output.startswith("42\n") and "Read-only file system" in output
+
+
 @pytest.mark.parametrize(
     ("mode", "backend"),
     [("danger-full-access", FAKE_BWRAP), ("workspace-write", BackendStatus("none", "test"))],
