@@ -56,6 +56,8 @@ def enabled_guardrails(config: pytest.Config, context: Context) -> list[Guardrai
         settings=settings,
         ini=config.getini("codex_guardrails"),
     )
+    if names == []:
+        return []  # nothing to discover: no entry points scanned, no guardrail imported
     return select(available(settings), names)
 
 

@@ -269,6 +269,37 @@ def test_cli_runs_list_show_and_review(tmp_path: Path) -> None:
     assert "review    approved by reviewer-1" in _cli(tmp_path, "runs", "show", "latest").stdout
 
 
+def test_review_by_manifest_path_and_what_it_refuses(tmp_path: Path) -> None:
+    context = _context(tmp_path)
+    with Run.start(context, task_id="review-task", heartbeat=False) as run:
+        pass
+    path = str(run.paths.manifest)
+    before = run.paths.manifest.read_bytes()
+    refusals = [
+        ["review", "--manifest", path, "--outcome", "maybe", "--reason", "x"],
+        ["review", "--manifest", path, "--outcome", "skip", "--reason", "  "],
+        ["review", "--manifest", str(tmp_path / "nope.json"), "--outcome", "skip", "--reason", "x"],
+    ]
+    for args in refusals:
+        refused = _cli(tmp_path, *args)
+        assert refused.returncode == 2, args
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert run.paths.manifest.read_bytes() == before
+    done = _cli(
+        tmp_path, "review", "--manifest", path, "--outcome", "changes-requested",
+        "--reason", "needs a spec", "--actor", "rv", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    review = json.loads(done.stdout)
+    assert (review["outcome"], review["reason"], review["actor"]) == (
+        "changes-requested",
+        "needs a spec",
+        "rv",
+    )
+    manifest = json.loads(run.paths.manifest.read_text())
+    assert manifest["reviews"] == [review] and manifest["status"] == "succeeded"
+
+
 @pytest.mark.parametrize(
     "args",
     [["runs", "show", "nope"], ["runs", "list", "--task", "../x"], ["bogus"], ["--nope"]],

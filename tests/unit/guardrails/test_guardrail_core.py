@@ -338,3 +338,34 @@ def test_file_digests_are_memoised_by_stat_across_sessions_but_not_while_racy(
     # ... while an edit to a recently modified file is always seen.
     write(tmp_path, {"notes/new.txt": "TODO\n"})
     assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is False
+
+
+def test_an_installed_package_adds_guardrails_through_the_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real distribution on sys.path: a module and its dist-info naming the entry point.
+    site = tmp_path / "site"
+    write(
+        site,
+        {
+            "acme_checks.py": (
+                "from guardrails import Guardrail, Result, hookimpl\n\n"
+                "class Acme(Guardrail):\n"
+                "    name = 'acme'\n"
+                "    def run(self, ctx):\n"
+                "        return Result.from_findings([])\n\n"
+                "@hookimpl\n"
+                "def codex_guardrails():\n"
+                "    return [Acme()]\n"
+            ),
+            "acme_checks-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: acme-checks\n"
+            "Version: 1.0\n",
+            "acme_checks-1.0.dist-info/entry_points.txt": "[codex_guardrails]\n"
+            "acme = acme_checks\n",
+        },
+    )
+    monkeypatch.syspath_prepend(str(site))
+    found = discover(plugin_manager())
+    assert list(found)[:5] == ["spec-guard", "lint", "eval", "collateral", "checklist"]
+    assert type(found["acme"]).__module__ == "acme_checks"
+    assert "acme" not in discover(plugin_manager(entry_points=False))
