@@ -314,11 +314,9 @@ def _from_lines(ctx: GuardrailContext, plan: LintPlan, output: CommandOutput) ->
 
 
 def _not_found(output: CommandOutput) -> bool:
-    """Whether the program could not be started at all: the shell's 126/127, or bwrap's
-    own ``execvp`` failure (bwrap exits 1 then)."""
-    if output.exit_code in (126, 127):
-        return True
-    return any(line.startswith("bwrap: execvp ") for line in output.stderr.splitlines())
+    """Whether the program could not be started at all (the shell's 126 and 127, which the
+    orchestrator also reports for a program the sandbox could not start)."""
+    return output.exit_code in (126, 127)
 
 
 def _last_line(output: CommandOutput) -> str:

@@ -25,6 +25,7 @@ from .orchestrator import (
 )
 from .runtime import CommandResult, ExecSessionManager
 from .runtime.session_server import ensure_server, run_in_server
+from .sandbox import launch_status
 from .timeutil import now_iso
 
 _counter_lock = threading.Lock()
@@ -74,6 +75,11 @@ class CommandExecution:
             return 124
         if self.result.exit_code is None:
             return 128 + (self.result.signal or 0)
+        outcome = self.tool.outcome if self.tool is not None else None
+        if outcome is not None and outcome.exit_code is not None:
+            # The final attempt's status as the shell reports it (127 for a program the
+            # sandbox could not find, where bubblewrap itself exits 1).
+            return int(outcome.exit_code)
         return int(self.result.exit_code)
 
     @property
@@ -228,6 +234,7 @@ def execute_command(
         if exit_code is None and result.signal is not None:
             exit_code = 128 + result.signal
         text = "".join(capture.text() for capture in result.streams.values())
+        exit_code = launch_status(exit_code, text, bool(sandbox_prefix))
         return AttemptOutcome(exit_code, text, result.duration_ms / 1000, result.timed_out)
 
     tool: ToolResult[None] | None = None

@@ -67,6 +67,7 @@ from .sandbox import (
     Sandbox,
     SandboxMode,
     detect_denial,
+    launch_status,
     validate_mode,
 )
 from .timeutil import now_iso
@@ -134,6 +135,7 @@ def pipe_attempt(
     )
     streams = {name: capture.finish().text() for name, capture in captures.items()}
     exit_code = None if timed_out else (128 + sig if sig is not None else code)
+    exit_code = launch_status(exit_code, streams["stderr"], bool(sandbox_prefix))
     outcome = AttemptOutcome(
         exit_code, "".join(streams.values()), time.monotonic() - started, timed_out=timed_out
     )

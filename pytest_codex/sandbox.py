@@ -391,6 +391,21 @@ _MAX_LINE_CHARS = 300
 _SCAN_TAIL_CHARS = 256 * 1024
 
 
+_BWRAP_EXEC_FAILURE = re.compile(r"^bwrap: execvp [^\n]*: (?P<why>[^\n]*)$", re.MULTILINE)
+
+
+def launch_status(exit_code: int | None, output: str, sandboxed: bool) -> int | None:
+    """The exit status as the shell would report it. bubblewrap reports a program it cannot
+    start (``bwrap: execvp NAME: No such file or directory``) as exit status 1; the shell
+    says 127 for "not found" and 126 for "cannot execute", and so do we."""
+    if not sandboxed or exit_code != 1 or "bwrap: execvp " not in output:
+        return exit_code
+    match = _BWRAP_EXEC_FAILURE.search(output[-4096:])
+    if match is None:
+        return exit_code
+    return 127 if "No such file" in match.group("why") else 126
+
+
 def detect_denial(
     exit_code: int | None,
     output: str,

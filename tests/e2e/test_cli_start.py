@@ -223,6 +223,11 @@ def test_guardrails_list_and_run(repo: Path) -> None:
     summary = json.loads(run.stdout)
     assert summary["guardrails"] == {"no-xxx": "failed"}
     assert _manifest(repo)["pipelineId"] == "guardrails"
+    dry = cli(repo, "guardrails", "run", "no-xxx", "--dry-run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["guardrails"] == {"no-xxx": "warned"}
+    unknown = cli(repo, "guardrails", "run", "nope")
+    assert unknown.returncode == 2 and "unknown guardrail 'nope'" in unknown.stderr
 
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-repo"

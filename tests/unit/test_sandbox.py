@@ -258,3 +258,26 @@ def test_bwrap_ordinary_failures_are_not_denials(
     code, output = run_in(sandbox, ["sh", "-c", script], workspace)
     assert code == expected
     assert detect_denial(code, output, sandbox) is None
+
+
+def test_launch_status_follows_the_shell_for_programs_bwrap_cannot_start() -> None:
+    from pytest_codex.sandbox import launch_status
+
+    missing = "bwrap: execvp nope: No such file or directory\n"
+    denied = "bwrap: execvp ./x.sh: Permission denied\n"
+    assert launch_status(1, missing, True) == 127
+    assert launch_status(1, denied, True) == 126
+    assert launch_status(1, missing, False) == 1  # unsandboxed: the program said it
+    assert launch_status(1, "plain failure\n", True) == 1
+    assert launch_status(2, missing, True) == 2
+
+
+@requires_bwrap
+def test_a_missing_program_exits_127_inside_the_sandbox_too(workspace: Path) -> None:
+    from pytest_codex.emitter import RecordingEmitter
+    from pytest_codex.orchestrator import ToolOrchestrator
+
+    orchestrator = ToolOrchestrator(RecordingEmitter(), workspace=workspace, backend="auto")
+    result = orchestrator.run(["no-such-program-anywhere"])
+    assert orchestrator.sandbox_status()["backend"] == "bubblewrap"
+    assert result.exit_code == 127 and not result.ok
