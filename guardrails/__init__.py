@@ -10,6 +10,7 @@ the ``codex_guardrails`` entry-point group (see :mod:`guardrails.hookspecs`).
 from __future__ import annotations
 
 from .api import STATUSES, Finding, Guardrail, Inputs, Result, Severity, Status
+from .checklist_flip import FlipPlan, FlipRefused, apply_flip, plan_flip
 from .context import CommandOutput, GuardrailCommandError, GuardrailContext
 from .hookspecs import hookimpl
 from .registry import available, discover, parse_names, plugin_manager, select
@@ -19,6 +20,8 @@ __all__ = [
     "STATUSES",
     "CommandOutput",
     "Finding",
+    "FlipPlan",
+    "FlipRefused",
     "Guardrail",
     "GuardrailCommandError",
     "GuardrailContext",
@@ -27,10 +30,12 @@ __all__ = [
     "Result",
     "Severity",
     "Status",
+    "apply_flip",
     "available",
     "discover",
     "hookimpl",
     "parse_names",
+    "plan_flip",
     "plugin_manager",
     "select",
 ]
