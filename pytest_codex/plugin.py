@@ -14,8 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .paths import TASK_ENV
-from .stash_keys import context_key, recorder_key, worker_run_key
+from . import assert_rewrite
+
+# Before anything else of the package is imported (see pytest_codex.assert_rewrite).
+assert_rewrite.opt_out()
+
+from . import (  # noqa: E402
+    fixtures,
+    guardrail_fixtures,
+    orchestrator_fixtures,
+    runtime_fixtures,
+)
+from .paths import TASK_ENV  # noqa: E402
+from .stash_keys import context_key, recorder_key, worker_run_key  # noqa: E402
 
 # Without a task the plugin must cost nothing: the run machinery is imported only when a
 # session records a run.
@@ -26,12 +37,9 @@ if TYPE_CHECKING:
 
 WORKERINPUT_KEY = "codex_run"
 
-pytest_plugins = [
-    "pytest_codex.fixtures",
-    "pytest_codex.orchestrator_fixtures",
-    "pytest_codex.runtime_fixtures",
-    "pytest_codex.guardrail_fixtures",
-]
+# The fixture modules are registered by pytest_configure rather than named in
+# ``pytest_plugins``, which would mark them for assertion rewriting again.
+FIXTURE_MODULES = (fixtures, orchestrator_fixtures, runtime_fixtures, guardrail_fixtures)
 
 MARKERS = {
     "codex_approval": (
@@ -117,9 +125,13 @@ def _task_requested(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register markers; when a task is given, set up the run (controller) or its proxy."""
+    """Register markers and fixtures; when a task is given, set up the run (controller) or
+    its proxy."""
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    for module in FIXTURE_MODULES:
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, module.__name__)
     if not _task_requested(config):
         return
     from .context import Context

@@ -260,3 +260,17 @@ def test_run_one(codex_guardrails):
         ("dirty", "failed"),
         ("dirty", "warned"),
     ]
+
+
+def test_a_guardrail_plugin_that_cannot_be_imported_exits_2_with_one_line(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "codex.orchestrator.yaml").write_text(
+        "guardrails:\n  plugins: [no_such_guardrail_module]\n"
+    )
+    result = project.runpytest_subprocess("--codex-task=broken-plugin")
+    assert result.ret == 2
+    result.stderr.fnmatch_lines(
+        ["*guardrails.plugins: cannot import 'no_such_guardrail_module'*check the module name*"]
+    )
+    assert not (project.path / ".runs").exists()

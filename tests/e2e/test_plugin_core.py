@@ -279,3 +279,19 @@ def test_broken_config_exits_2_with_one_line_naming_file_and_key(
     errors = [line for line in result.errlines if line.strip()]
     assert len(errors) == 1 and needle in errors[0] and name in errors[0]
     assert not (pytester.path / ".runs").exists()
+
+
+def test_the_packages_own_modules_are_not_assertion_rewritten(pytester: pytest.Pytester) -> None:
+    # Rewriting them buys nothing and costs a parse and compile of each on every run where
+    # bytecode is not written (PYTHONDONTWRITEBYTECODE=1).
+    pytester.makepyfile(
+        """
+import sys
+
+def test_loaders(codex_run):
+    for name in ("pytest_codex.run", "pytest_codex.manifest", "pytest_codex.fixtures"):
+        loader = type(sys.modules[name].__loader__).__name__
+        assert loader != "AssertionRewritingHook", name
+"""
+    )
+    pytester.runpytest_subprocess("--codex-task=rewrite").assert_outcomes(passed=1)
