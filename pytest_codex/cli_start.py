@@ -111,7 +111,7 @@ def run_guardrails(args: argparse.Namespace) -> int:
     names = enabled_names(explicit=args.names or None, env=context.env, settings=settings)
     chosen = select(available(settings), names)
     stages = tuple(
-        Stage(id=g.name, kind="guardrail", title=g.description or g.name, guardrail=g.name)
+        Stage(id=g.name, kind="guardrail", title=f"guardrail {g.name}", guardrail=g.name)
         for g in chosen
     )
     pipeline = Pipeline(id="guardrails", title="Guardrails", stages=stages, source="cli")

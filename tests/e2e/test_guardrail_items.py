@@ -274,3 +274,15 @@ def test_a_guardrail_plugin_that_cannot_be_imported_exits_2_with_one_line(
         ["*guardrails.plugins: cannot import 'no_such_guardrail_module'*check the module name*"]
     )
     assert not (project.path / ".runs").exists()
+
+
+def test_a_failing_guardrail_item_is_notified_like_any_guardrail_failure(
+    project: pytest.Pytester,
+) -> None:
+    target = project.path / "notes.jsonl"
+    project.runpytest(
+        "--codex-task=notify", "--codex-guardrails=dirty,clean", f"--codex-notify=file://{target}"
+    ).assert_outcomes(passed=2, failed=1)
+    notes = [json.loads(line) for line in target.read_text().splitlines()]
+    failed = [n for n in notes if n["type"] == "guardrail-failed"]
+    assert [(n["guardrail"], n["findings"]) for n in failed] == [("dirty", 1)]
