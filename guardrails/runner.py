@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_codex.errors import CodexError
+from pytest_codex.events import Redactor
+from pytest_codex.redact import secret_values
 
 from .api import Finding, Guardrail, Result
 from .cache import FileDigests, ResultCache, fingerprint
@@ -203,6 +205,9 @@ class GuardrailSession:
             "rawStatus": raw_status,
             "approvals": list(entry["record"].get("approvals", [])) if entry else ctx.tool_runs,
         }
+        # Findings quote files and command output: no secret value reaches the cache file
+        # (the run's bus redacts what it emits too, but the cache is written here).
+        record = Redactor(secret_values(self.env))(record)
         if entry is None and key is not None and not _is_crash(result):
             try:
                 cache.store(guardrail.name, key, record, self.run_id)

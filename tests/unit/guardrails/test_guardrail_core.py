@@ -369,3 +369,16 @@ def test_an_installed_package_adds_guardrails_through_the_entry_point_group(
     assert list(found)[:5] == ["spec-guard", "lint", "eval", "collateral", "checklist"]
     assert type(found["acme"]).__module__ == "acme_checks"
     assert "acme" not in discover(plugin_manager(entry_points=False))
+
+
+def test_secret_values_never_reach_the_record_or_the_cache_file(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    secret = "sk-live-0123456789abcdef"
+    write(tmp_path, {"notes/a.txt": f"TODO rotate {secret}\n"})
+    session, emitter = guardrail_session(tmp_path, env={"DEPLOY_API_TOKEN": secret})
+    record = session.run(CountingGuardrail())
+    assert record["findings"][0]["message"] == "TODO rotate [REDACTED]"
+    cache_dir = tmp_path / ".runs" / "0303-demo-task" / "guardrail-cache"
+    assert all(secret not in p.read_text() for p in cache_dir.rglob("*.json"))
+    assert secret not in str(emitter.events)
