@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +51,8 @@ def git_state(root: Path, env: Mapping[str, str], exclude: Sequence[str] = ()) -
     changes (less the ``exclude`` directories: the run artifacts guardrails themselves
     write), and the base (``BASE_SHA`` resolved, else ``origin/main``; without either the
     base is the root commit, which ``HEAD`` already determines)."""
-    pathspecs = [".", *(f":(exclude,top){path}" for path in exclude)]
+    # Pathspecs relative to the root (which may be a subdirectory of the git repository).
+    pathspecs = [".", *(f":(exclude){path}" for path in exclude)]
     status = _git(
         root, "status", "--porcelain=v2", "--branch", "--untracked-files=all", "--", *pathspecs
     )
@@ -87,17 +89,24 @@ def fingerprint(
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
     read = digest_file or (lambda rel: file_digest(root / rel))
     for rel in find_files(root, inputs.globs):
-        digest.update(b"\0" + rel.encode() + b"\0" + read(rel))
+        digest.update(b"\0" + os.fsencode(rel) + b"\0" + read(rel))
     return f"sha256:{digest.hexdigest()}"
 
 
 def file_digest(path: Path) -> bytes:
     """The SHA-256 of a file's content (an unreadable file digests as its error's name: the
     state it is in is part of the inputs, not an error here)."""
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(path.read_bytes()).digest()
+        # Checked before opening: opening a FIFO blocks, and a device never ends.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b"not-a-regular-file"
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
     except OSError as exc:
         return type(exc).__name__.encode()
+    return digest.digest()
 
 
 class FileDigests:

@@ -28,7 +28,12 @@ _ITEM = re.compile(
     r"\[(?P<mark>[ xX])\](?P<rest>(?:[ \t].*)?)$"
 )
 _HEADING = re.compile(r"^ {0,3}(?P<hashes>#{1,6})(?:[ \t]+(?P<title>.*?))?[ \t#]*$")
-_FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})")
+# Fences open at any indentation (inside list items they are indented) and close only on a
+# line of nothing but the fence characters, as CommonMark has it.
+_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+# A heading naming some task: a number of three or more digits as a whole word
+# ("## 0404-other-task", "Task List (0303)").
+_TASK_HEADING = re.compile(r"(?<![\w.-])\d{3,}(?![\w.])")
 _KEY_MARKERS = re.compile(r" [\u2014\u2013] |;\s*evidence\b|\bevidence\s*:", re.IGNORECASE)
 _MARKUP = re.compile(r"[`*_~]")
 _SPACES = re.compile(r"\s+")
@@ -125,8 +130,9 @@ class ChecklistDoc:
 
     def scoped(self, mentions: Sequence[re.Pattern[str]]) -> tuple[ChecklistItem, ...]:
         """The items under headings whose title matches any of ``mentions`` (each such
-        heading's section runs to the next heading of the same or a higher level); every
-        item when no heading matches. Lets a mirror such as ``docs/TASKS.md`` hold the
+        heading's section runs to the next heading of the same or a higher level). When no
+        heading matches: none if other headings name tasks (a number of three or more
+        digits), else every item. Lets a mirror such as ``docs/TASKS.md`` hold the
         checklists of several tasks."""
         ranges: list[tuple[int, int]] = []
         for position, heading in enumerate(self.headings):
@@ -139,6 +145,10 @@ class ChecklistDoc:
                     break
             ranges.append((heading.line, end))
         if not ranges:
+            # No section of this task: the whole document, unless it has sections of other
+            # tasks (their items are not this task's, even when their text is the same).
+            if any(_TASK_HEADING.search(heading.title) for heading in self.headings):
+                return ()
             return self.items
         return tuple(
             item for item in self.items if any(start < item.line < end for start, end in ranges)
@@ -160,17 +170,31 @@ def split_lines(text: str) -> list[str]:
 
 
 def _outside_fences(lines: Sequence[str]) -> Iterator[tuple[int, str]]:
-    """``(line number, content)`` of every line outside fenced code blocks."""
+    """``(line number, content)`` of every line outside fenced code blocks and multi-line
+    HTML comments (examples there are not items)."""
     fence: str | None = None
+    in_comment = False
     for number, content in enumerate(lines, start=1):
         opened = _FENCE.match(content)
         if fence is not None:
-            closing = opened.group("fence") if opened is not None else ""
-            if closing[:1] == fence[0] and len(closing) >= len(fence):
+            closes = (
+                opened is not None
+                and not opened.group("info").strip()
+                and opened.group("fence")[0] == fence[0]
+                and len(opened.group("fence")) >= len(fence)
+            )
+            if closes:
                 fence = None
+            continue
+        if in_comment:
+            in_comment = "-->" not in content
             continue
         if opened is not None:
             fence = opened.group("fence")
+            continue
+        start = content.rfind("<!--")
+        if start != -1 and "-->" not in content[start:]:
+            in_comment = True
             continue
         yield number, content
 
@@ -199,7 +223,7 @@ def evidence_pattern(runs_prefix: str = RUNS_PREFIX) -> re.Pattern[str]:
         r"(?<![\w./\\-])(?:\./)?(?P<path>"
         + re.escape(runs_prefix.strip("/"))
         + r"/(?P<task>[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})/cli/"
-        r"(?P<run>[A-Za-z0-9_-][A-Za-z0-9._:-]*)/manifest\.json)(?![\w/-])"
+        r"(?P<run>[A-Za-z0-9_-][A-Za-z0-9._:-]{0,127})/manifest\.json)(?![\w/-])"
     )
 
 

@@ -74,7 +74,7 @@ def plan_flip(
             f"no checklist for {task}: {layout.checklist} does not exist; create it or set "
             "guardrails.checklist.checklist"
         )
-    old = checklist_path.read_bytes()
+    old = _read(checklist_path, layout.checklist)
     doc = ChecklistDoc.from_bytes(old, runs_prefix=runs_prefix)
     item = select_item(doc, selector, layout.checklist)
     label = f"item {item.number} '{item.label}'"
@@ -99,7 +99,7 @@ def plan_flip(
         path = root / mirror
         if _same_file(path, checklist_path):
             continue
-        data = path.read_bytes()
+        data = _read(path, mirror)
         mirror_doc = ChecklistDoc.from_bytes(data, runs_prefix=runs_prefix)
         pair = next(
             (p for p in match_mirror(layout.task, doc, mirror_doc).pairs if p[0] is item), None
@@ -229,15 +229,20 @@ def apply_flip(plan: FlipPlan) -> None:
     from pytest_codex.atomic import atomic_write_text
 
     for change in plan.changes:
-        try:
-            current = change.path.read_bytes()
-        except OSError as exc:
-            raise FlipRefused(
-                f"{change.rel} cannot be read again ({exc}); nothing changed"
-            ) from exc
-        if current != change.old:
+        if _read(change.path, change.rel) != change.old:
             raise FlipRefused(
                 f"{change.rel} changed while flipping; nothing changed, run the command again"
             )
     for change in plan.changes:
         atomic_write_text(change.path.resolve(), change.new_text)
+
+
+def _read(path: Path, rel: str) -> bytes:
+    """A checklist or mirror's content; :class:`FlipRefused` when it is not a readable
+    regular file (a FIFO or a device would block, a huge file is no checklist)."""
+    from .files import read_regular, why_unreadable
+
+    data = read_regular(path)
+    if data is None:
+        raise FlipRefused(f"{rel} cannot be read ({why_unreadable(path)}); nothing changed")
+    return data

@@ -13,7 +13,8 @@ documents, its checklist (``tasks/tasks-<task>.md``) and the checklist's mirrors
 
 Rules (all errors unless noted): ``collateral/index-missing``, ``collateral/index-invalid``,
 ``collateral/index-no-entry``, ``collateral/index-duplicate-entry`` (warning),
-``collateral/index-path-missing``, ``collateral/gate-log-wrong-task``,
+``collateral/index-path-missing``, ``collateral/index-path-outside``,
+``collateral/gate-log-wrong-task``,
 ``collateral/gate-run-id-mismatch``, ``collateral/gate-log-missing`` (warning: the gate's
 manifest is not in this checkout), ``collateral/doc-missing``,
 ``collateral/checklist-missing``, ``collateral/mirror-missing``, ``collateral/unreferenced``.
@@ -33,7 +34,7 @@ from typing import Any
 from .api import Finding, Guardrail, Inputs, Result
 from .checklist_doc import evidence_pattern
 from .context import GuardrailContext
-from .files import matches
+from .files import inside_repository, matches
 from .tasks import Layout, TaskIndex, layout_for, read_text
 
 
@@ -54,7 +55,7 @@ class CollateralGuardrail(Guardrail):
         index = TaskIndex.load(ctx.root, layout.index)
         for _, entry in index.entries_for(layout.task.task_id):
             for value in (entry.get("path"), _gate(entry).get("log")):
-                if isinstance(value, str) and value.strip():
+                if isinstance(value, str) and value.strip() and inside_repository(value.strip()):
                     globs.append(value.strip().removeprefix("./"))
         return Inputs(
             globs=tuple(dict.fromkeys(globs)),
@@ -203,6 +204,17 @@ class CollateralGuardrail(Guardrail):
                     path,
                     line,
                     hint='set "path" to the task\'s PRD, e.g. tasks/<number>-prd-<name>.md',
+                )
+            )
+        elif not inside_repository(entry_path.strip()):
+            findings.append(
+                Finding(
+                    "collateral/index-path-outside",
+                    f'entry for {task_id} has "path": {entry_path!r}, outside the repository',
+                    path,
+                    line,
+                    hint="point it at the task's PRD inside the repository, e.g. "
+                    "tasks/<number>-prd-<name>.md",
                 )
             )
         else:

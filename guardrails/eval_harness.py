@@ -22,8 +22,9 @@ Settings (``guardrails: {eval: {...}}`` in ``codex.orchestrator.yaml``):
 ``timeout_seconds``
     Stop each run after this many seconds (default: no limit).
 ``inputs``
-    The files the result depends on (default ``["**/*.py", "**/*.json", "**/*.yaml",
-    "**/*.yml", "**/*.toml"]``); any change to them runs the evals again.
+    The files the result depends on (default: Python sources, JSON, JSONL, YAML, TOML, CSV
+    and text files, ``pytest.ini``, ``tox.ini`` and ``setup.cfg``); any change to them
+    runs the evals again.
 
 With neither ``pytest`` nor ``command`` the guardrail is skipped.
 """
@@ -45,7 +46,20 @@ from .api import Finding, Guardrail, Inputs, Result
 from .context import CommandOutput, GuardrailContext
 from .lint import command_argv
 
-DEFAULT_INPUTS = ("**/*.py", "**/*.json", "**/*.yaml", "**/*.yml", "**/*.toml")
+# The code under evaluation, the eval data, and pytest's configuration files.
+DEFAULT_INPUTS = (
+    "**/*.py",
+    "**/*.json",
+    "**/*.jsonl",
+    "**/*.yaml",
+    "**/*.yml",
+    "**/*.toml",
+    "**/*.csv",
+    "**/*.txt",
+    "pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+)
 NOT_CONFIGURED = (
     "no evaluation harness configured; set guardrails.eval.pytest (eval fixtures) or "
     "guardrails.eval.command"

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pytest_codex import schemas
 
 from .checklist_doc import RUNS_PREFIX, evidence_pattern
+from .files import read_regular, why_unreadable
 
 Problem = Literal["missing", "invalid", "wrong-task", "not-succeeded"]
 PROBLEMS: tuple[Problem, ...] = ("missing", "invalid", "wrong-task", "not-succeeded")
@@ -73,14 +74,15 @@ def check_evidence(
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
         return EvidenceVerdict(cited, "missing", what)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return EvidenceVerdict(cited, "invalid", f"cannot be read ({exc.strerror or exc})")
+    data = read_regular(path)
+    if data is None:
+        return EvidenceVerdict(cited, "invalid", f"cannot be read ({why_unreadable(path)})")
     try:
         document: Any = json.loads(data)
     except UnicodeDecodeError:
         return EvidenceVerdict(cited, "invalid", "is not UTF-8 text")
+    except RecursionError:
+        return EvidenceVerdict(cited, "invalid", "is nested too deeply to be a manifest")
     except json.JSONDecodeError as exc:
         return EvidenceVerdict(
             cited,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -30,11 +31,11 @@ PRUNED_DIRS = frozenset(
         ".pytest_cache",
         ".runs",
         ".demo",
-        "build",
-        "dist",
-        "out",
     }
 )
+# Build outputs and run state at the top of the repository; deeper down these names are
+# ordinary packages (``mypkg/build/``), so they are walked there.
+PRUNED_TOP_DIRS = frozenset({"build", "dist", "out"})
 _MAGIC = re.compile(r"[*?\[]")
 
 
@@ -77,6 +78,49 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+# What a guardrail reads of one document (a checklist, an index, a manifest) at the most.
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+
+def read_regular(path: Path, limit: int = MAX_READ_BYTES) -> bytes | None:
+    """The content of ``path`` when it is a regular file (a symlink to one is fine) of at
+    most ``limit`` bytes; None otherwise. A FIFO or a device would block or never end."""
+    try:
+        # Checked before opening: opening a FIFO blocks, and a device never ends.
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
+
+
+def why_unreadable(path: Path, limit: int = MAX_READ_BYTES) -> str:
+    """Why :func:`read_regular` gives None for ``path``, in a few words."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > limit:
+        return f"larger than {limit // (1024 * 1024)} MiB"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return "changed while being read"
+
+
+def inside_repository(rel: str) -> bool:
+    """Whether ``rel`` names a place inside the repository (relative, never climbing out)."""
+    normal = os.path.normpath(rel.replace("\\", "/"))
+    return not os.path.isabs(normal) and normal != ".." and not normal.startswith("../")
+
+
 def matches(path: str, patterns: Iterable[str]) -> bool:
     """Whether the repository-relative POSIX ``path`` matches any of ``patterns``."""
     return any(glob_regex(p).match(path) for p in patterns)
@@ -109,7 +153,8 @@ def find_files(root: Path, patterns: Sequence[str]) -> list[str]:
         for directory, dirnames, filenames in os.walk(base):
             rel_dir = os.path.relpath(directory, root)
             rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-            dirnames[:] = sorted(d for d in dirnames if d not in PRUNED_DIRS)
+            pruned = PRUNED_DIRS | PRUNED_TOP_DIRS if not rel_dir else PRUNED_DIRS
+            dirnames[:] = sorted(d for d in dirnames if d not in pruned)
             for filename in filenames:
                 rel = f"{rel_dir}/{filename}" if rel_dir else filename
                 if matches(rel, group):

@@ -20,9 +20,9 @@ Settings (``guardrails: {lint: {...}}`` in ``codex.orchestrator.yaml``):
     (``path:line[:col]: message`` lines, as flake8, pylint's parseable format and mypy
     print) or ``auto`` (default: a JSON array is ruff JSON, anything else is lines).
 ``globs``
-    The files the result depends on (default ``["**/*.py", "**/*.pyi", "pyproject.toml",
-    "ruff.toml", ".ruff.toml", "setup.cfg"]``); a change to any of them runs the linter
-    again. The linter executable's path and modification time count too.
+    The files the result depends on (default: sources, notebooks, ruff's configuration
+    files at any depth, ``.gitignore`` files and ``setup.cfg``); a change to any of them
+    runs the linter again. The linter executable's path and modification time count too.
 ``timeout_seconds``
     Stop the linter after this many seconds (default: no limit).
 """
@@ -46,7 +46,18 @@ from pytest_codex.errors import ConfigError
 from .api import Finding, Guardrail, Inputs, Result
 from .context import CommandOutput, GuardrailContext
 
-DEFAULT_GLOBS = ("**/*.py", "**/*.pyi", "pyproject.toml", "ruff.toml", ".ruff.toml", "setup.cfg")
+# What ruff reads: sources, notebooks, its configuration at any depth, and the ignore
+# files it honours.
+DEFAULT_GLOBS = (
+    "**/*.py",
+    "**/*.pyi",
+    "**/*.ipynb",
+    "**/pyproject.toml",
+    "**/ruff.toml",
+    "**/.ruff.toml",
+    "**/.gitignore",
+    "setup.cfg",
+)
 RUFF_ARGS = ("check", "--output-format", "json", "--no-cache", ".")
 LINTER_ERROR = "lint/linter-error"
 SYNTAX_ERROR = "lint/syntax-error"
@@ -253,11 +264,17 @@ def _ruff_finding(ctx: GuardrailContext, item: dict[str, Any]) -> Finding:
     fix = item.get("fix") or {}
     hint = fix.get("message") or item.get("url")
     filename = item.get("filename")
+    message = str(item["message"])
+    line = int(location["row"]) if location.get("row") is not None else None
+    if item.get("cell") is not None:
+        # A notebook: the row counts within the cell, not within the file.
+        message = f"cell {item['cell']}, line {line}: {message}"
+        line = None
     return Finding(
         rule=rule,
-        message=str(item["message"]),
+        message=message,
         path=ctx.rel(filename) if filename else None,
-        line=int(location["row"]) if location.get("row") is not None else None,
+        line=line,
         hint=str(hint) if hint else None,
         severity="warning" if item.get("severity") == "warning" else "error",
     )

@@ -189,7 +189,10 @@ class GuardrailSession:
                 result = _safe_run(guardrail, ctx)
         self._digests.save()
         raw_status = result.status
-        if self.dry_run:
+        # A dry run: the session's (--dry-run, a stage's dryRun) or the guardrail's own
+        # ``dry_run: true`` setting.
+        dry_run = self.dry_run or ctx.settings.get("dry_run") is True
+        if dry_run:
             result = result.as_dry_run()
         record: dict[str, Any] = {
             "name": guardrail.name,
@@ -201,7 +204,7 @@ class GuardrailSession:
             "cached": entry is not None,
             "cachedFrom": entry.get("runId") if entry is not None else None,
             "inputsHash": key,
-            "dryRun": self.dry_run,
+            "dryRun": dry_run,
             "rawStatus": raw_status,
             "approvals": list(entry["record"].get("approvals", [])) if entry else ctx.tool_runs,
         }

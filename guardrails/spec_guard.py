@@ -29,8 +29,8 @@ Settings (``guardrails: {spec-guard: {...}}`` in ``codex.orchestrator.yaml``):
 ``max_age_days``
     How old a spec's ``last_review`` may be, in days (default ``30``).
 ``dry_run``
-    Report findings without failing (default ``false``; ``--dry-run`` does the same for
-    every guardrail).
+    Report findings without failing (default ``false``): a setting every guardrail takes
+    (see :class:`guardrails.GuardrailSession`), like ``--dry-run``.
 
 A glob setting may also be a single string.
 """
@@ -48,7 +48,7 @@ from pytest_codex.errors import ConfigError
 
 from .api import Finding, Guardrail, Inputs, Result
 from .context import GuardrailContext
-from .files import matches
+from .files import matches, read_regular, why_unreadable
 
 DEFAULT_CODE_GLOBS = ("src/**", "**/*.py")
 DEFAULT_IGNORE_GLOBS = ("tests/**", "**/tests/**", "docs/**")
@@ -85,7 +85,6 @@ class SpecGuardSettings:
     ignore_globs: tuple[str, ...] = DEFAULT_IGNORE_GLOBS
     spec_globs: tuple[str, ...] = DEFAULT_SPEC_GLOBS
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
-    dry_run: bool = False
 
     @classmethod
     def from_context(cls, ctx: GuardrailContext) -> SpecGuardSettings:
@@ -96,17 +95,11 @@ class SpecGuardSettings:
                 f"guardrails.spec-guard.max_age_days must be a whole number of days >= 0, "
                 f"not {max_age!r}"
             )
-        dry_run = ctx.setting("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise ConfigError(
-                f"guardrails.spec-guard.dry_run must be true or false, not {dry_run!r}"
-            )
         return cls(
             code_globs=_globs(ctx, "code_globs", DEFAULT_CODE_GLOBS),
             ignore_globs=_globs(ctx, "ignore_globs", DEFAULT_IGNORE_GLOBS),
             spec_globs=_globs(ctx, "spec_globs", DEFAULT_SPEC_GLOBS),
             max_age_days=max_age,
-            dry_run=dry_run,
         )
 
 
@@ -187,8 +180,7 @@ class SpecGuard(Guardrail):
         findings.extend(review_findings)
         summary.append(review_summary)
 
-        result = Result.from_findings(findings, "; ".join(summary))
-        return result.as_dry_run() if settings.dry_run else result
+        return Result.from_findings(findings, "; ".join(summary))
 
 
 # -- the base revision ------------------------------------------------------------------------
@@ -317,18 +309,18 @@ def _check_reviews(
     findings: list[Finding] = []
     specs = [path for path in spec_files if path.endswith(".md")]
     for path in specs:
-        try:
-            text = ctx.path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:  # a dangling symlink, a permission problem
+        data = read_regular(ctx.path(path))
+        if data is None:  # a dangling symlink, a permission problem, a FIFO, a huge file
             findings.append(
                 Finding(
                     rule=UNREADABLE_SPEC,
-                    message=f"cannot read the spec: {exc.strerror or exc}",
+                    message=f"cannot read the spec: {why_unreadable(ctx.path(path))}",
                     path=path,
                     hint="fix the file's permissions or remove the broken link",
                 )
             )
             continue
+        text = data.decode("utf-8", errors="replace")
         finding = _review_finding(path, text, ctx.today, settings.max_age_days)
         if finding is not None:
             findings.append(finding)

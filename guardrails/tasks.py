@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_codex.errors import ConfigError
 
 from .checklist_doc import RUNS_PREFIX
-from .files import find_files
+from .files import find_files, read_regular
 
 if TYPE_CHECKING:
     from .context import GuardrailContext
@@ -221,11 +221,9 @@ def _doc_specs(task: TaskName, value: Any, where: str) -> tuple[DocSpec, ...]:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    """The content of ``path``, or None when it cannot be read."""
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+    """The content of ``path``, or None when it is not a readable regular file of at most
+    :data:`guardrails.files.MAX_READ_BYTES`."""
+    return read_regular(path)
 
 
 def read_text(path: Path) -> str:
@@ -266,6 +264,8 @@ class TaskIndex:
         text = data.decode("utf-8-sig", errors="replace")
         try:
             document = json.loads(text)
+        except RecursionError:
+            return cls(path, True, problem=IndexProblem("is nested too deeply to read"))
         except json.JSONDecodeError as exc:
             return cls(
                 path,

@@ -504,3 +504,20 @@ def test_flip_writes_a_mirror_that_is_a_symlink_to_the_checklist_once(
     assert out.splitlines()[1:] == [f"changed {CHECKLIST}", "changed docs/TASKS.md"]
     assert (lantern / AGENT).is_symlink()
     assert (lantern / AGENT).read_text().count("[x]") == 1
+
+
+def test_flip_never_ticks_another_tasks_item_in_a_shared_mirror(
+    lantern: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/TASKS.md has no section for this task yet, only another task's, with an item of
+    # the same text: that item is not this task's and must stay as it is.
+    other = "# Board\n\n## 0101-other-task\n- [ ] Polish the glass\n"
+    write(lantern, {"docs/TASKS.md": other})
+    manifest = real_run(lantern)
+    code, _, err = cli(
+        capsys, "checklist", "flip", "Polish the glass", "--manifest", manifest, "--task", TASK
+    )
+    assert code == 0, err
+    assert (lantern / "docs/TASKS.md").read_text() == other
+    assert "docs/TASKS.md has no item 'Polish the glass'" in err
+    assert "[x] Polish the glass; Evidence:" in (lantern / CHECKLIST).read_text()

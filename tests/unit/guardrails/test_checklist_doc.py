@@ -167,8 +167,41 @@ def test_scoped_keeps_items_under_headings_naming_the_task() -> None:
     doc = ChecklistDoc.parse(text)
     mention = (re.compile(r"(?<!\w)0101(?!\w)"),)
     assert [i.text for i in doc.scoped(mention)] == ["shed one", "shed two"]
+    # Sections of other tasks only: none of their items are this task's.
     nothing = (re.compile("9999"),)
-    assert [i.text for i in doc.scoped(nothing)] == [i.text for i in doc.items]
+    assert doc.scoped(nothing) == ()
+    # No heading names any task: the whole document is the task's.
+    flat = ChecklistDoc.parse("# Board\n- [ ] one\n## Later\n- [x] two\n")
+    assert [i.text for i in flat.scoped(nothing)] == ["one", "two"]
+
+
+def test_examples_in_indented_fences_and_comments_are_not_items() -> None:
+    text = (
+        "- [ ] real one\n"
+        "    ```markdown\n"
+        "    - [x] example inside an indented fence\n"
+        "    ```python\n"  # an info string does not close a fence
+        "    - [x] still inside\n"
+        "    ```\n"
+        "\t~~~\n"
+        "- [x] inside a tab-indented fence\n"
+        "~~~\n"
+        "<!-- a note\n"
+        "- [x] commented out\n"
+        "-->\n"
+        "- [ ] real two\n"
+    )
+    doc = ChecklistDoc.parse(text)
+    assert [(i.number, i.line, i.text) for i in doc.items] == [
+        (1, 1, "real one"),
+        (2, 13, "real two"),
+    ]
+
+
+def test_cited_run_ids_are_bounded() -> None:
+    long_run = "a" * 300
+    doc = ChecklistDoc.parse(f"- [x] done; Evidence: `.runs/t/cli/{long_run}/manifest.json`\n")
+    assert doc.items[0].evidence == ()
 
 
 def test_tick_changes_one_line_and_keeps_crlf_and_the_missing_final_newline() -> None:

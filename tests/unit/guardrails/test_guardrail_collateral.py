@@ -397,3 +397,15 @@ def test_results_are_cached_until_a_document_changes(
     fourth = session.run(CollateralGuardrail())
     assert fourth["cached"] is False
     assert rules(fourth) == ["collateral/unreferenced", "collateral/unreferenced"]
+
+
+@pytest.mark.parametrize("outside", ["/etc/hostname", "../outside.md", "tasks/../../x.md"])
+def test_an_index_path_outside_the_repository_is_a_finding_and_never_read(
+    repo: Path, guardrail_session: SessionFactory, outside: str
+) -> None:
+    files = complete_files()
+    files["tasks/index.json"] = index_text(index_entry(path=outside))
+    write(repo, files)
+    finding = only(run_collateral(guardrail_session, repo))
+    assert finding["rule"] == "collateral/index-path-outside"
+    assert outside in finding["message"] and finding["path"] == "tasks/index.json"

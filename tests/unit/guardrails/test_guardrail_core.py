@@ -382,3 +382,60 @@ def test_secret_values_never_reach_the_record_or_the_cache_file(
     cache_dir = tmp_path / ".runs" / "0303-demo-task" / "guardrail-cache"
     assert all(secret not in p.read_text() for p in cache_dir.rglob("*.json"))
     assert secret not in str(emitter.events)
+
+
+def test_fifos_and_undecodable_names_are_inputs_that_neither_block_nor_crash(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    import os
+
+    class EverythingInNotes(CountingGuardrail):
+        name = "notes"
+
+        def inputs(self, ctx: GuardrailContext) -> Inputs:
+            return Inputs(globs=("notes/*",))
+
+        def run(self, ctx: GuardrailContext) -> Result:
+            self.runs += 1
+            return Result.from_findings([])
+
+    write(tmp_path, {"notes/a.txt": "TODO\n"})
+    os.mkfifo(tmp_path / "notes" / "pipe")  # opening it for reading would block
+    (tmp_path / "notes" / os.fsdecode(b"bad\xff.txt")).write_bytes(b"fine\n")
+    guardrail = EverythingInNotes()
+    session, _ = guardrail_session(tmp_path)
+    record = session.run(guardrail)
+    assert record["cached"] is False and record["inputsHash"].startswith("sha256:")
+    assert session.run(guardrail)["cached"] is True
+
+
+def test_build_and_out_are_pruned_only_at_the_top_of_the_repository(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "out/generated.py": "",
+            "build/lib/x.py": "",
+            "pkg/out/steps.py": "",
+            "pkg/build/tools.py": "",
+            "pkg/__pycache__/cached.py": "",
+        },
+    )
+    assert find_files(tmp_path, ["**/*.py"]) == ["pkg/build/tools.py", "pkg/out/steps.py"]
+
+
+def test_a_root_below_the_git_top_level_still_reuses_change_range_results(
+    repo: Path, guardrail_session: SessionFactory
+) -> None:
+    class RangeGuardrail(CountingGuardrail):
+        name = "range"
+
+        def inputs(self, ctx: GuardrailContext) -> Inputs:
+            return Inputs(git_range=True)
+
+    sub = repo / "sub"
+    write(sub, {"a.py": "x = 1\n"})
+    commit(repo, "first")
+    guardrail = RangeGuardrail()
+    # Every session writes its cache under sub/.runs: that must not count as a change.
+    for expected in (False, True, True):
+        assert guardrail_session(sub)[0].run(guardrail)["cached"] is expected

@@ -288,3 +288,35 @@ def test_a_changed_linter_executable_invalidates_the_cache(
     record = session.run(LintGuardrail())
     assert record["cached"] is False
     assert rules(record) == ["lint/E2"]
+
+
+def test_notebooks_are_inputs_and_their_findings_name_the_cell(
+    repo: Path, guardrail_session: SessionFactory
+) -> None:
+    import json as _json
+
+    def notebook(*cells: str) -> str:
+        return _json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "metadata": {}, "source": [c], "outputs": [],
+                     "execution_count": None}
+                    for c in cells
+                ],
+                "metadata": {"language_info": {"name": "python"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )  # fmt: skip
+
+    write(repo, {"pyproject.toml": '[tool.ruff.lint]\nselect = ["F"]\n'})
+    write(repo, {"nb.ipynb": notebook("x = 1", "import os")})
+    session, _ = guardrail_session(repo)
+    first = session.run(LintGuardrail())
+    assert [(f["rule"], f["path"], f["line"]) for f in first["findings"]] == [
+        ("lint/F401", "nb.ipynb", None)
+    ]
+    assert first["findings"][0]["message"].startswith("cell 2, line 1: ")
+    write(repo, {"nb.ipynb": notebook("x = 1", "y = 2")})
+    second = session.run(LintGuardrail())
+    assert (second["cached"], second["status"]) == (False, "passed")

@@ -340,7 +340,7 @@ def test_the_dry_run_setting_reports_the_same_findings_without_failing(
     failing = run(guardrail_session, repo)
     dry = run(guardrail_session, repo, settings={"dry_run": True})
     assert failing["status"] == "failed"
-    assert (dry["status"], dry["rawStatus"]) == ("warned", "warned")
+    assert (dry["status"], dry["rawStatus"], dry["dryRun"]) == ("warned", "failed", True)
     assert dry["findings"] == failing["findings"]
     assert rules(dry) == ["spec-guard/code-without-spec", "spec-guard/stale-spec"]
     assert dry["summary"] == f"dry run: {failing['summary']}"
