@@ -124,8 +124,9 @@ class Guardrail(ABC):
     """Base class of every guardrail, built-in or third-party.
 
     Subclasses set ``name`` (the id users select and node ids show), ``version`` (bump it
-    when the rules change: cached results of another version are not reused) and
-    ``description``, declare :meth:`inputs`, and implement :meth:`run`. Commands go through
+    when the rules change: cached results of another version are not reused),
+    ``description`` and, optionally, ``shared_settings``, declare :meth:`inputs`, and
+    implement :meth:`run`. Commands go through
     :meth:`GuardrailContext.run_command <guardrails.context.GuardrailContext.run_command>`,
     so approvals and sandboxing apply and are recorded.
     """
@@ -133,6 +134,9 @@ class Guardrail(ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
+    # Sections of ``guardrails:`` whose keys this guardrail reads too, below its own
+    # section (the task layout both collateral and checklist read lives under ``tasks``).
+    shared_settings: ClassVar[tuple[str, ...]] = ()
 
     def inputs(self, ctx: GuardrailContext) -> Inputs:
         """What the result depends on (default: the settings only: no caching benefit

@@ -55,6 +55,7 @@ class ChecklistGuardrail(Guardrail):
 
     name = "checklist"
     version = "1"
+    shared_settings = ("tasks",)
     description = (
         "every [x] item of tasks/tasks-<task>.md cites the manifest of a succeeded run of the "
         "task, and docs/TASKS.md and .agent/task/<task>.md mirror it"

@@ -43,6 +43,7 @@ class CollateralGuardrail(Guardrail):
 
     name = "collateral"
     version = "1"
+    shared_settings = ("tasks",)
     description = (
         "tasks/index.json, the PRD / TECH_SPEC / ACTION_PLAN docs, the checklist and its "
         "mirrors exist, name the task and agree"

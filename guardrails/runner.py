@@ -119,10 +119,15 @@ class GuardrailSession:
         )
 
     # -- running ------------------------------------------------------------------------
-    def settings(self, name: str) -> Mapping[str, Any]:
-        """The configuration section of guardrail ``name`` (``guardrails: {name: {...}}``)."""
-        value = self.config.get(name)
-        return value if isinstance(value, Mapping) else {}
+    def settings(self, guardrail: Guardrail) -> Mapping[str, Any]:
+        """The settings of ``guardrail``: its ``shared_settings`` sections, then its own
+        section (``guardrails: {<name>: {...}}``) over them."""
+        merged: dict[str, Any] = {}
+        for name in (*guardrail.shared_settings, guardrail.name):
+            value = self.config.get(name)
+            if isinstance(value, Mapping):
+                merged.update(value)
+        return merged
 
     def context_for(self, guardrail: Guardrail) -> GuardrailContext:
         """The context one guardrail runs with (sharing this session's orchestrator)."""
@@ -130,7 +135,7 @@ class GuardrailSession:
             name=guardrail.name,
             root=self.root,
             task_id=self.task_id,
-            settings=self.settings(guardrail.name),
+            settings=self.settings(guardrail),
             emitter=self.emitter,
             runs_dir=self.runs_dir,
             env=self.env,

@@ -7,7 +7,8 @@ task id (``0303-orchestrator-autonomy``), ``{number}`` for its leading number (`
 and ``{tail}`` for the rest (``orchestrator-autonomy``). Templates may hold glob patterns
 (``*``, ``**``, ``?``).
 
-Settings (``guardrails.collateral`` and ``guardrails.checklist`` in the configuration):
+Settings (``guardrails.tasks`` in the configuration, read by both guardrails and the
+CLI; ``guardrails.collateral`` / ``guardrails.checklist`` override them for one of them):
 
 ``index``
     the task index (default ``tasks/index.json``);

@@ -118,8 +118,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def _section(settings: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = settings.get(name)
-    return value if isinstance(value, Mapping) else {}
+    """The task layout of guardrail ``name``: ``guardrails.tasks``, then its own section."""
+    merged: dict[str, Any] = {}
+    for key in ("tasks", name):
+        value = settings.get(key)
+        if isinstance(value, Mapping):
+            merged.update(value)
+    return merged
 
 
 def _overall(records: Sequence[Mapping[str, Any]]) -> str:

@@ -521,3 +521,20 @@ def test_flip_never_ticks_another_tasks_item_in_a_shared_mirror(
     assert (lantern / "docs/TASKS.md").read_text() == other
     assert "docs/TASKS.md has no item 'Polish the glass'" in err
     assert "[x] Polish the glass; Evidence:" in (lantern / CHECKLIST).read_text()
+
+
+def test_a_layout_set_once_under_guardrails_tasks_serves_verify_and_flip(
+    lantern: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moved = f"plan/checklist-{TASK}.md"
+    (lantern / moved).parent.mkdir()
+    (lantern / CHECKLIST).rename(lantern / moved)
+    write(lantern, {"codex.orchestrator.yaml": f"guardrails:\n  tasks:\n    checklist: {moved}\n"})
+    code, out, err = cli(capsys, "checklist", "verify", "--task", TASK)
+    assert code == 0, out + err
+    assert "collateral/checklist-missing" not in out
+    manifest = real_run(lantern)
+    code, out, err = cli(capsys, "checklist", "flip", "1", "--manifest", manifest, "--task", TASK)
+    assert code == 0, err
+    assert f"changed {moved}" in out.splitlines()
+    assert "[x] Replace the wick" in (lantern / moved).read_text()
