@@ -86,11 +86,7 @@ class ChecklistGuardrail(Guardrail):
             )
         doc = ChecklistDoc.from_bytes(data, runs_prefix=layout.runs_prefix)
         findings = list(_check_items(ctx.root, layout, doc))
-        mirrors = [
-            m
-            for m in layout.mirror_files(ctx.root)
-            if not _same_file(ctx.path(m), ctx.path(layout.checklist))
-        ]
+        mirrors = layout.mirror_files(ctx.root)
         for mirror in mirrors:
             mirror_data = read_bytes(ctx.path(mirror))
             if mirror_data is None:
@@ -106,13 +102,6 @@ class ChecklistGuardrail(Guardrail):
             f"{len(findings) - errors} warning{'s' if len(findings) - errors != 1 else ''}"
         )
         return Result.from_findings(findings, summary)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
 
 
 def _check_items(root: Path, layout: Layout, doc: ChecklistDoc) -> list[Finding]:

@@ -97,8 +97,6 @@ def plan_flip(
     plan.changes.append(_ticked(layout.checklist, checklist_path, old, item.line, verdict.cited))
     for mirror in layout.mirror_files(root):
         path = root / mirror
-        if _same_file(path, checklist_path):
-            continue
         data = _read(path, mirror)
         mirror_doc = ChecklistDoc.from_bytes(data, runs_prefix=runs_prefix)
         pair = next(
@@ -200,13 +198,6 @@ def _manifest_rel(manifest: str, *, root: Path, cwd: Path, runs_dir: Path, task:
             f".runs/{task}/cli/ directory"
         )
     return rel
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
 
 
 def _ticked(rel: str, path: Path, data: bytes, line: int, evidence: str) -> FileChange:

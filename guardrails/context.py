@@ -4,12 +4,13 @@ run commands through the ToolOrchestrator."""
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_codex.errors import CodexError, UsageError
+from pytest_codex.errors import CodexError, ConfigError, UsageError
 
 from .files import find_files
 
@@ -49,6 +50,51 @@ class GuardrailContext:
         """One setting of this guardrail, or ``default`` when it is not configured."""
         value = self.settings.get(key)
         return default if value is None else value
+
+    def strings_setting(
+        self, key: str, default: Sequence[str] = (), *, what: str = "glob"
+    ) -> tuple[str, ...]:
+        """A setting holding one string or a list of them (blank ones dropped); a
+        :class:`ConfigError` naming the setting otherwise."""
+        value: Any = self.setting(key, default)
+        if isinstance(value, str):
+            return (value,) if value.strip() else ()
+        if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
+            return tuple(item for item in value if item.strip())
+        raise ConfigError(
+            f"guardrails.{self.name}.{key} must be a {what} or a list of {what}s, not {value!r}"
+        )
+
+    def timeout_setting(self, key: str = "timeout_seconds") -> float | None:
+        """A positive number of seconds, or None when not set."""
+        value = self.setting(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(
+                f"guardrails.{self.name}.{key} must be a positive number of seconds, not {value!r}"
+            )
+        return float(value)
+
+    def command_setting(self, key: str = "command") -> list[str] | None:
+        """A command setting (a string split like a shell would, or a list) as argv; None
+        when not set, a :class:`ConfigError` when it is neither or empty."""
+        value = self.setting(key)
+        if value is None:
+            return None
+        setting = f"guardrails.{self.name}.{key}"
+        if isinstance(value, str):
+            try:
+                argv = shlex.split(value)
+            except ValueError as exc:
+                raise ConfigError(f"{setting}: cannot split {value!r}: {exc}") from exc
+        elif isinstance(value, Sequence) and all(isinstance(a, str | int | float) for a in value):
+            argv = [str(a) for a in value]
+        else:
+            raise ConfigError(f"{setting} must be a command string or a list of arguments")
+        if not argv:
+            raise ConfigError(f"{setting} is empty; give the command to run")
+        return argv
 
     def require_task(self) -> str:
         """The task id; a :class:`UsageError` when the run has none."""
@@ -162,6 +208,15 @@ class CommandOutput:
     def ok(self) -> bool:
         """Whether it exited 0."""
         return self.exit_code == 0
+
+    def last_line(self) -> str:
+        """The last non-empty line of stderr (where commands say why they fail), else of
+        stdout, else ``no output``."""
+        for stream in (self.stderr, self.stdout):
+            lines = [line.strip() for line in stream.splitlines() if line.strip()]
+            if lines:
+                return lines[-1]
+        return "no output"
 
 
 def _capturing_runner(streams: dict[str, str]) -> Any:

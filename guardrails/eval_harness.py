@@ -38,13 +38,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
-
-from pytest_codex.errors import ConfigError
 
 from .api import Finding, Guardrail, Inputs, Result
 from .context import CommandOutput, GuardrailContext
-from .lint import command_argv
 
 # The code under evaluation, the eval data, and pytest's configuration files.
 DEFAULT_INPUTS = (
@@ -86,36 +82,16 @@ class EvalSettings:
     @classmethod
     def from_context(cls, ctx: GuardrailContext) -> EvalSettings:
         """The settings of ``ctx``; :class:`ConfigError` when they are invalid."""
-        paths = _strings(ctx.setting("pytest", ()), "guardrails.eval.pytest", "path")
-        configured = ctx.setting("command")
-        command = (
-            tuple(command_argv(configured, "guardrails.eval.command"))
-            if configured is not None
-            else None
-        )
-        timeout = ctx.setting("timeout_seconds")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise ConfigError(
-                "guardrails.eval.timeout_seconds must be a positive number of seconds, "
-                f"not {timeout!r}"
-            )
-        inputs = _strings(ctx.setting("inputs", DEFAULT_INPUTS), "guardrails.eval.inputs", "glob")
-        return cls(paths, command, float(timeout) if timeout is not None else None, inputs)
+        paths = ctx.strings_setting("pytest", (), what="path")
+        command = ctx.command_setting()
+        timeout = ctx.timeout_setting()
+        inputs = ctx.strings_setting("inputs", DEFAULT_INPUTS)
+        return cls(paths, tuple(command) if command else None, timeout, inputs)
 
     @property
     def configured(self) -> bool:
         """Whether there is anything to run."""
         return bool(self.pytest_paths) or self.command is not None
-
-
-def _strings(value: Any, setting: str, what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,) if value.strip() else ()
-    if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
-        return tuple(item for item in value if item.strip())
-    raise ConfigError(f"{setting} must be a {what} or a list of {what}s, not {value!r}")
 
 
 @dataclass
@@ -309,7 +285,7 @@ def _run_command(ctx: GuardrailContext, argv: Sequence[str], timeout: float | No
         return _Outcome([], "eval command passed")
     finding = Finding(
         rule=COMMAND_FAILED,
-        message=f"{shown} exited with status {output.exit_code}: {_last_line(output)}",
+        message=f"{shown} exited with status {output.exit_code}: {output.last_line()}",
         hint="run the command in the repository root to see why, or fix guardrails.eval.command",
     )
     return _Outcome([finding], f"eval command failed (exit status {output.exit_code})")
@@ -328,15 +304,6 @@ def _harness_error(output: CommandOutput) -> Finding:
     return Finding(
         rule=HARNESS_ERROR,
         message=f"pytest exited with status {output.exit_code} without reporting a failing "
-        f"eval: {_last_line(output)}",
+        f"eval: {output.last_line()}",
         hint="run the same pytest command in the repository root to see the whole error",
     )
-
-
-def _last_line(output: CommandOutput) -> str:
-    """The last non-empty line of stderr (where commands say why they fail), else stdout."""
-    for stream in (output.stderr, output.stdout):
-        lines = [line.strip() for line in stream.splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return "no output"

@@ -36,7 +36,8 @@ PRUNED_DIRS = frozenset(
 # Build outputs and run state at the top of the repository; deeper down these names are
 # ordinary packages (``mypkg/build/``), so they are walked there.
 PRUNED_TOP_DIRS = frozenset({"build", "dist", "out"})
-_MAGIC = re.compile(r"[*?\[]")
+# The characters that make a pattern a glob.
+MAGIC = re.compile(r"[*?\[]")
 
 
 @lru_cache(maxsize=512)
@@ -129,7 +130,7 @@ def matches(path: str, patterns: Iterable[str]) -> bool:
 def _literal_prefix(pattern: str) -> str:
     """The directory part of ``pattern`` before its first wildcard (``""`` for the root)."""
     pattern = pattern.strip().lstrip("/").removeprefix("./")
-    match = _MAGIC.search(pattern)
+    match = MAGIC.search(pattern)
     if match is None:
         return pattern
     head = pattern[: match.start()]
@@ -142,7 +143,7 @@ def find_files(root: Path, patterns: Sequence[str]) -> list[str]:
     by_start: dict[str, list[str]] = {}
     for pattern in patterns:
         prefix = _literal_prefix(pattern)
-        if not _MAGIC.search(pattern) and (root / prefix).is_file():
+        if not MAGIC.search(pattern) and (root / prefix).is_file():
             found.add(prefix)  # a plain path: no walk needed
             continue
         by_start.setdefault(prefix, []).append(pattern)

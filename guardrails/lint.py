@@ -77,23 +77,6 @@ _BRACKET_CODE = re.compile(
 )
 
 
-def command_argv(value: Any, setting: str) -> list[str]:
-    """A command setting (a string split like a shell would, or a list) as an argv list;
-    :class:`ConfigError` naming ``setting`` when it is neither or empty."""
-    if isinstance(value, str):
-        try:
-            argv = shlex.split(value)
-        except ValueError as exc:
-            raise ConfigError(f"{setting}: cannot split {value!r}: {exc}") from exc
-    elif isinstance(value, Sequence) and all(isinstance(a, str | int | float) for a in value):
-        argv = [str(a) for a in value]
-    else:
-        raise ConfigError(f"{setting} must be a command string or a list of arguments")
-    if not argv:
-        raise ConfigError(f"{setting} is empty; give the command to run")
-    return argv
-
-
 def find_ruff() -> list[str] | None:
     """How to run ruff: on ``PATH``, next to the running Python, or ``python -m ruff``."""
     found = shutil.which("ruff")
@@ -124,23 +107,15 @@ class LintPlan:
             raise ConfigError(
                 f"guardrails.lint.format must be one of {', '.join(FORMATS)}, not {fmt!r}"
             )
-        configured = ctx.setting("command")
-        argv: list[str] | None
-        if configured is None:
+        argv = ctx.command_setting()
+        if argv is None:
             ruff = find_ruff()
             argv = [*ruff, *RUFF_ARGS] if ruff else None
-        else:
-            argv = command_argv(configured, "guardrails.lint.command")
-        globs = ctx.setting("globs", DEFAULT_GLOBS)
-        if isinstance(globs, str):
-            globs = [globs]
-        if not isinstance(globs, Sequence) or not all(isinstance(g, str) for g in globs):
-            raise ConfigError("guardrails.lint.globs must be a glob or a list of globs")
         return cls(
             argv=tuple(argv) if argv else None,
             format=fmt,
-            globs=tuple(globs),
-            timeout=_timeout(ctx, "guardrails.lint.timeout_seconds"),
+            globs=ctx.strings_setting("globs", DEFAULT_GLOBS),
+            timeout=ctx.timeout_setting(),
         )
 
     @property
@@ -175,15 +150,6 @@ class LintPlan:
         except OSError:
             mtime = None
         return {"path": path, "mtime": mtime}
-
-
-def _timeout(ctx: GuardrailContext, setting: str) -> float | None:
-    value = ctx.setting("timeout_seconds")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{setting} must be a positive number of seconds, not {value!r}")
-    return float(value)
 
 
 class LintGuardrail(Guardrail):
@@ -222,7 +188,7 @@ class LintGuardrail(Guardrail):
         if _not_found(output):
             return _linter_error(
                 plan,
-                f"{plan.tool} could not be started: {_last_line(output)}",
+                f"{plan.tool} could not be started: {output.last_line()}",
                 "install it, or fix guardrails.lint.command (it runs in the repository root)",
             )
         fmt = plan.format
@@ -239,7 +205,7 @@ def _from_ruff_json(ctx: GuardrailContext, plan: LintPlan, output: CommandOutput
     if output.exit_code not in (0, 1):
         return _linter_error(
             plan,
-            f"{plan.tool} failed with exit status {output.exit_code}: {_last_line(output)}",
+            f"{plan.tool} failed with exit status {output.exit_code}: {output.last_line()}",
             f"run {shlex.join(plan.argv or ())} in the repository root to see the whole error",
         )
     try:
@@ -250,7 +216,7 @@ def _from_ruff_json(ctx: GuardrailContext, plan: LintPlan, output: CommandOutput
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return _linter_error(
             plan,
-            f"cannot read {plan.tool}'s output as ruff JSON ({exc}): {_last_line(output)}",
+            f"cannot read {plan.tool}'s output as ruff JSON ({exc}): {output.last_line()}",
             "set guardrails.lint.format to 'lines' for linters that print path:line: message",
         )
     return Result.from_findings(findings, _summary(plan, findings))
@@ -324,7 +290,7 @@ def _from_lines(ctx: GuardrailContext, plan: LintPlan, output: CommandOutput) ->
         return _linter_error(
             plan,
             f"{plan.tool} exited with status {output.exit_code} and no diagnostics: "
-            f"{_last_line(output)}",
+            f"{output.last_line()}",
             f"run {shlex.join(plan.argv or ())} in the repository root to see why",
         )
     return Result.from_findings(findings, _summary(plan, findings))
@@ -334,14 +300,6 @@ def _not_found(output: CommandOutput) -> bool:
     """Whether the program could not be started at all (the shell's 126 and 127, which the
     orchestrator also reports for a program the sandbox could not start)."""
     return output.exit_code in (126, 127)
-
-
-def _last_line(output: CommandOutput) -> str:
-    for stream in (output.stderr, output.stdout):
-        lines = [line.strip() for line in stream.splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return "no output"
 
 
 def _linter_error(plan: LintPlan, message: str, hint: str) -> Result:

@@ -42,7 +42,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_codex.errors import ConfigError
 
@@ -96,22 +95,11 @@ class SpecGuardSettings:
                 f"not {max_age!r}"
             )
         return cls(
-            code_globs=_globs(ctx, "code_globs", DEFAULT_CODE_GLOBS),
-            ignore_globs=_globs(ctx, "ignore_globs", DEFAULT_IGNORE_GLOBS),
-            spec_globs=_globs(ctx, "spec_globs", DEFAULT_SPEC_GLOBS),
+            code_globs=ctx.strings_setting("code_globs", DEFAULT_CODE_GLOBS),
+            ignore_globs=ctx.strings_setting("ignore_globs", DEFAULT_IGNORE_GLOBS),
+            spec_globs=ctx.strings_setting("spec_globs", DEFAULT_SPEC_GLOBS),
             max_age_days=max_age,
         )
-
-
-def _globs(ctx: GuardrailContext, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value: Any = ctx.setting(key, default)
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
-        return tuple(value)
-    raise ConfigError(
-        f"guardrails.spec-guard.{key} must be a glob or a list of globs, not {value!r}"
-    )
 
 
 @dataclass(frozen=True)

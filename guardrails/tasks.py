@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_codex.errors import ConfigError
 
 from .checklist_doc import RUNS_PREFIX
-from .files import find_files, read_regular
+from .files import MAGIC, find_files, read_regular
 
 if TYPE_CHECKING:
     from .context import GuardrailContext
@@ -44,7 +44,6 @@ DEFAULT_INDEX = "tasks/index.json"
 DEFAULT_CHECKLIST = "tasks/tasks-{task}.md"
 DEFAULT_MIRRORS: tuple[str, ...] = ("docs/TASKS.md", ".agent/task/{task}.md")
 DOC_KINDS: tuple[str, ...] = ("PRD", "TECH_SPEC", "ACTION_PLAN")
-_MAGIC = re.compile(r"[*?\[]")
 _NUMBERED = re.compile(r"(?P<number>\d+)-(?P<tail>.+)")
 
 
@@ -143,17 +142,19 @@ class Layout:
         the checklist itself."""
         found: list[str] = []
         for template in self.mirrors:
-            if _MAGIC.search(template):
+            if MAGIC.search(template):
                 found.extend(find_files(root, [template]))
             elif (root / template).is_file():
                 found.append(template)
-        return [m for m in dict.fromkeys(found) if m != self.checklist]
+        checklist = _resolved(root / self.checklist)
+        # Never the checklist itself, also when a mirror is a link to it.
+        return [m for m in dict.fromkeys(found) if _resolved(root / m) != checklist]
 
     def locate_doc(self, root: Path, spec: DocSpec) -> str | None:
         """The document of one kind: the first candidate that exists; among the matches of
         a wildcard candidate, the first that mentions the task, else the first."""
         for candidate in spec.candidates:
-            if not _MAGIC.search(candidate):
+            if not MAGIC.search(candidate):
                 if (root / candidate).is_file():
                     return candidate
                 continue
@@ -338,3 +339,10 @@ def layout_for(ctx: GuardrailContext) -> Layout:
     return Layout.from_settings(
         ctx.require_task(), ctx.settings, runs_prefix=runs_prefix_for(ctx.rel(ctx.runs_dir))
     )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a link loop: compare it as it is
+        return path

@@ -62,6 +62,15 @@ class CommandGuardrail(Guardrail):
         return Result.from_findings([], f"read {len(output.stdout)} bytes")
 
 
+class RangeGuardrail(CountingGuardrail):
+    """Depends on the change range only."""
+
+    name = "range"
+
+    def inputs(self, ctx: GuardrailContext) -> Inputs:
+        return Inputs(git_range=True)
+
+
 class Exploding(Guardrail):
     name = "explodes"
 
@@ -285,12 +294,6 @@ def test_dry_run_reports_findings_without_failing(
 def test_git_range_inputs_follow_commits_and_uncommitted_changes(
     repo: Path, guardrail_session: SessionFactory
 ) -> None:
-    class RangeGuardrail(CountingGuardrail):
-        name = "range"
-
-        def inputs(self, ctx: GuardrailContext) -> Inputs:
-            return Inputs(git_range=True)
-
     write(repo, {"a.py": "x = 1\n"})
     commit(repo, "first")
     guardrail = RangeGuardrail()
@@ -426,12 +429,6 @@ def test_build_and_out_are_pruned_only_at_the_top_of_the_repository(tmp_path: Pa
 def test_a_root_below_the_git_top_level_still_reuses_change_range_results(
     repo: Path, guardrail_session: SessionFactory
 ) -> None:
-    class RangeGuardrail(CountingGuardrail):
-        name = "range"
-
-        def inputs(self, ctx: GuardrailContext) -> Inputs:
-            return Inputs(git_range=True)
-
     sub = repo / "sub"
     write(sub, {"a.py": "x = 1\n"})
     commit(repo, "first")
