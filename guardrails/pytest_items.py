@@ -119,6 +119,7 @@ class GuardrailItems:
                 run,
                 approver=DenyApprover(),
                 use_cache=not self.config.getoption("codex_no_cache", False),
+                dry_run=bool(self.config.getoption("codex_dry_run", False)),
             )
         return self._session
 

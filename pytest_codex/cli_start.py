@@ -84,6 +84,17 @@ def register(subparsers: Any) -> None:
     _add_run_options(running)
     running.set_defaults(handler=run_guardrails)
 
+    spec = subparsers.add_parser(
+        "spec-guard",
+        help="run the spec-guard guardrail as a run of the task (= guardrails run spec-guard)",
+        description="Check that code changed since the base (BASE_SHA, else origin/main, else "
+        "the root commit) comes with a spec change, and that every spec's last_review is "
+        "recent; --dry-run reports without failing. The same as 'guardrails run spec-guard'.",
+        epilog="Exit codes: 0 passed (or --dry-run), 1 failed, 2 usage or configuration error.",
+    )
+    _add_run_options(spec)
+    spec.set_defaults(handler=run_guardrails, names=["spec-guard"])
+
 
 def _context(args: argparse.Namespace) -> Context:
     cli: dict[str, Any] = {

@@ -101,6 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "config file, then every installed guardrail)",
     )
     group.addoption(
+        "--codex-dry-run",
+        action="store_true",
+        default=False,
+        help="guardrail items report their findings without failing (failed becomes warned)",
+    )
+    group.addoption(
         "--codex-no-cache",
         action="store_true",
         default=False,

@@ -279,3 +279,19 @@ def test_the_builtin_diagnostics_pipelines_pass_on_the_demo_repository(
     ]
     [child] = [m for m in runs if m["runner"] == "pytest"]
     assert child["parentRunId"] == summary["run"]["id"] and child["guardrails"] == []
+
+
+def test_spec_guard_command_fails_on_code_without_a_spec_and_dry_run_only_reports(
+    repo: Path,
+) -> None:
+    write(repo, {"src/new_module.py": "x = 1\n"})  # code changed since the root commit
+    strict = cli(repo, "spec-guard", "--format", "json")
+    assert strict.returncode == 1
+    assert json.loads(strict.stdout)["guardrails"] == {"spec-guard": "failed"}
+    [record] = _manifest(repo)["guardrails"]
+    assert [(f["rule"], f["path"]) for f in record["findings"]] == [
+        ("spec-guard/code-without-spec", "src/new_module.py")
+    ]
+    dry = cli(repo, "spec-guard", "--dry-run", "--format", "json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["guardrails"] == {"spec-guard": "warned"}

@@ -286,3 +286,13 @@ def test_a_failing_guardrail_item_is_notified_like_any_guardrail_failure(
     notes = [json.loads(line) for line in target.read_text().splitlines()]
     failed = [n for n in notes if n["type"] == "guardrail-failed"]
     assert [(n["guardrail"], n["findings"]) for n in failed] == [("dirty", 1)]
+
+
+def test_codex_dry_run_reports_findings_without_failing(project: pytest.Pytester) -> None:
+    result = project.runpytest("--codex-task=dry", "--codex-guardrails=dirty", "--codex-dry-run")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*src/app.py:3: GuardrailWarning: dirty/xxx: XXX marker left"])
+    [manifest] = _manifests(project.path, "dry")
+    [record] = manifest["guardrails"]
+    assert (record["status"], record["rawStatus"], record["dryRun"]) == ("warned", "failed", True)
+    assert manifest["status"] == "succeeded"
