@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 RUNS_PREFIX = ".runs"
@@ -95,7 +95,11 @@ class ChecklistDoc:
         items: list[ChecklistItem] = []
         headings: list[Heading] = []
         lines = split_lines(text)
+        # The item whose wrapped continuation lines may still follow, and its indentation.
+        open_item: tuple[int, int] | None = None
+        previous = 0
         for number, content in _outside_fences(lines):
+            adjacent, previous = number == previous + 1, number
             match = _ITEM.match(content)
             if match is not None:
                 rest = match.group("rest").strip()
@@ -112,11 +116,28 @@ class ChecklistDoc:
                         evidence=extract_evidence(rest, runs_prefix=runs_prefix),
                     )
                 )
+                open_item = (len(items) - 1, _width(match.group("indent")))
                 continue
             heading = _HEADING.match(content)
             if heading is not None:
                 title = (heading.group("title") or "").strip()
                 headings.append(Heading(number, len(heading.group("hashes")), title))
+                open_item = None
+                continue
+            stripped = content.strip()
+            if open_item is None or not adjacent or not stripped:
+                open_item = None
+                continue
+            position, indent = open_item
+            if _width(content[: len(content) - len(content.lstrip())]) <= indent:
+                open_item = None
+                continue
+            # A wrapped item (formatters wrap long evidence paths): its evidence counts.
+            more = extract_evidence(stripped, runs_prefix=runs_prefix)
+            if more:
+                item = items[position]
+                merged = tuple(dict.fromkeys((*item.evidence, *more)))
+                items[position] = replace(item, evidence=merged)
         return cls(text, tuple(items), tuple(headings), len(lines))
 
     @classmethod
@@ -153,6 +174,11 @@ class ChecklistDoc:
         return tuple(
             item for item in self.items if any(start < item.line < end for start, end in ranges)
         )
+
+
+def _width(indent: str) -> int:
+    """The width of leading white space (a tab counts as four columns)."""
+    return len(indent.expandtabs(4))
 
 
 def decode(data: bytes) -> str:

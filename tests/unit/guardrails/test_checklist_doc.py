@@ -235,3 +235,18 @@ def test_a_ticked_item_reparses_with_the_same_key_and_the_evidence() -> None:
     assert after.items[1].key == before.items[1].key == "sand the boards"
     assert after.items[1].evidence == (RUN_B,)
     assert [i.checked for i in after.items[2:]] == [i.checked for i in before.items[2:]]
+
+
+def test_evidence_on_a_wrapped_continuation_line_belongs_to_the_item() -> None:
+    text = (
+        "- [x] A long item whose evidence a formatter wrapped onto the next line;\n"
+        f"  Evidence: `{RUN_A}`\n"
+        "- [x] Not wrapped\n"
+        "\n"
+        f"  `{RUN_B}` (after a blank line: a paragraph, not this item's)\n"
+        "- [ ] Open\n"
+        f"`{RUN_B}` (not indented: not a continuation)\n"
+    )
+    doc = ChecklistDoc.parse(text)
+    assert [(i.line, i.evidence) for i in doc.items] == [(1, (RUN_A,)), (3, ()), (6, ())]
+    assert doc.items[0].key == "a long item whose evidence a formatter wrapped onto the next line"
