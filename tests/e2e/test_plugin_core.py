@@ -295,3 +295,16 @@ def test_loaders(codex_run):
 """
     )
     pytester.runpytest_subprocess("--codex-task=rewrite").assert_outcomes(passed=1)
+
+
+def test_without_a_task_nothing_heavy_is_imported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import sys
+
+def test_inert():
+    heavy = ["guardrails", "pytest_codex.run", "pytest_codex.manifest", "jsonschema"]
+    assert [name for name in heavy if name in sys.modules] == []
+"""
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
