@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check pytest_codex guardrails tests bench examples
-	$(BIN)/ruff format --check pytest_codex guardrails tests bench examples
+	$(BIN)/ruff check pytest_codex guardrails tests bench examples conftest.py
+	$(BIN)/ruff format --check pytest_codex guardrails tests bench examples conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict pytest_codex guardrails

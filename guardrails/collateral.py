@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .api import Finding, Guardrail, Inputs, Result
-from .checklist_doc import evidence_pattern
+from .checklist.doc import evidence_pattern
 from .context import GuardrailContext
 from .files import inside_repository, matches
 from .tasks import Layout, TaskIndex, layout_for, read_text

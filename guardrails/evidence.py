@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pytest_codex import schemas
 
-from .checklist_doc import RUNS_PREFIX, evidence_pattern
+from .checklist.doc import RUNS_PREFIX, evidence_pattern
 from .files import read_regular, why_unreadable
 
 Problem = Literal["missing", "invalid", "wrong-task", "not-succeeded"]

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_codex.stash_keys import context_key, recorder_key, worker_run_key
+from pytest_codex.plugin.state import context_key, recorder_key, worker_run_key
 
 from .api import Guardrail
 from .registry import available, enabled_names, select
-from .runner import GuardrailSession
+from .session import GuardrailSession
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr

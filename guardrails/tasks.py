@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_codex.errors import ConfigError
 
-from .checklist_doc import RUNS_PREFIX
+from .checklist.doc import RUNS_PREFIX
 from .files import MAGIC, find_files, read_regular
 
 if TYPE_CHECKING:

@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _moved
+
 __version__ = "0.1.0"
+
+_moved.install()
 
 _EXPORTS: dict[str, str] = {
     "Context": "pytest_codex.context",
@@ -28,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Sandbox": "pytest_codex.sandbox",
     "ExecSessionManager": "pytest_codex.runtime",
     "CommandResult": "pytest_codex.runtime",
-    "execute_command": "pytest_codex.command_runner",
+    "execute_command": "pytest_codex.execution",
     "CodexOrchestrator": "pytest_codex.sdk",
     "ExecResult": "pytest_codex.sdk",
     "load_instructions": "pytest_codex.instructions",

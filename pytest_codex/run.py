@@ -16,6 +16,7 @@ from typing import Any
 from .context import Context
 from .errors import RunNotFoundError, UsageError
 from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
+from .handle import RunIdentity
 from .ids import is_run_id, new_run_id, validate_task_id
 from .instructions import InstructionSet, instructions_config_from_mapping, load_instructions
 from .manifest import (
@@ -28,7 +29,6 @@ from .manifest import (
     write_state,
 )
 from .paths import RunPaths
-from .run_identity import RunIdentity
 from .sinks import configured_sinks
 from .timeutil import now_iso, parse_timestamp
 

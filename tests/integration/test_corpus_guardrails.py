@@ -20,21 +20,16 @@ from guardrails.collateral import CollateralGuardrail
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.paths import ROOT_ENV
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "co-0303"
 TASK = "0303-orchestrator-autonomy"
 CHECKLIST = f"tasks/tasks-{TASK}.md"
 CITED = re.compile(rf"\.runs/{TASK}/cli/[^/`\s]+/manifest\.json")
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"the co-0303 corpus is not at {CORPUS}"
-)
-
 
 @pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """A writable copy of the corpus."""
+def corpus(corpus: Path, tmp_path: Path) -> Path:
+    """A writable copy of the corpus (the root conftest's ``corpus`` skips where it is absent)."""
     root = tmp_path / "co-0303"
-    shutil.copytree(CORPUS, root, copy_function=shutil.copyfile)
+    shutil.copytree(corpus, root, copy_function=shutil.copyfile)
     for directory, _, _ in os.walk(root):
         os.chmod(directory, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
     return root

@@ -9,7 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:

@@ -6,16 +6,16 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-from pytest_codex.cli_docs import generate, option_strings
+from pytest_codex.cli.docs import generate, option_strings
+from tests.helpers import REPO_ROOT
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = REPO_ROOT / "docs"
 
 
 def test_the_cli_reference_matches_help() -> None:
     assert (DOCS / "cli.md").read_text() == generate(), (
-        "docs/cli.md is stale: run `python -m pytest_codex.cli_docs > docs/cli.md`"
+        "docs/cli.md is stale: run `python -m pytest_codex.cli.docs > docs/cli.md`"
     )
 
 
@@ -43,9 +43,7 @@ def test_every_plugin_option_and_ini_key_is_documented() -> None:
 
 
 def test_every_manifest_field_is_documented() -> None:
-    schema = json.loads(
-        (Path(__file__).resolve().parents[2] / "schemas" / "manifest.schema.json").read_text()
-    )
+    schema = json.loads((REPO_ROOT / "schemas" / "manifest.schema.json").read_text())
     documented = (DOCS / "manifest.md").read_text()
     assert [f for f in schema["properties"] if f"`{f}`" not in documented] == []
 

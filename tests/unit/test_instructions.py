@@ -26,7 +26,6 @@ from pytest_codex.instructions import (
 )
 from pytest_codex.run import Run
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "co-0303"
 CODEX = InstructionsConfig(mode="codex")
 
 
@@ -478,13 +477,12 @@ def test_the_codex_instructions_fixture(
 # --- the real corpus ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="/work/shared/corpus/co-0303 is not present")
-def test_the_real_corpus_has_three_levels_in_order_with_stable_hashes() -> None:
-    first, second = load_instructions(CORPUS), load_instructions(CORPUS)
+def test_the_real_corpus_has_three_levels_in_order_with_stable_hashes(corpus: Path) -> None:
+    first, second = load_instructions(corpus), load_instructions(corpus)
     assert [s.path for s in first.sources] == ["AGENTS.md", "docs/AGENTS.md", ".agent/AGENTS.md"]
     assert not any(s.skipped or s.truncated for s in first.sources)
     for source in first.sources:
-        raw = (CORPUS / source.path).read_bytes()
+        raw = (corpus / source.path).read_bytes()
         assert source.sha256 == hashlib.sha256(raw).hexdigest()
         assert source.bytes == source.included_bytes == len(raw)
     assert first.combined_hash == second.combined_hash

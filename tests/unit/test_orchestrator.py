@@ -26,7 +26,7 @@ from pytest_codex.orchestrator import (
 from pytest_codex.sandbox import probe_bubblewrap
 from pytest_codex.schemas import load_schema
 
-pytest_plugins = ["pytest_codex.orchestrator_fixtures"]
+pytest_plugins = ["pytest_codex.plugin.fixtures.orchestrator"]
 
 BWRAP = probe_bubblewrap()
 HAVE_BWRAP = BWRAP.backend == "bubblewrap"

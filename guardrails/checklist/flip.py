@@ -1,0 +1,239 @@
+"""Ticking a checklist item with the manifest of a succeeded run as its evidence.
+
+:func:`plan_flip` decides everything first: which item (a 1-based number, its key, or a
+unique part of its text), whether the manifest is evidence (it exists, validates against
+the manifest schema, belongs to the task and succeeded: :mod:`guardrails.evidence`), and
+the new text of the checklist and of every mirror that has the item, each re-parsed to
+check that exactly that item flipped. :func:`apply_flip` then writes them atomically,
+refusing before the first write when a file changed in between. Nothing is ever half
+done: a refusal (:class:`FlipRefused`) or a usage error changes no file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_codex.errors import CodexError, UsageError
+
+from .doc import ChecklistDoc, ChecklistItem
+
+
+class FlipRefused(CodexError):
+    """``checklist flip`` will not tick the item (exit code 1); nothing was changed."""
+
+    exit_code = 1
+
+
+@dataclass
+class FileChange:
+    """One file ``flip`` rewrites: its old bytes (to detect concurrent edits) and new text."""
+
+    rel: str
+    path: Path
+    old: bytes
+    new_text: str
+    line: int
+
+
+@dataclass
+class FlipPlan:
+    """Everything ``flip`` will do, computed and checked before anything is written."""
+
+    item: dict[str, Any]
+    manifest: str
+    changes: list[FileChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_flip(
+    root: Path,
+    task: str,
+    settings: Mapping[str, Any],
+    selector: str,
+    manifest: str,
+    *,
+    runs_dir: Path,
+    cwd: Path,
+) -> FlipPlan:
+    """Decide what ticking ``selector`` with ``manifest`` changes; :class:`UsageError` for
+    a missing checklist or an item that cannot be told, :class:`FlipRefused` when the
+    manifest is not evidence or the item is already ticked."""
+    from ..evidence import check_evidence
+    from ..tasks import Layout, runs_prefix_for
+    from . import match_mirror
+
+    runs_prefix = runs_prefix_for(_relative(runs_dir, root) or str(runs_dir))
+    layout = Layout.from_settings(task, settings, runs_prefix=runs_prefix)
+    checklist_path = root / layout.checklist
+    if not checklist_path.is_file():
+        raise UsageError(
+            f"no checklist for {task}: {layout.checklist} does not exist; create it or set "
+            "guardrails.checklist.checklist"
+        )
+    old = _read(checklist_path, layout.checklist)
+    doc = ChecklistDoc.from_bytes(old, runs_prefix=runs_prefix)
+    item = select_item(doc, selector, layout.checklist)
+    label = f"item {item.number} '{item.label}'"
+    if item.checked:
+        cites = f" (evidence: {', '.join(item.evidence)})" if item.evidence else ""
+        raise FlipRefused(
+            f"{label} at {layout.checklist}:{item.line} is already ticked{cites}; nothing to do"
+        )
+    rel = _manifest_rel(manifest, root=root, cwd=cwd, runs_dir=runs_dir, task=task)
+    verdict = check_evidence(root, rel, task, runs_prefix=runs_prefix)
+    if not verdict.ok:
+        raise FlipRefused(
+            f"not ticking {label}: {verdict.describe()}; cite the manifest of a succeeded "
+            f"run of {task}"
+        )
+    plan = FlipPlan(
+        item={"number": item.number, "line": item.line, "label": item.label, "key": item.key},
+        manifest=verdict.cited,
+    )
+    plan.changes.append(_ticked(layout.checklist, checklist_path, old, item.line, verdict.cited))
+    for mirror in layout.mirror_files(root):
+        path = root / mirror
+        data = _read(path, mirror)
+        mirror_doc = ChecklistDoc.from_bytes(data, runs_prefix=runs_prefix)
+        pair = next(
+            (p for p in match_mirror(layout.task, doc, mirror_doc).pairs if p[0] is item), None
+        )
+        if pair is None:
+            plan.warnings.append(
+                f"{mirror} has no item '{item.label}'; it was not changed (add the item there)"
+            )
+        elif pair[1].checked:
+            plan.warnings.append(
+                f"{mirror}:{pair[1].line} already shows [x] for '{item.label}'; it was not changed"
+            )
+        else:
+            plan.changes.append(_ticked(mirror, path, data, pair[1].line, verdict.cited))
+    for change in plan.changes:  # the new texts must parse as intended before any write
+        after = ChecklistDoc.parse(change.new_text.lstrip("\ufeff"), runs_prefix=runs_prefix)
+        before = ChecklistDoc.from_bytes(change.old, runs_prefix=runs_prefix)
+        now, was = after.item_at(change.line), before.item_at(change.line)
+        flipped = [
+            a.line
+            for a, b in zip(after.items, before.items, strict=False)
+            if a.checked != b.checked
+        ]
+        if (
+            now is None
+            or was is None
+            or len(after.items) != len(before.items)
+            or flipped != [change.line]
+            or verdict.cited not in now.evidence
+        ):
+            raise FlipRefused(
+                f"ticking {label} would not change {change.rel} as intended; edit it by hand"
+            )
+    return plan
+
+
+def select_item(doc: ChecklistDoc, selector: str, where: str) -> ChecklistItem:
+    """The checklist item ``selector`` names: a 1-based number, an item's key, or a
+    case-insensitive part of the text of exactly one item; a :class:`UsageError` listing
+    the candidates otherwise."""
+    from .doc import item_key
+
+    items = list(doc.items)
+    if not items:
+        raise UsageError(f"{where} has no checklist items ('- [ ] ...' lines) to tick")
+    text = selector.strip()
+    if text.isdigit():
+        number = int(text)
+        if not 1 <= number <= len(items):
+            raise UsageError(
+                f"{where} has {len(items)} items; pick a number from 1 to {len(items)}"
+            )
+        return items[number - 1]
+    key = item_key(text)
+    found = [i for i in items if i.key == key] if key else []
+    if not found:
+        needle = text.lower()
+        found = [i for i in items if needle and (needle in i.text.lower() or key in i.key)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        listing = "; ".join(f"{i.number} {i.state} {i.label}" for i in items[:20])
+        more = f"; ... ({len(items) - 20} more)" if len(items) > 20 else ""
+        raise UsageError(
+            f"no item of {where} matches {selector!r}; pass a number or a part of one of: "
+            f"{listing}{more}"
+        )
+    listing = "; ".join(f"{i.number} {i.state} {i.label}" for i in found[:20])
+    raise UsageError(
+        f"{len(found)} items of {where} match {selector!r}: {listing}; pass its number or more "
+        "of its text"
+    )
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    for candidate, base in ((Path(os.path.abspath(path)), root), (path.resolve(), root.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
+def _manifest_rel(manifest: str, *, root: Path, cwd: Path, runs_dir: Path, task: str) -> str:
+    """The repository-relative path of ``--manifest`` (a path or a run id of the task)."""
+    from pytest_codex.ids import is_run_id
+
+    if is_run_id(manifest):
+        path = runs_dir / task / "cli" / manifest / "manifest.json"
+    else:
+        given = Path(manifest).expanduser()
+        options = [given] if given.is_absolute() else [cwd / given, root / given]
+        path = next((p for p in options if p.exists()), options[0])
+    rel = _relative(path, root)
+    if rel is None:
+        raise FlipRefused(
+            f"{manifest} is outside the repository {root}; cite a manifest under its "
+            f".runs/{task}/cli/ directory"
+        )
+    return rel
+
+
+def _ticked(rel: str, path: Path, data: bytes, line: int, evidence: str) -> FileChange:
+    """The change ticking the item on ``line`` of ``path`` (whose content is ``data``)."""
+    from .doc import tick
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlipRefused(
+            f"{rel} is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8 and flip again"
+        ) from exc
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    return FileChange(rel, path, data, bom + tick(text[len(bom) :], line, evidence), line)
+
+
+def apply_flip(plan: FlipPlan) -> None:
+    """Write the planned changes atomically (each file keeps its permissions); refuses
+    (before the first write) when a file changed since it was read."""
+    from pytest_codex.atomic import atomic_write_text
+
+    for change in plan.changes:
+        if _read(change.path, change.rel) != change.old:
+            raise FlipRefused(
+                f"{change.rel} changed while flipping; nothing changed, run the command again"
+            )
+    for change in plan.changes:
+        atomic_write_text(change.path.resolve(), change.new_text)
+
+
+def _read(path: Path, rel: str) -> bytes:
+    """A checklist or mirror's content; :class:`FlipRefused` when it is not a readable
+    regular file (a FIFO or a device would block, a huge file is no checklist)."""
+    from ..files import read_regular, why_unreadable
+
+    data = read_regular(path)
+    if data is None:
+        raise FlipRefused(f"{rel} cannot be read ({why_unreadable(path)}); nothing changed")
+    return data

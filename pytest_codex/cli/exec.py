@@ -1,0 +1,383 @@
+"""``codex-orchestrator exec`` and ``resume``: run one command inside a run of a task.
+
+Two invocation forms share one implementation:
+
+- ours: ``exec [options] -- CMD [ARGS...]``;
+- Codex's, as its TypeScript SDK spawns it: ``exec --experimental-json [--config k=v]...
+  [--model M] [--sandbox S] [--cd DIR] [--add-dir DIR]... [--skip-git-repo-check]
+  [--output-schema FILE] [resume THREAD_ID] [--image F]...`` with the prompt on stdin; the
+  prompt is the shell command to run, and ``resume THREAD_ID`` appends to that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import IO, Any
+
+from ..context import Context
+from ..errors import CodexError, UsageError
+from ..events import JsonlStreamSink, Sink
+from ..run import Run
+from ..sinks.codex_dialect import CodexDialect, summary_line
+from ..sinks.human import HumanSink
+
+# Orchestrator exit codes (a command's own status is passed through otherwise).
+EXIT_OUTPUT_SCHEMA = 6
+KNOWN_CODEX_CONFIG = ("approval_policy", "sandbox_workspace_write.network_access")
+
+
+def _add_exec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task",
+        metavar="TASK",
+        help="task id (default: $MCP_RUNNER_TASK_ID, then 'task' in the config file)",
+    )
+    parser.add_argument("--config-file", metavar="FILE", type=Path, help="config file")
+    parser.add_argument(
+        "--cwd",
+        "-C",
+        "--cd",
+        dest="cwd",
+        metavar="DIR",
+        type=Path,
+        help="working directory of the command (default: current)",
+    )
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="run in the persistent PTY session ID of the run (created if new)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        help="kill the command after this many seconds (exit 124)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        "-s",
+        choices=["read-only", "workspace-write", "danger-full-access"],
+        help="sandbox mode (default: workspace-write)",
+    )
+    parser.add_argument(
+        "--approval-policy",
+        choices=["never", "on-request", "on-failure", "untrusted"],
+        help="approval policy (default: on-request)",
+    )
+    parser.add_argument(
+        "--full-auto",
+        action="store_true",
+        help="= --approval-policy on-request --sandbox workspace-write",
+    )
+    parser.add_argument(
+        "--otel-endpoint", metavar="URL", help="export traces and metrics over OTLP/HTTP to URL"
+    )
+    parser.add_argument(
+        "--notify",
+        metavar="TARGET",
+        action="append",
+        help="notify TARGET (command, http(s):// or file:// URL); repeatable",
+    )
+    parser.add_argument(
+        "--output-schema",
+        metavar="FILE",
+        type=Path,
+        help="the command's final stdout must be JSON valid against FILE",
+    )
+    parser.add_argument(
+        "-o",
+        "--output-last-message",
+        metavar="FILE",
+        type=Path,
+        help="write the final message (summary or structured output) to FILE",
+    )
+    parser.add_argument(
+        "--pipe",
+        action="store_true",
+        help="run without a PTY: stdout and stderr kept apart, stdin closed",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="print every event as one JSON envelope per line (default when "
+        "stdout is not a terminal)",
+    )
+    mode.add_argument(
+        "--json",
+        "--experimental-json",
+        dest="codex_json",
+        action="store_true",
+        help="print the Codex CLI exec --json event protocol",
+    )
+    codex = parser.add_argument_group("Codex CLI compatibility (as @openai/codex-sdk calls it)")
+    codex.add_argument(
+        "-c",
+        "--config",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="Codex config override; approval_policy and "
+        "sandbox_workspace_write.network_access are honoured, others recorded",
+    )
+    codex.add_argument("-m", "--model", help="accepted and recorded (no model runs here)")
+    codex.add_argument(
+        "--add-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="extra writable directory for the sandbox",
+    )
+    codex.add_argument("--skip-git-repo-check", action="store_true", help="accepted")
+    codex.add_argument(
+        "-i", "--image", metavar="FILE", action="append", default=[], help="accepted and recorded"
+    )
+    codex.add_argument("--thread-source", help=argparse.SUPPRESS)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``exec`` and ``resume``."""
+    exec_parser = subparsers.add_parser(
+        "exec",
+        help="run a command inside a run of the task (approvals, sandbox, events, manifest)",
+        description="Run CMD through the ToolOrchestrator and the exec runtime inside a new "
+        "run of the task, write the manifest, and exit with CMD's exit status. Without "
+        "'-- CMD', the command line is read from stdin (Codex SDK form). 'resume RUN' in "
+        "the Codex form appends to that run.",
+        epilog="Exit codes: CMD's own status; 2 usage/config error; 3 approval refused; 4 "
+        "sandbox denied; 5 retries exhausted; 6 output failed --output-schema; 124 timed out.",
+    )
+    _add_exec_options(exec_parser)
+    exec_parser.add_argument(
+        "words", nargs="*", metavar="[resume THREAD_ID]", help=argparse.SUPPRESS
+    )
+    exec_parser.set_defaults(handler=run_exec, takes_command=True)
+
+    resume_parser = subparsers.add_parser(
+        "resume",
+        help="run another command in an existing run (same manifest)",
+        description="Append a command to an existing run: same manifest and events, a "
+        "resume_events entry. A finished run is refused unless --reopen.",
+    )
+    resume_parser.add_argument("run", metavar="RUN", help="a run id, or 'latest'")
+    resume_parser.add_argument(
+        "--reopen", action="store_true", help="append even though the run already finished"
+    )
+    _add_exec_options(resume_parser)
+    resume_parser.set_defaults(handler=run_resume, words=[], takes_command=True)
+
+
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Split ``argv`` at the first ``--``: (options, command or None)."""
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1 :]
+    return argv, None
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``key=value`` Codex overrides; the value is TOML when it parses, else a string."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--config {item!r} is not KEY=VALUE")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        parsed[key.strip()] = value
+    return parsed
+
+
+def _cli_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+    cli: dict[str, Any] = {"task": args.task}
+    if "approval_policy" in overrides:
+        cli["approval_policy"] = overrides["approval_policy"]
+    if "sandbox_workspace_write.network_access" in overrides:
+        cli["network_access"] = overrides["sandbox_workspace_write.network_access"]
+    if args.full_auto:
+        cli["approval_policy"], cli["sandbox"] = "on-request", "workspace-write"
+    if args.approval_policy:
+        cli["approval_policy"] = args.approval_policy
+    if args.sandbox:
+        cli["sandbox"] = args.sandbox
+    if args.otel_endpoint:
+        cli["otel"] = {"endpoint": args.otel_endpoint}
+    if args.notify:
+        cli["notify"] = list(args.notify)
+    return cli
+
+
+CLI_FLAGS = {
+    "task": "--task",
+    "approval_policy": "--approval-policy / --config approval_policy",
+    "sandbox": "--sandbox",
+    "network_access": "--config sandbox_workspace_write.network_access",
+    "otel": "--otel-endpoint",
+    "notify": "--notify",
+}
+
+
+def _output_mode(args: argparse.Namespace, stdout: IO[str]) -> str:
+    if args.codex_json:
+        return "codex"
+    if args.jsonl:
+        return "jsonl"
+    return "human" if stdout.isatty() else "jsonl"
+
+
+def _read_prompt(stdin: IO[str]) -> list[str]:
+    if stdin.isatty():
+        raise UsageError("no command: pass '-- CMD [ARGS...]' or pipe a command line on stdin")
+    prompt = stdin.read().strip()
+    if not prompt:
+        raise UsageError("the command read from stdin is empty; pass '-- CMD [ARGS...]'")
+    return ["sh", "-c", prompt]
+
+
+def run_exec(args: argparse.Namespace) -> int:
+    """``exec``."""
+    words = list(args.words)
+    resume_ref = None
+    if words[:1] == ["resume"]:
+        if len(words) != 2:
+            raise UsageError("usage: exec ... resume THREAD_ID (the run id to append to)")
+        resume_ref = words[1]
+    elif words and args.command is None:
+        raise UsageError(f"unexpected argument {words[0]!r}; put the command after '--'")
+    return _execute(args, resume_ref=resume_ref, reopen=resume_ref is not None)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """``resume``."""
+    return _execute(args, resume_ref=args.run, reopen=args.reopen)
+
+
+def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--output-schema {path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--output-schema {path}: not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from exc
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise UsageError(
+            f"--output-schema {path}: not a valid JSON Schema ({exc.message})"
+        ) from exc
+    return schema
+
+
+def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) -> int:
+    from ..execution import execute_command
+
+    stdout, stdin = sys.stdout, sys.stdin
+    overrides = parse_overrides(args.overrides)
+    cli = _cli_config(args, overrides)
+    context = Context.load(cli=cli, cli_flags=CLI_FLAGS, config_file=args.config_file)
+    output_schema = _load_output_schema(args.output_schema)
+    argv = args.command if args.command else _read_prompt(stdin)
+    cwd = (args.cwd or Path.cwd()).resolve()
+    if not cwd.is_dir():
+        raise UsageError(f"--cwd {cwd}: not a directory")
+    mode = _output_mode(args, stdout)
+    sinks: list[Sink] = []
+    if mode == "jsonl":
+        sinks.append(JsonlStreamSink(stdout, name="stdout"))
+    elif mode == "codex":
+        dialect = CodexDialect(structured_output=output_schema is not None)
+        sinks.append(JsonlStreamSink(stdout, name="stdout-codex", render=dialect))
+    else:
+        sinks.append(HumanSink(stdout))
+    if resume_ref is not None:
+        task = context.config.get("task")
+        run = Run.resume(
+            context, resume_ref, task_id=task, reopen=reopen, sinks=sinks, reason="exec resume"
+        )
+    else:
+        run = Run.start(
+            context, runner="cli", pipeline_id="exec", pipeline_title="exec", sinks=sinks
+        )
+    ignored = {k: v for k, v in overrides.items() if k not in KNOWN_CODEX_CONFIG}
+    run.emit(
+        "exec:options",
+        {
+            "codexOverrides": overrides,
+            "ignoredOverrides": sorted(ignored),
+            "model": args.model,
+            "images": list(args.image),
+            "addDirs": list(args.add_dir),
+            "skipGitRepoCheck": bool(args.skip_git_repo_check),
+            "outputSchema": str(args.output_schema) if args.output_schema else None,
+        },
+    )
+    try:
+        execution = execute_command(
+            run,
+            argv,
+            cwd=cwd,
+            timeout=args.timeout,
+            session_id=args.session,
+            mode="pipe" if args.pipe else "pty",
+            writable_roots=[Path(d).resolve() for d in args.add_dir],
+        )
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CodexError) else str(exc)
+        run.finish("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", detail=message)
+        raise
+    status: str = execution.status
+    detail: str | None = execution.detail
+    exit_code: int = execution.exit_code
+    outputs = execution.outputs()
+    if output_schema is not None and status == "succeeded":
+        structured, problem = _structured_output(execution.stdout_text(), output_schema)
+        if problem is None:
+            outputs["structured"] = structured
+        else:
+            status, detail, exit_code = "failed", problem, EXIT_OUTPUT_SCHEMA
+    summary = run.finish(status, detail=detail, summary={**execution.summary(), "outputs": outputs})
+    if args.output_last_message is not None:
+        last = (
+            json.dumps(outputs["structured"]) if "structured" in outputs else summary_line(summary)
+        )
+        args.output_last_message.write_text(last + "\n", encoding="utf-8")
+    if mode == "human":
+        print(summary_line(summary), file=sys.stderr)
+    return exit_code
+
+
+def _structured_output(stdout: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
+    text = stdout.strip()
+    candidates = [text, *[line for line in reversed(text.splitlines()) if line.strip()][:1]]
+    document: Any = None
+    for candidate in candidates:
+        try:
+            document = json.loads(candidate)
+            break
+        except json.JSONDecodeError:
+            continue
+    else:
+        return None, "--output-schema: the command's final stdout is not JSON"
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    from .. import schemas
+
+    error = best_match(Draft202012Validator(schema).iter_errors(document))
+    if error is not None:
+        return None, f"--output-schema: {schemas.describe(error)}"
+    return document, None

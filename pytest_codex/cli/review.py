@@ -1,0 +1,57 @@
+"""``codex-orchestrator review``: record a reviewer hand-off on a run's manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..review import OUTCOMES, record_review
+from ..run import find_manifest
+from ._options import add_context_options, add_format_option, load_context
+
+
+def register(subparsers: Any) -> None:
+    """Add ``review``."""
+    parser = subparsers.add_parser(
+        "review",
+        help="record a reviewer hand-off (outcome and reason) on a run's manifest",
+        description="Record a reviewer hand-off on a manifest: actor, time, outcome, reason. "
+        "It is appended to the manifest's reviews[], evented as review:recorded, and shown "
+        "by 'runs show'.",
+    )
+    parser.add_argument(
+        "--manifest",
+        default="latest",
+        metavar="PATH|RUN|latest",
+        help="manifest path, run id, or 'latest' run of the task (default: latest)",
+    )
+    parser.add_argument("--outcome", required=True, choices=OUTCOMES, help="review outcome")
+    parser.add_argument("--reason", required=True, metavar="TEXT", help="why, in one line")
+    parser.add_argument(
+        "--actor", metavar="NAME", help="who reviews (default: $CODEX_REVIEWER, else login)"
+    )
+    add_context_options(parser)
+    add_format_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Record the review."""
+    ref = str(args.manifest)
+    if ref.endswith(".json"):
+        path = Path(ref)
+        if not path.is_file():
+            raise UsageError(f"manifest {path} not found; pass an existing manifest path")
+    else:
+        context = load_context(args)
+        task = args.task or context.config.get("task")
+        path = find_manifest(context, ref, task_id=task)
+    review = record_review(path, outcome=args.outcome, reason=args.reason, actor=args.actor)
+    if args.format == "json":
+        print(json.dumps(review, indent=2))
+    else:
+        print(f"review recorded on {path}: {review['outcome']} by {review['actor']}")
+    return 0
