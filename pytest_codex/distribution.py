@@ -1,0 +1,108 @@
+"""Which distribution owns our import names, and a clear error when another one does.
+
+This project installs as ``pytest-codex-orchestrator`` and owns two top-level import names,
+``pytest_codex`` and ``guardrails``. Other distributions use the same names (guardrails-ai
+and openai-guardrails install ``guardrails``; an unrelated pytest-codex ships
+``pytest_codex``), and pip overwrites such files without a word, after which imports fail
+with errors that name neither project. :func:`check_import_names` compares where each name
+is found (and, for a wheel install, the recorded hash of its ``__init__.py``) with what this
+distribution installed. That costs one metadata lookup and one small file hash; only when
+something is wrong are the other installed distributions searched for the owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+from .errors import ConfigError
+
+DISTRIBUTION = "pytest-codex-orchestrator"
+IMPORT_NAMES = ("pytest_codex", "guardrails")
+
+
+class ImportNameClashError(ConfigError):
+    """Another installed distribution owns one of this project's import names."""
+
+
+def check_import_names(names: tuple[str, ...] = IMPORT_NAMES) -> None:
+    """Raise :class:`ImportNameClashError` when an import name is not ours on disk.
+
+    Does nothing when this distribution is not installed (a bare source checkout).
+    """
+    try:
+        ours = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return
+    for name in names:
+        problem = _problem(ours, name)
+        if problem is not None:
+            raise ImportNameClashError(_message(ours, name, problem))
+
+
+def _problem(ours: importlib.metadata.Distribution, name: str) -> str | None:
+    spec = importlib.util.find_spec(name)
+    found = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+    editable = _editable_root(ours)
+    if editable is not None:
+        expected = (editable / name / "__init__.py").resolve()
+        if found != expected:
+            return f"it is imported from {found or 'nowhere'}, not from {expected}"
+        return None
+    record = {str(f): f for f in ours.files or ()}
+    entry = record.get(f"{name}/__init__.py")
+    if entry is None:
+        return None  # an install that does not ship this name (nothing to compare)
+    expected = Path(str(ours.locate_file(entry))).resolve()
+    if found != expected:
+        return f"it is imported from {found or 'nowhere'}, not from {expected}"
+    if entry.hash is not None and entry.hash.mode == "sha256":
+        digest = hashlib.sha256(expected.read_bytes()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != entry.hash.value:
+            return f"{expected} was overwritten by another installation"
+    return None
+
+
+def _editable_root(dist: importlib.metadata.Distribution) -> Path | None:
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    url = str(document.get("url", ""))
+    if not (document.get("dir_info") or {}).get("editable") or not url.startswith("file://"):
+        return None
+    return Path(url.removeprefix("file://"))
+
+
+def owners(name: str) -> list[str]:
+    """``name version`` of every installed distribution other than ours that ships the
+    top-level import ``name`` (slow: reads each distribution's metadata)."""
+    found: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        label = dist.metadata["Name"] or ""
+        if re.sub(r"[-_.]+", "-", label).lower() == DISTRIBUTION:
+            continue
+        top_level = (dist.read_text("top_level.txt") or "").split()
+        files = {str(f) for f in dist.files or ()}
+        if name in top_level or f"{name}/__init__.py" in files:
+            found.add(f"{label} {dist.version}")
+    return sorted(found)
+
+
+def _message(ours: importlib.metadata.Distribution, name: str, problem: str) -> str:
+    others = owners(name)
+    who = " and ".join(others) if others else "another installation"
+    return (
+        f"the import name '{name}' belongs to {who} as well as {DISTRIBUTION} {ours.version} "
+        f"({problem}); install them in separate virtual environments, or uninstall "
+        f"{others[0].split()[0] if others else 'the other one'} and run "
+        f"'pip install --force-reinstall {DISTRIBUTION}'"
+    )
