@@ -159,6 +159,30 @@ class GuardrailSession:
         except ValueError:
             return []
 
+    def inputs_hash(self, guardrail: Guardrail, ctx: GuardrailContext | None = None) -> str:
+        """The key a result of ``guardrail`` is cached under: a hash of its declared inputs
+        as they are now."""
+        return fingerprint(
+            guardrail,
+            guardrail.inputs(ctx or self.context_for(guardrail)),
+            root=self.root,
+            task_id=self.task_id,
+            env=self.env,
+            exclude=self._artifact_dirs(),
+            digest_file=self._digests,
+        )
+
+    def cached(self, guardrail: Guardrail) -> dict[str, Any] | None:
+        """The cached entry a run of ``guardrail`` would reuse now (``{"runId", "record"}``),
+        or None; runs nothing and emits nothing."""
+        if not self.use_cache:
+            return None
+        try:
+            key = self.inputs_hash(guardrail)
+        except Exception:  # a guardrail whose inputs cannot be read runs (and reports)
+            return None
+        return ResultCache.for_task(self.runs_dir, self.task_id).load(guardrail.name, key)
+
     def run(self, guardrail: Guardrail) -> dict[str, Any]:
         """Run one guardrail (or reuse its cached result); returns its ``guardrails[]``
         record after emitting ``guardrail:result``."""
@@ -169,16 +193,7 @@ class GuardrailSession:
         key: str | None = None
         entry: dict[str, Any] | None = None
         try:
-            inputs = guardrail.inputs(ctx)
-            key = fingerprint(
-                guardrail,
-                inputs,
-                root=self.root,
-                task_id=self.task_id,
-                env=self.env,
-                exclude=self._artifact_dirs(),
-                digest_file=self._digests,
-            )
+            key = self.inputs_hash(guardrail, ctx)
         except Exception as exc:  # a guardrail whose inputs cannot be read still reports
             result = _crashed(guardrail, exc, "declaring its inputs")
         else:
@@ -188,12 +203,12 @@ class GuardrailSession:
                 result = Result(
                     stored.get("rawStatus") or stored["status"],
                     tuple(Finding.from_record(f) for f in stored.get("findings", [])),
-                    stored.get("summary"),
+                    stored.get("rawSummary", stored.get("summary")),
                 )
             else:
                 result = _safe_run(guardrail, ctx)
         self._digests.save()
-        raw_status = result.status
+        raw_status, raw_summary = result.status, result.summary
         # A dry run: the session's (--dry-run, a stage's dryRun) or the guardrail's own
         # ``dry_run: true`` setting.
         dry_run = self.dry_run or ctx.settings.get("dry_run") is True
@@ -211,6 +226,7 @@ class GuardrailSession:
             "inputsHash": key,
             "dryRun": dry_run,
             "rawStatus": raw_status,
+            "rawSummary": raw_summary,
             "approvals": list(entry["record"].get("approvals", [])) if entry else ctx.tool_runs,
         }
         # Findings quote files and command output: no secret value reaches the cache file

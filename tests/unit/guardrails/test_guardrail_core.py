@@ -291,6 +291,36 @@ def test_dry_run_reports_findings_without_failing(
     assert len(record["findings"]) == 1
 
 
+def test_a_cached_dry_run_result_reads_as_a_real_result_in_a_real_run(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"notes/a.txt": "TODO\n"})
+    dry, _ = guardrail_session(tmp_path, dry_run=True)
+    first = dry.run(CountingGuardrail())
+    assert first["summary"].startswith("dry run")
+    real, _ = guardrail_session(tmp_path)
+    again = real.run(CountingGuardrail())
+    assert again["cached"] is True
+    assert again["status"] == "failed"
+    assert not (again["summary"] or "").startswith("dry run")
+    assert again["summary"] == first["rawSummary"]
+
+
+def test_a_session_says_what_the_cache_would_serve_without_running_anything(
+    tmp_path: Path, guardrail_session: SessionFactory
+) -> None:
+    write(tmp_path, {"notes/a.txt": "TODO\n"})
+    session, emitter = guardrail_session(tmp_path)
+    assert session.cached(CountingGuardrail()) is None
+    record = session.run(CountingGuardrail())
+    before = list(emitter.events)
+    entry = session.cached(CountingGuardrail())
+    assert entry is not None and entry["record"]["inputsHash"] == record["inputsHash"]
+    assert emitter.events == before
+    write(tmp_path, {"notes/a.txt": "TODO\nTODO\n"})
+    assert session.cached(CountingGuardrail()) is None
+
+
 def test_git_range_inputs_follow_commits_and_uncommitted_changes(
     repo: Path, guardrail_session: SessionFactory
 ) -> None:
