@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .atomic import make_dirs
 from .context import Context
 from .errors import RunNotFoundError, UsageError
 from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
@@ -86,7 +87,7 @@ class Run(RunIdentity):
         # Everything that can be refused is checked before the run directory exists.
         instructions = load_run_instructions(context)
         paths = context.roots.run_paths(task, run_id or new_run_id())
-        paths.run_dir.mkdir(parents=True, exist_ok=False)
+        make_dirs(paths.run_dir, exist_ok=False)  # refuses a symlink on the way
         config = context.config
         interval = float(config.get("heartbeat_interval_seconds") or 5.0)
         document = new_manifest(
