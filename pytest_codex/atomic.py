@@ -46,8 +46,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC
 
 def _refuse_link(path: str, what: str = "a symbolic link") -> UnsafePathError:
     return UnsafePathError(
-        f"refusing to use {path}: it is {what} (planted by a command?); "
-        "remove it and run again"
+        f"refusing to use {path}: it is {what} (planted by a command?); remove it and run again"
     )
 
 
@@ -111,14 +110,19 @@ def make_dirs(directory: Path, *, exist_ok: bool = True) -> None:
     os.close(open_dir(directory))
 
 
-def open_nofollow(path: Path, flags: int, mode: int = NEW_FILE_MODE, *, create_dirs: bool = True) -> int:
+def open_nofollow(
+    path: Path, flags: int, mode: int = NEW_FILE_MODE, *, create_dirs: bool = True
+) -> int:
     """Open the regular file ``path`` (``os.open`` flags) without following a symlink in any
     component; a file opened for writing must not have other hard links."""
     directory = open_dir(path.parent, create=create_dirs)
     try:
         try:
             fd = os.open(
-                path.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode, dir_fd=directory
+                path.name,
+                flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                mode,
+                dir_fd=directory,
             )
         except OSError as exc:
             if exc.errno == errno.ELOOP:

@@ -205,9 +205,7 @@ def _manifest_rel(manifest: str, *, root: Path, cwd: Path, runs_dir: Path, task:
     return rel
 
 
-def _ticked(
-    root: Path, rel: str, path: Path, data: bytes, line: int, evidence: str
-) -> FileChange:
+def _ticked(root: Path, rel: str, path: Path, data: bytes, line: int, evidence: str) -> FileChange:
     """The change ticking the item on ``line`` of ``path`` (whose content is ``data``);
     ``root`` is the repository it must stay in."""
     from .doc import tick

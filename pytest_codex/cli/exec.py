@@ -22,8 +22,8 @@ from ..context import Context
 from ..errors import CodexError, UsageError
 from ..events import JsonlStreamSink, Sink
 from ..ids import validate_session_id
-from ..runtime.session_server import checked_socket_dir
 from ..run import Run
+from ..runtime.session_server import checked_socket_dir
 from ..sinks.codex_dialect import CodexDialect, summary_line
 from ..sinks.human import HumanSink
 

@@ -337,7 +337,8 @@ class _Begun:
         if log_path is not None:
             # Never through a symlink a command may have planted under the run directory.
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            self.log = os.fdopen(open_nofollow(log_path, flags), "wb")  # closed in end()/close_log()
+            # Closed in end()/close_log().
+            self.log = os.fdopen(open_nofollow(log_path, flags), "wb")
         self.started_at = now_iso()
         self.t0 = time.monotonic()
         if emitter is not None:

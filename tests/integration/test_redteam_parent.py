@@ -234,7 +234,7 @@ def trapped_repo(root: Path, tmp_path: Path) -> tuple[Path, Path]:
     write(root, {"src/app.py": "x = 1\n"})
     commit(root, "first")
     script = tmp_path / "trap.sh"
-    script.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
+    script.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\nexit 0\n')
     script.chmod(0o755)
     git(root, "config", "core.fsmonitor", str(script))
     hooks = root / ".git" / "hooks"
@@ -333,9 +333,7 @@ def test_a_forged_result_cache_entry_cannot_pass_a_real_error(root: Path) -> Non
 
 
 @pytest.mark.parametrize("planted", ["symlink", "garbage", "wrong shapes"])
-def test_a_planted_memo_is_ignored_never_followed(
-    root: Path, outside: Path, planted: str
-) -> None:
+def test_a_planted_memo_is_ignored_never_followed(root: Path, outside: Path, planted: str) -> None:
     write(root, {"src/a.txt": "ERROR\n"})
     memo_path = cache_dir(root) / "memo" / "file-digests.json"
     memo_path.parent.mkdir(parents=True)
