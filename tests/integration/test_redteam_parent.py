@@ -266,6 +266,27 @@ def test_spec_guard_runs_no_repository_controlled_git_code(
     assert not marker.exists()
 
 
+def test_a_planted_filter_driver_does_not_run_when_spec_guard_diffs(
+    root: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "MARKER"
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.invalid")
+    git(root, "config", "user.name", "t")
+    write(root, {".gitattributes": "*.py filter=evil\n", "src/app.py": "x = 1\n"})
+    commit(root, "first")
+    script = tmp_path / "clean.sh"
+    script.write_text(f"#!/bin/sh\necho ran >> {marker}\ncat\n")
+    script.chmod(0o755)
+    git(root, "config", "filter.evil.clean", str(script))
+    write(root, {"src/app.py": "x = 2\n"})
+    session = GuardrailSession.standalone(context(root), None, emitter=RecordingEmitter())
+    session.use_cache = False
+    record = session.run(SpecGuard())
+    assert record["status"] != "crashed"
+    assert not marker.exists()
+
+
 # -- the guardrail cache -------------------------------------------------------------------------
 class NoErrors(Guardrail):
     """Fails on every line of src/*.txt containing ERROR."""
