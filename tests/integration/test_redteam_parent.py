@@ -209,6 +209,47 @@ def test_a_session_socket_directory_others_could_swap_is_refused(
     assert f"session socket directory {sockets} " in done.stderr and expected in done.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to serve as another user")
+def test_a_session_server_of_another_user_is_not_believed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from pytest_codex.runtime.session_server import checked_socket_dir, run_in_server
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    sock = checked_socket_dir() / "fake.sock"
+    # Bound by us, listening as uid 65534: the peer credentials are the listener's. It
+    # would answer every command with a fake exit 0.
+    fake = (
+        "import json, os, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])\n"
+        "os.setgid(65534); os.setuid(65534); s.listen(1); print('ready', flush=True)\n"
+        "c, _ = s.accept(); f = c.makefile('rw'); f.readline()\n"
+        "f.write(json.dumps({'result': {'exitCode': 0}}) + '\\n'); f.flush()\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", fake, str(sock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline() == "ready\n"
+        with pytest.raises(UnsafePathError, match="is served by uid 65534, not by us"):
+            run_in_server(
+                sock,
+                "true",
+                session_id="s1",
+                timeout=None,
+                log_path=None,
+                emitter=None,
+                correlation_id="c1",
+                cwd=str(tmp_path),
+                argv=["true"],
+            )
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_checklist_flip_refuses_a_checklist_linked_outside_the_repository(
     root: Path, outside: Path
 ) -> None:
