@@ -12,6 +12,7 @@ Entries live in
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -22,20 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from pytest_codex.atomic import atomic_write_json, read_json
+from pytest_codex.errors import CodexError
+from pytest_codex.gitenv import safe_git_env
 
 from .api import Guardrail, Inputs
 from .files import find_files
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries and the memo are signed (HMAC-SHA256, see cache_secret)
 # Files modified this recently are hashed every time (see FileDigests).
 RACY_SECONDS = 2
 
 
-def _git(root: Path, *args: str) -> str:
+def _git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    # Unsandboxed: never with repository-controlled hooks, fsmonitor or filters.
     try:
         done = subprocess.run(
             ["git", *args],
             cwd=root,
+            env={**os.environ, **(env if env is not None else safe_git_env(root))},
             capture_output=True,
             text=True,
             timeout=30,
@@ -53,12 +58,20 @@ def git_state(root: Path, env: Mapping[str, str], exclude: Sequence[str] = ()) -
     base is the root commit, which ``HEAD`` already determines)."""
     # Pathspecs relative to the root (which may be a subdirectory of the git repository).
     pathspecs = [".", *(f":(exclude){path}" for path in exclude)]
+    safe = safe_git_env(root)
     status = _git(
-        root, "status", "--porcelain=v2", "--branch", "--untracked-files=all", "--", *pathspecs
+        root,
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "--untracked-files=all",
+        "--",
+        *pathspecs,
+        env=safe,
     )
     bases: list[list[str]] = []
     for candidate in ([env["BASE_SHA"]] if env.get("BASE_SHA") else []) + ["origin/main"]:
-        sha = _git(root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        sha = _git(root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", env=safe)
         bases.append([candidate, sha])
         if sha:
             break
@@ -109,31 +122,134 @@ def file_digest(path: Path) -> bytes:
     return digest.digest()
 
 
+STATE_DIR_ENV = "CODEX_ORCHESTRATOR_STATE_DIR"
+KEY_FILE = "cache-hmac.key"
+_SECRETS: dict[str, bytes] = {}
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where this user's signing key for guardrail caches lives, outside every workspace:
+    ``$CODEX_ORCHESTRATOR_STATE_DIR``, else ``$XDG_STATE_HOME/codex-orchestrator``, else
+    ``~/.local/state/codex-orchestrator``."""
+    env = os.environ if env is None else env
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV])
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "codex-orchestrator"
+
+
+def cache_secret(env: Mapping[str, str] | None = None) -> bytes:
+    """The key that signs the guardrail result cache and its file-digest memo, so a command
+    that can write under ``.runs`` cannot plant a "passed" result or a stale digest. Kept
+    0600 in :func:`state_dir` (created on first use); when that is not writable, a key for
+    this process only (cached results then last one process)."""
+    directory = state_dir(env)
+    where = str(directory)
+    if where in _SECRETS:
+        return _SECRETS[where]
+    try:
+        secret = _load_or_create_key(directory)
+    except OSError:
+        secret = os.urandom(32)
+    _SECRETS[where] = secret
+    return secret
+
+
+def _load_or_create_key(directory: Path) -> bytes:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{directory} is not a 0700 directory of ours")
+    path = directory / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{path} is not a 0600 file of ours")
+        secret = handle.read(64)
+    if len(secret) < 32:
+        raise PermissionError(f"{path} is too short to be a key")
+    return secret
+
+
+def _mac(secret: bytes, document: Mapping[str, Any]) -> str:
+    body = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
+
+
+def _verified(secret: bytes, path: Path) -> dict[str, Any] | None:
+    """The signed document at ``path`` without its ``mac`` when the signature holds; None
+    when it is missing, unreadable, a symlink, malformed or not signed with ``secret``."""
+    try:
+        loaded = read_json(path)
+    except (OSError, ValueError, CodexError):
+        return None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("mac"), str):
+        return None
+    body = {k: v for k, v in loaded.items() if k != "mac"}
+    if not hmac.compare_digest(loaded["mac"], _mac(secret, body)):
+        return None
+    return body
+
+
+def _memo_entry(value: Any) -> bool:
+    """Whether ``value`` is ``[size, mtime_ns, inode, ctime_ns, "<64 hex>"]``."""
+    return (
+        isinstance(value, list)
+        and len(value) == 5
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in value[:4])
+        and isinstance(value[4], str)
+        and len(value[4]) == 64
+        and set(value[4]) <= _HEX64
+    )
+
+
 class FileDigests:
-    """File digests memoised by ``(size, mtime, inode)``, like git's index: a file whose stat
+    """File digests memoised by ``(size, mtime, inode, ctime)``, like git's index: a file whose stat
     is unchanged since it was hashed is not read again, within a session and, through the
     ``store`` file, across sessions. A file modified within the last :data:`RACY_SECONDS`
     is never memoised, since a same-size write in the same clock tick would not change its
     stat."""
 
-    def __init__(self, root: Path, store: Path | None = None) -> None:
+    def __init__(self, root: Path, store: Path | None = None, secret: bytes | None = None) -> None:
         self.root = root
         self._root = str(root)
         self.store = store
+        self._secret = secret
         self._memo: dict[str, list[Any]] | None = None
         self._dirty = False
+
+    @property
+    def secret(self) -> bytes:
+        """The key the stored memo is signed with (see :func:`cache_secret`)."""
+        if self._secret is None:
+            self._secret = cache_secret()
+        return self._secret
 
     def _load(self) -> dict[str, list[Any]]:
         if self._memo is None:
             self._memo = {}
             if self.store is not None:
-                try:
-                    loaded = read_json(self.store)
-                except (OSError, ValueError):
-                    loaded = None
-                if isinstance(loaded, dict) and loaded.get("format") == CACHE_FORMAT:
+                # Planted or malformed content is no memo: every file is hashed again.
+                loaded = _verified(self.secret, self.store)
+                if loaded is not None and loaded.get("format") == CACHE_FORMAT:
                     files = loaded.get("files")
-                    self._memo = files if isinstance(files, dict) else {}
+                    if isinstance(files, dict) and loaded.get("store") == str(self.store):
+                        self._memo = {
+                            rel: value
+                            for rel, value in files.items()
+                            if isinstance(rel, str) and _memo_entry(value)
+                        }
         return self._memo
 
     def __call__(self, rel: str) -> bytes:
@@ -143,13 +259,14 @@ class FileDigests:
             info = os.stat(path)
         except OSError as exc:
             return type(exc).__name__.encode()
-        key = [info.st_size, info.st_mtime_ns, info.st_ino]
+        # ctime too: a command can restore a file's mtime (touch -d), never its ctime.
+        key = [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
         memo = self._load()
         known = memo.get(rel)
-        if isinstance(known, list) and len(known) == 4 and known[:3] == key:
-            return bytes.fromhex(str(known[3]))
+        if known is not None and known[:4] == key:
+            return bytes.fromhex(str(known[4]))
         value = file_digest(Path(path))
-        if time.time_ns() - info.st_mtime_ns > RACY_SECONDS * 1_000_000_000:
+        if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_SECONDS * 1_000_000_000:
             memo[rel] = [*key, value.hex()]
             self._dirty = True
         return value
@@ -159,9 +276,10 @@ class FileDigests:
         memo, so a failed write costs speed, never correctness)."""
         if not self._dirty or self.store is None or self._memo is None:
             return
+        body = {"format": CACHE_FORMAT, "store": str(self.store), "files": self._memo}
         try:
-            atomic_write_json(self.store, {"format": CACHE_FORMAT, "files": self._memo})
-        except OSError:
+            atomic_write_json(self.store, {**body, "mac": _mac(self.secret, body)})
+        except (OSError, CodexError):  # a symlink planted at the memo is not written through
             return
         self._dirty = False
 
@@ -169,8 +287,16 @@ class FileDigests:
 class ResultCache:
     """Stored guardrail results of one task (or of the repository, without a task)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, secret: bytes | None = None) -> None:
         self.directory = directory
+        self._secret = secret
+
+    @property
+    def secret(self) -> bytes:
+        """The key entries are signed with (see :func:`cache_secret`)."""
+        if self._secret is None:
+            self._secret = cache_secret()
+        return self._secret
 
     @property
     def digests_path(self) -> Path:
@@ -188,11 +314,10 @@ class ResultCache:
 
     def load(self, name: str, key: str) -> dict[str, Any] | None:
         """The stored entry for ``name`` under fingerprint ``key``, if any."""
-        try:
-            entry = read_json(self._path(name))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(entry, dict) or entry.get("fingerprint") != key:
+        # Only an entry this user's orchestrator signed, for this guardrail, counts: a
+        # command that can write under .runs cannot plant a "passed" result.
+        entry = _verified(self.secret, self._path(name))
+        if entry is None or entry.get("fingerprint") != key or entry.get("name") != name:
             return None
         if not isinstance(entry.get("record"), dict):
             return None
@@ -200,7 +325,8 @@ class ResultCache:
 
     def store(self, name: str, key: str, record: Mapping[str, Any], run_id: str | None) -> None:
         """Keep ``record`` (a ``guardrails[]`` record) as the result under ``key``."""
-        atomic_write_json(
-            self._path(name),
-            {"fingerprint": key, "runId": run_id, "record": dict(record)},
-        )
+        body = {"name": name, "fingerprint": key, "runId": run_id, "record": dict(record)}
+        try:
+            atomic_write_json(self._path(name), {**body, "mac": _mac(self.secret, body)})
+        except CodexError as exc:  # a planted symlink: refused, reported like a failed write
+            raise OSError(str(exc)) from exc

@@ -175,9 +175,19 @@ class GuardrailContext:
             timed_out=bool(result.outcome and result.outcome.timed_out),
         )
 
+    def run_git(self, *args: str) -> CommandOutput:
+        """``git ARGS`` in the repository through :meth:`run_command`, with hooks, fsmonitor,
+        filter drivers and system/global configuration off (see :mod:`pytest_codex.gitenv`):
+        a planted ``.git/config`` runs nothing."""
+        from pytest_codex.gitenv import safe_git_env
+
+        return self.run_command(
+            ["git", *args], env=safe_git_env(self.root), reason=f"guardrail {self.name} reads git"
+        )
+
     def git(self, *args: str) -> str:
         """``git ARGS`` in the repository; its stdout, or :class:`GuardrailCommandError`."""
-        result = self.run_command(["git", *args], reason=f"guardrail {self.name} reads git")
+        result = self.run_git(*args)
         if not result.ok:
             lines = (result.stderr or result.stdout).strip().splitlines()
             why = lines[-1] if lines else f"exit status {result.exit_code}"

@@ -174,7 +174,7 @@ class SpecGuard(Guardrail):
 # -- the base revision ------------------------------------------------------------------------
 def _git_or_none(ctx: GuardrailContext, *args: str) -> str | None:
     """``git ARGS``'s stdout, or None when git fails (an expected outcome for probes)."""
-    output = ctx.run_command(["git", *args], reason=f"guardrail {ctx.name} reads git")
+    output = ctx.run_git(*args)
     return output.stdout if output.ok else None
 
 

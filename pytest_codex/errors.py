@@ -70,3 +70,10 @@ class ExecTimeoutError(ExecError):
     """A command exceeded its per-command timeout (exit code 124, like timeout(1))."""
 
     exit_code = 124
+
+
+class UnsafePathError(CodexError):
+    """A path the orchestrator writes or trusts is a symlink, a hard link, not a regular file,
+    or resolves outside where it must be (exit code 2)."""
+
+    exit_code = 2

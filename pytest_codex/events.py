@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, runtime_checkable
 
+from .atomic import open_nofollow
 from .errors import CodexError
 from .redact import REDACTED, secret_values
 from .timeutil import now_iso
@@ -211,8 +212,8 @@ class JsonlFileSink:
         self.buffered = buffered
         self.max_delay = max_delay
         self.max_lines = max_lines
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Never through a symlink or hard link a command may have planted (see atomic).
+        self._fd: int | None = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         self._pending: list[bytes] = []
         self._oldest = 0.0
         self._lock = threading.Lock()
@@ -287,7 +288,7 @@ class JsonlStreamSink:
 
 def read_events(path: Path) -> Iterator[Event]:
     """The events of an ``events.jsonl`` file; a torn last line (killed writer) is skipped."""
-    with path.open("r", encoding="utf-8") as handle:
+    with os.fdopen(open_nofollow(path, os.O_RDONLY, create_dirs=False), encoding="utf-8") as handle:
         for line in handle:
             if not line.endswith("\n"):
                 break

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import make_dirs
 from .orchestrator import (
     AttemptOutcome,
     ShellCommand,
@@ -34,7 +35,7 @@ _counter_lock = threading.Lock()
 def _next_index(commands_dir: Path) -> int:
     # NN is the command's position in the run; resumed runs continue after existing logs.
     with _counter_lock:
-        commands_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(commands_dir)  # refuses a symlink on the way
         existing = [p.name.split("-", 1)[0] for p in commands_dir.glob("*.log")]
         numbers = [int(n) for n in existing if n.isdigit()]
         return (max(numbers) + 1) if numbers else 1

@@ -10,7 +10,7 @@ import re
 import secrets
 from datetime import datetime
 
-from .errors import TaskIdError
+from .errors import TaskIdError, UsageError
 from .timeutil import utc_now
 
 MAX_TASK_ID_LENGTH = 128
@@ -38,6 +38,22 @@ def validate_task_id(task_id: str, *, source: str = "task id") -> str:
             "only, not starting with '.'"
         )
     return task_id
+
+
+class SessionIdError(UsageError):
+    """A session id that is empty, too long, or not made of ``[A-Za-z0-9._-]``."""
+
+
+def validate_session_id(session_id: str, *, source: str = "session id") -> str:
+    """Return ``session_id`` if it is safe in a file name (same rules as a task id: it names
+    ``sessions/<id>.json`` under the run directory), else raise :class:`SessionIdError`."""
+    if session_id and len(session_id) <= MAX_TASK_ID_LENGTH and _TASK_ID.fullmatch(session_id):
+        return session_id
+    shown = repr(session_id) if len(session_id) <= 40 else repr(session_id[:40] + "...")
+    raise SessionIdError(
+        f"{source} {shown} is not a valid session id; use 1-{MAX_TASK_ID_LENGTH} letters, "
+        "digits, '.', '_' and '-', not starting with '.'"
+    )
 
 
 def new_run_id(moment: datetime | None = None) -> str:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import UnsafePathError
+from .ids import is_run_id, validate_task_id
 
 ROOT_ENV = "CODEX_ORCHESTRATOR_ROOT"
 RUNS_DIR_ENV = "CODEX_ORCHESTRATOR_RUNS_DIR"
@@ -137,3 +141,45 @@ class RunPaths:
             return str(path.relative_to(self.root))
         except ValueError:
             return str(path)
+
+
+def confine_manifest(roots: Roots, manifest: Path, task_id: str | None = None) -> tuple[str, str]:
+    """``(task id, run id)`` of ``manifest`` when it is exactly
+    ``<runs>/<task>/cli/<run-id>/manifest.json`` of this repository's runs directory, with
+    valid ids and no symlink below the runs directory (and of ``task_id`` when given); an
+    :class:`UnsafePathError` otherwise. Ids come from the location, never from the file."""
+    absolute = Path(os.path.abspath(manifest))
+    try:
+        parts = absolute.relative_to(roots.runs_dir).parts
+    except ValueError:
+        raise UnsafePathError(
+            f"manifest {manifest} is outside this repository's runs directory "
+            f"{roots.runs_dir}; pass a run id or a manifest under it"
+        ) from None
+    if len(parts) != 4 or parts[1] != "cli" or parts[3] != "manifest.json":
+        raise UnsafePathError(
+            f"manifest {manifest} is not <runs>/<task>/cli/<run-id>/manifest.json; "
+            "pass a run id instead"
+        )
+    task, _, run_id, _ = parts
+    validate_task_id(task, source=f"the task directory of {manifest}")
+    if not is_run_id(run_id):
+        raise UnsafePathError(f"manifest {manifest}: {run_id!r} is not a run id")
+    if task_id is not None and task != task_id:
+        raise UnsafePathError(
+            f"manifest {manifest} belongs to task {task}, not {task_id}; "
+            "pass the right --task or a run of this task"
+        )
+    walked = roots.runs_dir
+    for name in parts:
+        walked = walked / name
+        try:
+            info = os.lstat(walked)
+        except FileNotFoundError:
+            raise UnsafePathError(f"manifest {manifest} does not exist") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise UnsafePathError(
+                f"refusing manifest {manifest}: {walked} is a symbolic link (planted by a "
+                "command?); remove it and run again"
+            )
+    return task, run_id

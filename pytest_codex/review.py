@@ -14,7 +14,7 @@ from typing import Any
 
 from . import schemas
 from .atomic import atomic_write_json, locked, read_json
-from .errors import UsageError
+from .errors import UnsafePathError, UsageError
 from .events import Event, JsonlFileSink, last_seq
 from .timeutil import now_iso
 
@@ -48,6 +48,13 @@ def record_review(
     with locked(manifest_path):
         document: dict[str, Any] = read_json(manifest_path)
         schemas.validate("manifest", document, what=f"manifest {manifest_path}")
+        # A manifest naming another run or task than its location is forged: refuse it.
+        location = (manifest_path.parent.parent.parent.name, manifest_path.parent.name)
+        if (document.get("taskId"), document.get("runId")) != location:
+            raise UnsafePathError(
+                f"manifest {manifest_path} names task {document.get('taskId')!r} run "
+                f"{document.get('runId')!r}, not its location {location[0]}/{location[1]}"
+            )
         document.setdefault("reviews", []).append(review)
         document["updatedAt"] = review["recordedAt"]
         atomic_write_json(manifest_path, document)

@@ -13,8 +13,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .atomic import make_dirs
 from .context import Context
-from .errors import RunNotFoundError, UsageError
+from .errors import RunNotFoundError, UnsafePathError, UsageError
 from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
 from .handle import RunIdentity
 from .ids import is_run_id, new_run_id, validate_task_id
@@ -28,7 +29,7 @@ from .manifest import (
     update_task_metrics,
     write_state,
 )
-from .paths import RunPaths
+from .paths import RunPaths, confine_manifest
 from .sinks import configured_sinks
 from .timeutil import now_iso, parse_timestamp
 
@@ -86,7 +87,7 @@ class Run(RunIdentity):
         # Everything that can be refused is checked before the run directory exists.
         instructions = load_run_instructions(context)
         paths = context.roots.run_paths(task, run_id or new_run_id())
-        paths.run_dir.mkdir(parents=True, exist_ok=False)
+        make_dirs(paths.run_dir, exist_ok=False)  # refuses a symlink on the way
         config = context.config
         interval = float(config.get("heartbeat_interval_seconds") or 5.0)
         document = new_manifest(
@@ -121,13 +122,20 @@ class Run(RunIdentity):
     ) -> Run:
         """Append to an existing run (``latest`` = the newest run of the task)."""
         manifest_path = find_manifest(context, run_ref, task_id=task_id)
+        # Every path comes from the validated location, never from the file's own ids.
+        task, run_id = confine_manifest(context.roots, manifest_path, task_id)
         document = load_manifest(manifest_path)
+        if (document.get("taskId"), document.get("runId")) != (task, run_id):
+            raise UnsafePathError(
+                f"manifest {manifest_path} names task {document.get('taskId')!r} run "
+                f"{document.get('runId')!r}, not its own location {task}/{run_id}; refusing it"
+            )
         if document["status"] in TERMINAL_STATUSES and not reopen:
             raise UsageError(
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
             )
-        paths = context.roots.run_paths(document["taskId"], document["runId"])
+        paths = context.roots.run_paths(task, run_id)
         document["status"] = "in_progress"
         document["completedAt"] = None
         document["statusDetail"] = None

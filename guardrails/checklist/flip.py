@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_codex.errors import CodexError, UsageError
+from pytest_codex.errors import CodexError, UnsafePathError, UsageError
 
 from .doc import ChecklistDoc, ChecklistItem
 
@@ -37,6 +37,7 @@ class FileChange:
     old: bytes
     new_text: str
     line: int
+    root: Path
 
 
 @dataclass
@@ -74,6 +75,7 @@ def plan_flip(
             f"no checklist for {task}: {layout.checklist} does not exist; create it or set "
             "guardrails.checklist.checklist"
         )
+    _confined(root, checklist_path, layout.checklist)  # before reading it
     old = _read(checklist_path, layout.checklist)
     doc = ChecklistDoc.from_bytes(old, runs_prefix=runs_prefix)
     item = select_item(doc, selector, layout.checklist)
@@ -94,9 +96,12 @@ def plan_flip(
         item={"number": item.number, "line": item.line, "label": item.label, "key": item.key},
         manifest=verdict.cited,
     )
-    plan.changes.append(_ticked(layout.checklist, checklist_path, old, item.line, verdict.cited))
+    plan.changes.append(
+        _ticked(root, layout.checklist, checklist_path, old, item.line, verdict.cited)
+    )
     for mirror in layout.mirror_files(root):
         path = root / mirror
+        _confined(root, path, mirror)
         data = _read(path, mirror)
         mirror_doc = ChecklistDoc.from_bytes(data, runs_prefix=runs_prefix)
         pair = next(
@@ -111,7 +116,7 @@ def plan_flip(
                 f"{mirror}:{pair[1].line} already shows [x] for '{item.label}'; it was not changed"
             )
         else:
-            plan.changes.append(_ticked(mirror, path, data, pair[1].line, verdict.cited))
+            plan.changes.append(_ticked(root, mirror, path, data, pair[1].line, verdict.cited))
     for change in plan.changes:  # the new texts must parse as intended before any write
         after = ChecklistDoc.parse(change.new_text.lstrip("\ufeff"), runs_prefix=runs_prefix)
         before = ChecklistDoc.from_bytes(change.old, runs_prefix=runs_prefix)
@@ -200,8 +205,9 @@ def _manifest_rel(manifest: str, *, root: Path, cwd: Path, runs_dir: Path, task:
     return rel
 
 
-def _ticked(rel: str, path: Path, data: bytes, line: int, evidence: str) -> FileChange:
-    """The change ticking the item on ``line`` of ``path`` (whose content is ``data``)."""
+def _ticked(root: Path, rel: str, path: Path, data: bytes, line: int, evidence: str) -> FileChange:
+    """The change ticking the item on ``line`` of ``path`` (whose content is ``data``);
+    ``root`` is the repository it must stay in."""
     from .doc import tick
 
     try:
@@ -211,7 +217,7 @@ def _ticked(rel: str, path: Path, data: bytes, line: int, evidence: str) -> File
             f"{rel} is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8 and flip again"
         ) from exc
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    return FileChange(rel, path, data, bom + tick(text[len(bom) :], line, evidence), line)
+    return FileChange(rel, path, data, bom + tick(text[len(bom) :], line, evidence), line, root)
 
 
 def apply_flip(plan: FlipPlan) -> None:
@@ -225,7 +231,20 @@ def apply_flip(plan: FlipPlan) -> None:
                 f"{change.rel} changed while flipping; nothing changed, run the command again"
             )
     for change in plan.changes:
-        atomic_write_text(change.path.resolve(), change.new_text)
+        # Re-resolved: a link swapped since planning is refused, never written through.
+        atomic_write_text(_confined(change.root, change.path, change.rel), change.new_text)
+
+
+def _confined(root: Path, path: Path, rel: str) -> Path:
+    """``path`` resolved, when it stays inside the repository ``root`` (through ``..`` or
+    symlinks alike); :class:`UnsafePathError` otherwise: flip never writes outside it."""
+    resolved, inside = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(inside):
+        raise UnsafePathError(
+            f"{rel} resolves to {resolved}, outside the repository {inside}; "
+            "refusing to write it (fix the checklist path or the link)"
+        )
+    return resolved
 
 
 def _read(path: Path, rel: str) -> bytes:

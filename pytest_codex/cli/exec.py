@@ -21,7 +21,9 @@ from typing import IO, Any
 from ..context import Context
 from ..errors import CodexError, UsageError
 from ..events import JsonlStreamSink, Sink
+from ..ids import validate_session_id
 from ..run import Run
+from ..runtime.session_server import checked_socket_dir
 from ..sinks.codex_dialect import CodexDialect, summary_line
 from ..sinks.human import HumanSink
 
@@ -286,6 +288,9 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
     from ..execution import execute_command
 
     stdout, stdin = sys.stdout, sys.stdin
+    if args.session is not None:  # it names a file and a socket: refuse before a run exists
+        validate_session_id(args.session, source="--session")
+        checked_socket_dir()
     overrides = parse_overrides(args.overrides)
     cli = _cli_config(args, overrides)
     context = Context.load(cli=cli, cli_flags=CLI_FLAGS, config_file=args.config_file)

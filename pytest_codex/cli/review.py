@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..paths import confine_manifest
 from ..review import OUTCOMES, record_review
 from ..run import find_manifest
 from ._options import add_context_options, add_format_option, load_context
@@ -41,14 +42,16 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Record the review."""
     ref = str(args.manifest)
+    context = load_context(args)
+    task = args.task or context.config.get("task")
     if ref.endswith(".json"):
         path = Path(ref)
         if not path.is_file():
             raise UsageError(f"manifest {path} not found; pass an existing manifest path")
     else:
-        context = load_context(args)
-        task = args.task or context.config.get("task")
         path = find_manifest(context, ref, task_id=task)
+    # Only a manifest of this repository's runs directory (and of the task, when given).
+    confine_manifest(context.roots, path, task)
     review = record_review(path, outcome=args.outcome, reason=args.reason, actor=args.actor)
     if args.format == "json":
         print(json.dumps(review, indent=2))

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ..atomic import open_nofollow
 from ..emitter import Emitter
 from ..errors import ExecError
 from ..timeutil import now_iso
@@ -334,8 +335,10 @@ class _Begun:
         self.seq = 0
         self.log: IO[bytes] | None = None
         if log_path is not None:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            self.log = open(log_path, "wb")  # noqa: SIM115 - closed in end()/close_log()
+            # Never through a symlink a command may have planted under the run directory.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            # Closed in end()/close_log().
+            self.log = os.fdopen(open_nofollow(log_path, flags), "wb")
         self.started_at = now_iso()
         self.t0 = time.monotonic()
         if emitter is not None:

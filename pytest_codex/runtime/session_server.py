@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,8 +29,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from ..emitter import Emitter
-from ..errors import ExecError
+from ..errors import ExecError, UnsafePathError
+from ..ids import validate_session_id
 from ..timeutil import now_iso
 from .capture import CapturedStream
 from .manager import ExecSessionManager
@@ -37,10 +41,51 @@ from .result import CommandResult
 DEFAULT_IDLE_TIMEOUT = 900.0
 
 
+def socket_dir() -> Path:
+    """This user's session socket directory: ``<tmp>/codex-sessions-<uid>``, mode 0700."""
+    return Path(tempfile.gettempdir()) / f"codex-sessions-{os.geteuid()}"
+
+
+def checked_socket_dir(*, create: bool = True) -> Path:
+    """:func:`socket_dir`, created 0700 if missing; refused (:class:`UnsafePathError`) when
+    it is a symlink, not a directory, owned by another user or open to group or others (a
+    swapped socket could answer with a fake exit status)."""
+    directory = socket_dir()
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+    info = os.lstat(directory)
+    problem = None
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory (a symlink?)"
+    elif info.st_uid != os.geteuid():
+        problem = f"is owned by uid {info.st_uid}, not by us (uid {os.geteuid()})"
+    elif info.st_mode & 0o077:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, wider than 0700"
+    if problem is not None:
+        raise UnsafePathError(
+            f"session socket directory {directory} {problem}; remove it and run again"
+        )
+    return directory
+
+
 def socket_path(run_dir: Path, session_id: str) -> Path:
     """A short socket path for a run's session (Unix socket paths are limited to ~108 bytes)."""
     digest = hashlib.sha256(f"{run_dir.resolve()}\0{session_id}".encode()).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / "codex-sessions" / f"{digest}.sock"
+    return socket_dir() / f"{digest}.sock"
+
+
+def _check_peer(connection: socket.socket, path: Path) -> None:
+    """Refuse a server that does not run as this user (``SO_PEERCRED``, Linux)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:  # pragma: no cover - not Linux: the 0700 directory is the guard
+        return
+    _pid, uid, _gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, option, 12))
+    if uid != os.geteuid():
+        raise UnsafePathError(
+            f"session socket {path} is served by uid {uid}, not by us (uid {os.geteuid()}); "
+            "remove it and run again"
+        )
 
 
 class _Forward:
@@ -69,7 +114,8 @@ def _encode(capture: CapturedStream) -> dict[str, Any]:
 
 def serve(path: Path, cwd: Path, wrapper: Sequence[str], idle_timeout: float) -> None:
     """Run the server until idle (or until its shell is gone)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.parent != checked_socket_dir():
+        raise UnsafePathError(f"session socket {path} is not in {socket_dir()}; refusing it")
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -131,6 +177,8 @@ def ensure_server(
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> Path:
     """The socket of the run's session ``session_id``, starting its server if needed."""
+    validate_session_id(session_id)
+    checked_socket_dir()
     path = socket_path(run_dir, session_id)
     if _answers(path):
         return path
@@ -154,8 +202,7 @@ def ensure_server(
     while time.monotonic() < deadline:
         if _answers(path):
             record = run_dir / "sessions" / f"{session_id}.json"
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"socket": str(path), "cwd": str(cwd)}) + "\n")
+            atomic_write_text(record, json.dumps({"socket": str(path), "cwd": str(cwd)}) + "\n")
             return path
         time.sleep(0.02)
     raise ExecError(f"session {session_id}: its server did not start (socket {path})")
@@ -167,6 +214,7 @@ def _answers(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))
+        _check_peer(probe, path)
     except OSError:
         return False
     finally:
@@ -198,6 +246,12 @@ def run_in_server(
             if attempt == 49:
                 raise ExecError(f"session {session_id}: cannot reach its server") from None
             time.sleep(0.02)
+    try:
+        checked_socket_dir(create=False)
+        _check_peer(connection, path)
+    except BaseException:
+        connection.close()
+        raise
     seq = 0
     with connection, connection.makefile("rw", encoding="utf-8") as stream:
         request = {

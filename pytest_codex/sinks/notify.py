@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..atomic import open_nofollow
 from ..errors import ConfigError
 from ..events import Event, Redactor
 
@@ -254,8 +256,9 @@ def _post(target: Target, data: Mapping[str, Any]) -> None:
 
 def _append(target: Target, data: Mapping[str, Any]) -> None:
     path = Path(target.spec.removeprefix("file://"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
+    # Never through a symlink or hard link (a planted one would make us append elsewhere).
+    fd = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(data) + "\n")
 
 

@@ -350,26 +350,31 @@ def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_result(
 
 
 def test_file_digests_are_memoised_by_stat_across_sessions_but_not_while_racy(
-    tmp_path: Path, guardrail_session: SessionFactory
+    tmp_path: Path, guardrail_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
 
+    import guardrails.cache
+
     write(tmp_path, {"notes/old.txt": "TODO a\n", "notes/new.txt": "fine\n"})
     old = tmp_path / "notes" / "old.txt"
-    os.utime(old, (1_000_000_000, 1_000_000_000))  # edited long ago
     guardrail = CountingGuardrail()
-    guardrail_session(tmp_path)[0].run(guardrail)
     memo = tmp_path / ".runs" / "0303-demo-task" / "guardrail-cache" / "memo"
+    # Both were just written (ctime is now): racy, so neither is memoised.
+    guardrail_session(tmp_path)[0].run(guardrail)
+    assert not (memo / "file-digests.json").exists()
+    # Once they are old enough, they are memoised.
+    monkeypatch.setattr(guardrails.cache, "RACY_SECONDS", 0)
+    assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is True
     stored = (memo / "file-digests.json").read_text()
-    assert "notes/old.txt" in stored and "notes/new.txt" not in stored  # new.txt is racy
-    # Same size, same mtime, same inode: the memo answers without reading the file, as
-    # git's index does, so this edit goes unseen ...
+    assert "notes/old.txt" in stored and "notes/new.txt" in stored
+    assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is True
+    # Same size, same mtime, same inode: only the ctime (which no command can set back)
+    # tells this edit apart, and it does.
+    before = old.stat()
     with old.open("r+") as handle:
         handle.write("TODO b\n")
-    os.utime(old, (1_000_000_000, 1_000_000_000))
-    assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is True
-    # ... while an edit to a recently modified file is always seen.
-    write(tmp_path, {"notes/new.txt": "TODO\n"})
+    os.utime(old, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert guardrail_session(tmp_path)[0].run(guardrail)["cached"] is False
 
 
