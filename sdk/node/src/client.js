@@ -112,6 +112,7 @@ export class CodexOrchestrator {
       timeoutMs: options.timeoutMs,
       killGraceMs: options.killGraceMs,
       signal: options.signal,
+      session: options.session,
     });
   }
 

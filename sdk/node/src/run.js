@@ -1,6 +1,8 @@
 // One invocation of the CLI: its events as they arrive, its result, its cancellation.
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import {
   CancelledError,
@@ -9,7 +11,7 @@ import {
   SpawnError,
 } from './errors.js';
 import { LineSplitter, parseEnvelope } from './lines.js';
-import { TreeTracker } from './tree.js';
+import { pidsWithArgument, TreeTracker } from './tree.js';
 
 /** How long the CLI gets after SIGTERM before the whole tree is killed (ms). */
 export const DEFAULT_KILL_GRACE_MS = 5000;
@@ -19,6 +21,26 @@ const STDERR_CAP = 1024 * 1024;
 const CLOSE_GRACE_MS = 2000;
 // How long to wait for killed stragglers to disappear before settling anyway.
 const REAP_WAIT_MS = 5000;
+
+// Runs whose CLI still lives: if this program exits (process.exit, the end of the event
+// loop), their process groups get SIGTERM on the way out, so no CLI is left orphaned.
+const LIVE = new Set();
+let exitHook = false;
+function track(child) {
+  LIVE.add(child);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const live of LIVE) {
+        try {
+          process.kill(-live.pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+}
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 
@@ -45,6 +67,7 @@ export class OrchestratorRun extends EventEmitter {
   #killGraceMs;
   #timeoutMs;
   #signal;
+  #session;
   #onAbort = null;
   #settle;
   #promise;
@@ -62,6 +85,7 @@ export class OrchestratorRun extends EventEmitter {
     this.#killGraceMs = spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
     this.#timeoutMs = spec.timeoutMs ?? null;
     this.#signal = spec.signal ?? null;
+    this.#session = spec.session ?? null;
     this.#promise = new Promise((resolve, reject) => {
       this.#settle = (error, value) => (error ? reject(error) : resolve(value));
     });
@@ -103,6 +127,7 @@ export class OrchestratorRun extends EventEmitter {
     child.on('exit', (code, signal) => this.#exited(code, signal));
     child.on('close', () => this.#finish());
     if (child.pid === undefined) return; // 'error' follows
+    track(child);
     if (this.#timeoutMs !== null && this.#timeoutMs !== undefined) {
       this.#timer(() => this.#terminate('timeout'), this.#timeoutMs);
     }
@@ -155,6 +180,7 @@ export class OrchestratorRun extends EventEmitter {
 
   #exited(code, signal) {
     this.#exit = { code, signal };
+    LIVE.delete(this.#child);
     this.emit('exit', { exitCode: code, signal });
     if (this.#scanTimer) clearInterval(this.#scanTimer);
     if (this.#terminating) {
@@ -173,6 +199,7 @@ export class OrchestratorRun extends EventEmitter {
     this.#terminating = { kind, reason };
     const pid = this.#child.pid;
     this.#tracker = new TreeTracker(pid);
+    for (const server of this.#sessionServers()) this.#tracker.adopt(server);
     this.#tracker.scan();
     this.#tracker.signalAll('SIGTERM');
     // Keep following the tree while the CLI unwinds, so nothing it starts is missed.
@@ -180,6 +207,23 @@ export class OrchestratorRun extends EventEmitter {
     this.#timer(() => {
       if (this.#exit === null) this.#tracker.signalAll('SIGKILL');
     }, this.#killGraceMs);
+  }
+
+  // With `--session`, the command runs in the run's session server, which an earlier
+  // invocation may have started (so it is not under this CLI): found by its socket, recorded
+  // in <run dir>/sessions/ID.json.
+  #sessionServers() {
+    if (!this.#session) return [];
+    const manifest = this.#events.find((e) => e.type === 'run:start')?.payload.manifestPath;
+    const log = this.#events.find((e) => e.type === 'exec:begin')?.payload.logPath;
+    const runDir = manifest ? dirname(manifest) : log ? dirname(dirname(log)) : null;
+    if (!runDir) return [];
+    try {
+      const record = JSON.parse(readFileSync(join(runDir, 'sessions', `${this.#session}.json`), 'utf8'));
+      return typeof record.socket === 'string' ? pidsWithArgument(record.socket) : [];
+    } catch {
+      return [];
+    }
   }
 
   async #finish() {

@@ -91,6 +91,21 @@ export function processTable() {
 
 const SELF = processInfo(process.pid);
 
+/** The pids whose command line has `arg` as one of its arguments (Linux; else none). */
+export function pidsWithArgument(arg) {
+  const found = [];
+  if (!HAS_PROC) return found;
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 /** Follows the processes under `rootPid`; `signalAll` reaches the ones still alive. */
 export class TreeTracker {
   #root;
@@ -101,6 +116,12 @@ export class TreeTracker {
 
   constructor(rootPid) {
     this.#root = rootPid;
+  }
+
+  /** Follow another process and everything under it (e.g. a session server the CLI uses). */
+  adopt(pid) {
+    const info = processInfo(pid);
+    if (info !== null && info.pid !== process.pid) this.#add(info);
   }
 
   /** Look for new descendants (call while the root still lives); returns the member count. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { CancelledError, OrchestratorTimeoutError, start } from '../src/index.js';
-import { isAlive, waitForOutput, workspace } from './helpers.js';
+import { BIN, cleanEnv, isAlive, waitForOutput, workspace } from './helpers.js';
 
 // A command whose child starts a grandchild and waits for it: the grandchild's pid is printed.
 const TREE = ['sh', '-c', 'sleep 300 & echo grandchild=$!; wait'];
@@ -89,4 +89,42 @@ test('a CLI that ignores SIGTERM is killed after the grace period, its escaped d
   assert.equal(error.signal, 'SIGKILL');
   assert.equal(error.summary, null);
   grandchildGone(t, pid);
+});
+
+test('a program that exits while a run is live takes the command tree with it', async (t) => {
+  const { dir } = await workspace(t);
+  const entry = new URL('../src/index.js', import.meta.url).href;
+  const program = [
+    `import { start } from ${JSON.stringify(entry)};`,
+    `const run = start(${JSON.stringify(TREE)}, { bin: process.env.BIN, cwd: process.cwd(), pipe: true });`,
+    "run.on('exec:chunk', (ev) => { process.stdout.write(ev.payload.data); process.exit(0); });",
+  ].join('\n');
+  const { spawnSync } = await import('node:child_process');
+  const ran = spawnSync(process.execPath, ['--input-type=module', '-e', program], {
+    cwd: dir,
+    env: cleanEnv({ BIN }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const pid = Number(/grandchild=(\d+)/.exec(ran.stdout)?.[1]);
+  assert.ok(pid > 0, ran.stdout + ran.stderr);
+  // The orphaned CLI got SIGTERM as the program exited; it ends the tree on its own time.
+  for (let i = 0; i < 400 && isAlive(pid); i += 1) await new Promise((r) => setTimeout(r, 50));
+  grandchildGone(t, pid);
+});
+
+test('cancelling a --session command ends the session server an earlier exec started', async (t) => {
+  const { client } = await workspace(t, { pipe: false, session: 'dev' });
+  const first = await client.exec(['export', 'COLOUR=blue']);
+  const again = await client.resume(first.runId, ['sh', '-c', 'echo colour=$COLOUR'], { reopen: true });
+  assert.match(again.summary.outputs.pty.text, /colour=blue/);
+  const run = client.startResume(first.runId, TREE, { reopen: true });
+  const pid = Number((await waitForOutput(run, /grandchild=(\d+)/))[1]);
+  run.cancel();
+  const error = await run.result().catch((e) => e);
+  assert.ok(error instanceof CancelledError, error.name);
+  grandchildGone(t, pid);
+  // The next invocation starts a fresh shell.
+  const fresh = await client.resume(first.runId, ['sh', '-c', 'echo colour=$COLOUR.'], { reopen: true });
+  assert.match(fresh.summary.outputs.pty.text, /colour=\./);
 });
