@@ -1,8 +1,11 @@
 // cancel, AbortSignal and timeoutMs end the whole command tree, against the real CLI.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 import { CancelledError, OrchestratorTimeoutError, start } from '../src/index.js';
+import { pidsWithArgument, trySignal } from '../src/tree.js';
 import { BIN, cleanEnv, isAlive, waitForOutput, workspace } from './helpers.js';
 
 // A command whose child starts a grandchild and waits for it: the grandchild's pid is printed.
@@ -124,7 +127,11 @@ test('cancelling a --session command ends the session server an earlier exec sta
   const error = await run.result().catch((e) => e);
   assert.ok(error instanceof CancelledError, error.name);
   grandchildGone(t, pid);
-  // The next invocation starts a fresh shell.
+  // The next invocation starts a fresh shell (and a server that the test ends).
   const fresh = await client.resume(first.runId, ['sh', '-c', 'echo colour=$COLOUR.'], { reopen: true });
+  const { socket } = JSON.parse(readFileSync(join(dirname(fresh.manifestPath), 'sessions', 'dev.json'), 'utf8'));
+  const servers = pidsWithArgument(socket);
+  t.after(() => servers.forEach((server) => trySignal(server, 'SIGKILL')));
+  assert.equal(servers.length, 1);
   assert.match(fresh.summary.outputs.pty.text, /colour=\./);
 });
