@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test test-node lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if command -v node >/dev/null 2>&1; then \
+	  echo "== node SDK: node --test sdk/node/test/*.test.js (node $$(node --version))"; \
+	  CODEX_ORCHESTRATOR_BIN="$(CURDIR)/$(BIN)/codex-orchestrator" node --test sdk/node/test/*.test.js; \
+	else \
+	  echo "== node SDK tests SKIPPED: node is not installed (.ci/run installs it)"; \
+	fi
+
+test-node: $(STAMP)
+	CODEX_ORCHESTRATOR_BIN="$(CURDIR)/$(BIN)/codex-orchestrator" node --test sdk/node/test/*.test.js
 
 bench: $(STAMP)
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -3,19 +3,53 @@
 Each sub-command lives in its own module of this package exposing ``register(subparsers)``;
 this module parses, dispatches, and maps errors to exit codes in one place:
 0 success, 1 failure, 2 usage or configuration error, 3 approval refused, 4 sandbox denial,
-5 retries exhausted, 124 timeout, 130 interrupted; ``exec`` passes the command's status on.
+5 retries exhausted, 124 timeout, 130 interrupted, 143 terminated (SIGTERM); ``exec`` passes
+the command's status on.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from .. import __version__
 from ..errors import CodexError
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwound like Ctrl-C, so the command's process group is killed and the
+    run is finished as cancelled (with its ``run:summary``) before the CLI exits 143."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While running a command, the first SIGTERM raises :class:`Terminated` (main thread
+    only); later ones are ignored, so they cannot interrupt the clean-up it started. (Not
+    ``SIG_IGN``: processes started during the clean-up would inherit that.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+        if not received:
+            received.append(signum)
+            raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 COMMAND_MODULES = (
     "pytest_codex.cli.runs",
@@ -76,10 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is not None and not getattr(args, "takes_command", False):
         parser.error("'--' and a command are only accepted by exec and resume")
     try:
-        return int(handler(args))
+        with _sigterm_unwinds():
+            return int(handler(args))
     except CodexError as exc:
         print(f"codex-orchestrator: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("codex-orchestrator: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("codex-orchestrator: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
