@@ -30,13 +30,133 @@ CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
 CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
 PYPROJECT_TABLE = "codex-orchestrator"
 
+
+# -- settings views: every default stated once, read by the CLI, the plugin and guardrails --
+@dataclass(frozen=True)
+class ApprovalsSettings:
+    """``approvals``: allow/deny rules and the scope of answers that name none."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    scope: str = "once"
+
+    def rules(self) -> dict[str, list[str]]:
+        """The ``{"allow": [...], "deny": [...]}`` mapping the approval rules are built from."""
+        return {"allow": list(self.allow), "deny": list(self.deny)}
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    """What every ToolOrchestrator of a run is built with (``start``, ``exec``, pytest,
+    ``checklist verify``, the guardrail fixture and guardrail items alike)."""
+
+    approval_policy: str = "on-request"
+    sandbox: str = "workspace-write"
+    network_access: bool = False
+    max_attempts: int = 3
+    backoff_initial_ms: float = 250.0
+    approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
+
+    @property
+    def backoff_initial_seconds(self) -> float:
+        """The first retry delay in seconds."""
+        return self.backoff_initial_ms / 1000.0
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> OrchestratorSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        get = _getter(config)
+        approvals = get("approvals") or {}
+        return cls(
+            approval_policy=str(get("approval_policy") or cls.approval_policy),
+            sandbox=str(get("sandbox") or cls.sandbox),
+            network_access=bool(_or(get("network_access"), cls.network_access)),
+            max_attempts=int(_or(get("max_attempts"), cls.max_attempts)),
+            backoff_initial_ms=float(_or(get("backoff_initial_ms"), cls.backoff_initial_ms)),
+            approvals=ApprovalsSettings(
+                allow=tuple(approvals.get("allow") or ()),
+                deny=tuple(approvals.get("deny") or ()),
+                scope=str(approvals.get("scope") or ApprovalsSettings.scope),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    """``exec``: the exec runtime's bounds (``memory_cap_bytes`` None = the runtime's own
+    capture cap; ``timeout_seconds`` None = no timeout unless ``--timeout``)."""
+
+    memory_cap_bytes: int | None = None
+    max_sessions: int = 8
+    idle_timeout_seconds: float = 900.0
+    timeout_seconds: float | None = None
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> ExecSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        section = _getter(config)("exec") or {}
+        cap = section.get("memory_cap_bytes")
+        timeout = section.get("timeout_seconds")
+        return cls(
+            memory_cap_bytes=None if cap is None else int(cap),
+            max_sessions=int(_or(section.get("max_sessions"), cls.max_sessions)),
+            idle_timeout_seconds=float(
+                _or(section.get("idle_timeout_seconds"), cls.idle_timeout_seconds)
+            ),
+            timeout_seconds=None if timeout is None else float(timeout),
+        )
+
+    def manager_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``ExecSessionManager`` for these bounds."""
+        options: dict[str, Any] = {
+            "max_sessions": self.max_sessions,
+            "idle_timeout": self.idle_timeout_seconds,
+        }
+        if self.memory_cap_bytes is not None:
+            options["memory_cap"] = self.memory_cap_bytes
+        return options
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run is started with: heartbeat, the orchestrator's and exec's settings."""
+
+    heartbeat_interval_seconds: float = 5.0
+    orchestrator: OrchestratorSettings = field(default_factory=OrchestratorSettings)
+    exec: ExecSettings = field(default_factory=ExecSettings)
+    guardrails: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> RunSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        get = _getter(config)
+        return cls(
+            heartbeat_interval_seconds=float(
+                _or(get("heartbeat_interval_seconds"), cls.heartbeat_interval_seconds)
+            ),
+            orchestrator=OrchestratorSettings.from_config(config),
+            exec=ExecSettings.from_config(config),
+            guardrails=dict(get("guardrails") or {}),
+        )
+
+
+def _getter(config: ResolvedConfig | Mapping[str, Any] | None) -> Callable[[str], Any]:
+    if config is None:
+        return lambda key: None
+    return config.get
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 DEFAULTS: dict[str, Any] = {
-    "approval_policy": "on-request",
-    "sandbox": "workspace-write",
-    "network_access": False,
-    "heartbeat_interval_seconds": 5.0,
-    "max_attempts": 3,
-    "backoff_initial_ms": 250.0,
+    "approval_policy": OrchestratorSettings.approval_policy,
+    "sandbox": OrchestratorSettings.sandbox,
+    "network_access": OrchestratorSettings.network_access,
+    "heartbeat_interval_seconds": RunSettings.heartbeat_interval_seconds,
+    "max_attempts": OrchestratorSettings.max_attempts,
+    "backoff_initial_ms": OrchestratorSettings.backoff_initial_ms,
     "notify": [],
 }
 
@@ -116,6 +236,10 @@ class ResolvedConfig:
     def source(self, key: str) -> str | None:
         """Where ``key`` came from, or None when nothing set it."""
         return self.sources.get(key)
+
+    def settings(self) -> RunSettings:
+        """The typed, frozen view of these values (defaults filled in)."""
+        return RunSettings.from_config(self)
 
     def to_manifest(self) -> dict[str, dict[str, Any]]:
         """The manifest's ``config`` section (secret-looking values redacted)."""

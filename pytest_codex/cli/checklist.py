@@ -97,7 +97,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     context = load_context(args)
     task = context.task_id()
-    settings = context.config.get("guardrails") or {}
+    settings = context.config.settings().guardrails
     for name in ("checklist", "collateral"):  # bad settings are configuration errors (2)
         Layout.from_settings(task, _section(settings, name))
     session = GuardrailSession.standalone(context, task, emitter=RecordingEmitter())
@@ -161,7 +161,7 @@ def run_flip(args: argparse.Namespace) -> int:
     """``checklist flip``."""
     context = load_context(args)
     task = context.task_id()
-    settings = _section(context.config.get("guardrails") or {}, "checklist")
+    settings = _section(context.config.settings().guardrails, "checklist")
     from guardrails.checklist.flip import apply_flip, plan_flip
 
     plan = plan_flip(
