@@ -12,6 +12,7 @@ what was expected. The resolved values are recorded in the manifest with their s
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -278,9 +279,79 @@ def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path |
     return None
 
 
+# Bounds: a config file is a few kilobytes; what exceeds these is a mistake or an attack
+# (a 470-byte YAML anchor bomb expands to millions of values and an 80 MB manifest).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 20_000
+MAX_CONFIG_DEPTH = 32
+MAX_YAML_ALIASES = 200
+
+
+def _yaml_loader() -> type:
+    """A SafeLoader that refuses more than :data:`MAX_YAML_ALIASES` aliases."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise _TooManyAliases
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
+
+
+class _TooManyAliases(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ConfigError(f"{name} is not a number a configuration may hold; use a finite number")
+
+
+def check_bounds(document: Any, label: str) -> None:
+    """Refuse a configuration that expands beyond :data:`MAX_CONFIG_VALUES` values or
+    :data:`MAX_CONFIG_DEPTH` levels (aliases counted as often as they are used), or that
+    holds NaN or an infinity; one-line :class:`ConfigError` naming the key."""
+    count = 0
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        count += 1
+        key = path.split("[", 1)[0]
+        where = f"key {key!r}" if key else "the configuration"
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{label}: {where}: the configuration expands to more than "
+                f"{MAX_CONFIG_VALUES} values (YAML anchors and aliases count each time they "
+                "are used); shorten it"
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{label}: {where}: nested deeper than {MAX_CONFIG_DEPTH} levels; flatten it"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{label}: {where}: {value} is not allowed; use a finite number")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                stack.append((item, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                stack.append((item, f"{path}[{position}]", depth + 1))
+
+
 def load_config_file(path: Path) -> dict[str, Any]:
     """Parse and validate one config file; a one-line :class:`ConfigError` when it is bad."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: the config file is {size} bytes, more than the "
+                f"{MAX_CONFIG_BYTES} allowed; shorten it"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
@@ -297,7 +368,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
         label = f"{path} [tool.{PYPROJECT_TABLE}]"
     elif path.suffix == ".json":
         try:
-            document = json.loads(text) if text.strip() else {}
+            document = json.loads(text, parse_constant=_reject_constant) if text.strip() else {}
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -308,7 +381,16 @@ def load_config_file(path: Path) -> dict[str, Any]:
         import yaml  # only YAML files need it
 
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=_yaml_loader())  # a bounded SafeLoader
+        except _TooManyAliases:
+            raise ConfigError(
+                f"{path}: more than {MAX_YAML_ALIASES} YAML aliases; "
+                "write the values out instead of anchoring them"
+            ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels; flatten it"
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -321,6 +403,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
             f"{label}: the configuration must be a mapping of keys to values, "
             f"not {_type_name(document)}"
         )
+    check_bounds(document, label)
     check(document, label)
     return document
 
@@ -358,6 +441,7 @@ def _simple_value_ok(key: str, value: Any) -> bool | None:
 
 def check(document: Mapping[str, Any], label: str) -> None:
     """Validate a (partial) configuration mapping; ``label`` names its source in errors."""
+    check_bounds(dict(document), label)
     if all(_simple_value_ok(k, v) for k, v in document.items()):
         return
     from jsonschema.exceptions import best_match

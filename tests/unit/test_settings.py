@@ -90,12 +90,14 @@ def test_a_run_orchestrator_uses_the_view(repo: Path) -> None:
         run.finish("succeeded")
 
 
-def test_start_reads_the_same_settings(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _start_context(repo: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> Context:
     monkeypatch.setenv(ROOT_ENV, str(repo))
     monkeypatch.chdir(repo)
-    args = build_parser().parse_args(["start", "diagnostics"])
-    context = start_command._context(args)
-    run = Run.start(context, heartbeat=False)
+    return start_command._context(build_parser().parse_args(["start", "diagnostics", *flags]))
+
+
+def test_start_reads_the_same_settings(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Run.start(_start_context(repo, monkeypatch), heartbeat=False)
     try:
         assert _settings_of(ToolOrchestrator.for_run(run)) == EXPECTED
     finally:
@@ -103,10 +105,7 @@ def test_start_reads_the_same_settings(repo: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_start_flags_win_over_the_file(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ROOT_ENV, str(repo))
-    monkeypatch.chdir(repo)
-    args = build_parser().parse_args(["start", "diagnostics", "--sandbox", "workspace-write"])
-    context = start_command._context(args)
+    context = _start_context(repo, monkeypatch, "--sandbox", "workspace-write")
     assert context.config.source("sandbox") == "cli"
     assert context.config.settings().orchestrator.sandbox == "workspace-write"
 
