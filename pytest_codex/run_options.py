@@ -1,8 +1,12 @@
 """The run options shared by ``exec``, ``resume``, ``start``, ``guardrails run`` and the pytest
-plugin, declared once: config key, flag, choices (from the policy and sandbox constants) and
-help. :mod:`pytest_codex.cli._options` renders them into argparse, :mod:`pytest_codex.plugin`
-into pytest's parser (as ``--codex-<flag>``); :func:`option_config` is the one mapping from
-their values to configuration keys.
+plugin, declared once: config key, flag, choices and help. :mod:`pytest_codex.cli._options`
+renders them into argparse, :mod:`pytest_codex.plugin` into pytest's parser (as
+``--codex-<flag>``); :func:`option_config` is the one mapping from their values to
+configuration keys.
+
+The choices are the config schema's enums, which a test pins to the policy and sandbox
+constants (``approvals.APPROVAL_POLICIES``, ``sandbox.SANDBOX_MODES``): an inert pytest
+session declares these options without importing the approval machinery.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .approvals import APPROVAL_POLICIES
+from . import schemas
 from .config import DEFAULTS
-from .sandbox import SANDBOX_MODES
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    return tuple(schemas.load_schema("config")["properties"][key]["enum"])
 
 
 def _same(value: Any) -> Any:
@@ -75,13 +82,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "approval_policy",
         "approval-policy",
         "approval policy for tool invocations",
-        choices=APPROVAL_POLICIES,
+        choices=_choices("approval_policy"),
     ),
     RunOption(
         "sandbox",
         "sandbox",
         "sandbox mode for commands",
-        choices=SANDBOX_MODES,
+        choices=_choices("sandbox"),
         cli_aliases=("-s",),
     ),
     RunOption(

@@ -144,3 +144,21 @@ def test_max_sessions_bounds_the_exec_runtime(tmp_path: Path) -> None:
         manager.open(cwd=tmp_path)
         assert len(manager.list()) == 2
         assert first.id not in {s["id"] for s in manager.list()}
+
+
+def test_run_option_choices_are_the_policy_and_sandbox_constants() -> None:
+    from pytest_codex.approvals import APPROVAL_POLICIES
+    from pytest_codex.run_options import RUN_OPTIONS
+    from pytest_codex.sandbox import SANDBOX_MODES
+
+    choices = {o.key: o.choices for o in RUN_OPTIONS if o.choices is not None}
+    assert choices == {"approval_policy": APPROVAL_POLICIES, "sandbox": SANDBOX_MODES}
+
+
+def test_one_table_renders_the_cli_and_the_pytest_options() -> None:
+    from pytest_codex.cli.docs import option_strings
+    from pytest_codex.run_options import RUN_OPTIONS
+
+    flags = option_strings()
+    for command in ("codex-orchestrator exec", "codex-orchestrator start"):
+        assert {o.flag for o in RUN_OPTIONS} <= set(flags[command]), command
