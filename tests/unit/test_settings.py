@@ -162,3 +162,41 @@ def test_one_table_renders_the_cli_and_the_pytest_options() -> None:
     flags = option_strings()
     for command in ("codex-orchestrator exec", "codex-orchestrator start"):
         assert {o.flag for o in RUN_OPTIONS} <= set(flags[command]), command
+
+
+def test_finish_on_error_finishes_the_run_and_reraises(repo: Path) -> None:
+    import json
+
+    from pytest_codex.execution import finish_on_error
+
+    failed = Run.start(_context(repo), heartbeat=False)
+    with pytest.raises(ValueError), finish_on_error(failed):
+        raise ValueError("boom")
+    cancelled = Run.start(_context(repo), heartbeat=False)
+    with pytest.raises(KeyboardInterrupt), finish_on_error(cancelled):
+        raise KeyboardInterrupt
+    documents = [json.loads(r.paths.manifest.read_text()) for r in (failed, cancelled)]
+    assert [d["status"] for d in documents] == ["failed", "cancelled"]
+    assert "ValueError: boom" in json.dumps(documents[0])
+
+
+def test_output_schema_checking_is_library_code(tmp_path: Path) -> None:
+    from pytest_codex.errors import UsageError
+    from pytest_codex.output_schema import load_output_schema, structured_output
+
+    path = tmp_path / "schema.json"
+    path.write_text('{"type": "object", "required": ["ok"]}')
+    schema = load_output_schema(path)
+    assert schema is not None
+    assert structured_output('noise\n{"ok": true}\n', schema) == ({"ok": True}, None)
+    assert (
+        structured_output("{}", schema)[1] == "--output-schema: <root>: 'ok' is a required property"
+    )
+    assert structured_output("not json", schema)[1] == (
+        "--output-schema: the command's final stdout is not JSON"
+    )
+    path.write_text('{"type": 5}')
+    with pytest.raises(UsageError, match="not a valid JSON Schema"):
+        load_output_schema(path)
+    with pytest.raises(UsageError, match="file not found"):
+        load_output_schema(tmp_path / "missing.json")
