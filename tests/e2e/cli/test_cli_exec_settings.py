@@ -84,3 +84,24 @@ def test_the_manifest_records_the_exec_settings(repo: Path) -> None:
         Path(_lines(result.stdout)[-1]["payload"]["run"]["manifestPath"]).read_text()
     )
     assert manifest["config"]["exec"]["value"] == {"timeout_seconds": 30, "max_sessions": 2}
+
+
+def test_start_command_stages_honour_the_exec_settings(repo: Path) -> None:
+    script = "import sys; sys.stdout.write('x' * 20000)"
+    _config(
+        repo,
+        "exec: { memory_cap_bytes: 2048, timeout_seconds: 1 }\n"
+        "pipelines:\n"
+        "  - id: bounded\n"
+        "    stages:\n"
+        f'      - {{ kind: command, id: big, command: "python3 -c \\"{script}\\"" }}\n'
+        '      - { kind: command, id: slow, command: "sleep 5" }\n',
+    )
+    result = exec_cli(repo, "start", "bounded", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    manifest = json.loads(
+        next((repo / ".runs" / "exec-task" / "cli").glob("*/manifest.json")).read_text()
+    )
+    big, slow = manifest["commands"]
+    assert big["bytes"]["stdout"] == 20000 and big["truncated"]["stdout"] is True
+    assert slow["timedOut"] is True
