@@ -119,12 +119,7 @@ class GuardrailSession:
     def settings(self, guardrail: Guardrail) -> Mapping[str, Any]:
         """The settings of ``guardrail``: its ``shared_settings`` sections, then its own
         section (``guardrails: {<name>: {...}}``) over them."""
-        merged: dict[str, Any] = {}
-        for name in (*guardrail.shared_settings, guardrail.name):
-            value = self.config.get(name)
-            if isinstance(value, Mapping):
-                merged.update(value)
-        return merged
+        return guardrail_settings(self.config, guardrail)
 
     def context_for(self, guardrail: Guardrail) -> GuardrailContext:
         """The context one guardrail runs with (sharing this session's orchestrator)."""
@@ -220,6 +215,17 @@ class GuardrailSession:
                 record["cacheError"] = f"{type(exc).__name__}: {exc}"
         self.emitter.emit("guardrail:result", {"guardrail": record})
         return record
+
+
+def guardrail_settings(config: Mapping[str, Any], guardrail: Guardrail) -> Mapping[str, Any]:
+    """The settings of ``guardrail`` in the ``guardrails`` section ``config``: its
+    ``shared_settings`` sections, then its own section over them."""
+    merged: dict[str, Any] = {}
+    for name in (*guardrail.shared_settings, guardrail.name):
+        value = config.get(name)
+        if isinstance(value, Mapping):
+            merged.update(value)
+    return merged
 
 
 CRASH_RULE = "guardrail/crashed"
