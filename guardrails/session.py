@@ -66,7 +66,7 @@ class GuardrailSession:
         return cls(
             root=Path(run.paths.root),
             task_id=run.task_id,
-            config=context.config.get("guardrails") or {},
+            config=context.config.settings().guardrails,
             emitter=run,
             runs_dir=Path(run.paths.runs_dir),
             env=context.env,
@@ -86,31 +86,28 @@ class GuardrailSession:
         **options: Any,
     ) -> GuardrailSession:
         """A session outside any run (``checklist verify``): events go to ``emitter``."""
-        from pytest_codex.approvals import ApprovalCache, ApprovalRules
+        from pytest_codex.approvals import ApprovalCache
+        from pytest_codex.config import OrchestratorSettings
         from pytest_codex.orchestrator import ToolOrchestrator
 
         config = context.config
 
         def factory() -> ToolOrchestrator:
-            approvals = config.get("approvals") or {}
-            return ToolOrchestrator(
+            # The same settings view as ToolOrchestrator.for_run: one set of defaults.
+            return ToolOrchestrator.from_settings(
                 emitter,
-                policy=config.get("approval_policy") or "on-request",
-                sandbox_mode=config.get("sandbox") or "workspace-write",
-                network=bool(config.get("network_access")),
+                OrchestratorSettings.from_config(config),
                 workspace=context.roots.root,
                 approver=approver,
                 cache=ApprovalCache.for_task(context.roots.runs_dir, task_id)
                 if task_id
                 else ApprovalCache(),
-                rules=ApprovalRules.from_config(approvals),
-                max_attempts=int(config.get("max_attempts") or 3),
             )
 
         return cls(
             root=context.roots.root,
             task_id=task_id,
-            config=config.get("guardrails") or {},
+            config=config.settings().guardrails,
             emitter=emitter,
             runs_dir=context.roots.runs_dir,
             env=context.env,
@@ -122,12 +119,7 @@ class GuardrailSession:
     def settings(self, guardrail: Guardrail) -> Mapping[str, Any]:
         """The settings of ``guardrail``: its ``shared_settings`` sections, then its own
         section (``guardrails: {<name>: {...}}``) over them."""
-        merged: dict[str, Any] = {}
-        for name in (*guardrail.shared_settings, guardrail.name):
-            value = self.config.get(name)
-            if isinstance(value, Mapping):
-                merged.update(value)
-        return merged
+        return guardrail_settings(self.config, guardrail)
 
     def context_for(self, guardrail: Guardrail) -> GuardrailContext:
         """The context one guardrail runs with (sharing this session's orchestrator)."""
@@ -239,6 +231,17 @@ class GuardrailSession:
                 record["cacheError"] = f"{type(exc).__name__}: {exc}"
         self.emitter.emit("guardrail:result", {"guardrail": record})
         return record
+
+
+def guardrail_settings(config: Mapping[str, Any], guardrail: Guardrail) -> Mapping[str, Any]:
+    """The settings of ``guardrail`` in the ``guardrails`` section ``config``: its
+    ``shared_settings`` sections, then its own section over them."""
+    merged: dict[str, Any] = {}
+    for name in (*guardrail.shared_settings, guardrail.name):
+        value = config.get(name)
+        if isinstance(value, Mapping):
+            merged.update(value)
+    return merged
 
 
 CRASH_RULE = "guardrail/crashed"

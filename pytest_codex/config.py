@@ -12,6 +12,7 @@ what was expected. The resolved values are recorded in the manifest with their s
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -30,13 +31,133 @@ CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
 CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
 PYPROJECT_TABLE = "codex-orchestrator"
 
+
+# -- settings views: every default stated once, read by the CLI, the plugin and guardrails --
+@dataclass(frozen=True)
+class ApprovalsSettings:
+    """``approvals``: allow/deny rules and the scope of answers that name none."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    scope: str = "once"
+
+    def rules(self) -> dict[str, list[str]]:
+        """The ``{"allow": [...], "deny": [...]}`` mapping the approval rules are built from."""
+        return {"allow": list(self.allow), "deny": list(self.deny)}
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    """What every ToolOrchestrator of a run is built with (``start``, ``exec``, pytest,
+    ``checklist verify``, the guardrail fixture and guardrail items alike)."""
+
+    approval_policy: str = "on-request"
+    sandbox: str = "workspace-write"
+    network_access: bool = False
+    max_attempts: int = 3
+    backoff_initial_ms: float = 250.0
+    approvals: ApprovalsSettings = field(default_factory=ApprovalsSettings)
+
+    @property
+    def backoff_initial_seconds(self) -> float:
+        """The first retry delay in seconds."""
+        return self.backoff_initial_ms / 1000.0
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> OrchestratorSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        get = _getter(config)
+        approvals = get("approvals") or {}
+        return cls(
+            approval_policy=str(get("approval_policy") or cls.approval_policy),
+            sandbox=str(get("sandbox") or cls.sandbox),
+            network_access=bool(_or(get("network_access"), cls.network_access)),
+            max_attempts=int(_or(get("max_attempts"), cls.max_attempts)),
+            backoff_initial_ms=float(_or(get("backoff_initial_ms"), cls.backoff_initial_ms)),
+            approvals=ApprovalsSettings(
+                allow=tuple(approvals.get("allow") or ()),
+                deny=tuple(approvals.get("deny") or ()),
+                scope=str(approvals.get("scope") or ApprovalsSettings.scope),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    """``exec``: the exec runtime's bounds (``memory_cap_bytes`` None = the runtime's own
+    capture cap; ``timeout_seconds`` None = no timeout unless ``--timeout``)."""
+
+    memory_cap_bytes: int | None = None
+    max_sessions: int = 8
+    idle_timeout_seconds: float = 900.0
+    timeout_seconds: float | None = None
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> ExecSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        section = _getter(config)("exec") or {}
+        cap = section.get("memory_cap_bytes")
+        timeout = section.get("timeout_seconds")
+        return cls(
+            memory_cap_bytes=None if cap is None else int(cap),
+            max_sessions=int(_or(section.get("max_sessions"), cls.max_sessions)),
+            idle_timeout_seconds=float(
+                _or(section.get("idle_timeout_seconds"), cls.idle_timeout_seconds)
+            ),
+            timeout_seconds=None if timeout is None else float(timeout),
+        )
+
+    def manager_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``ExecSessionManager`` for these bounds."""
+        options: dict[str, Any] = {
+            "max_sessions": self.max_sessions,
+            "idle_timeout": self.idle_timeout_seconds,
+        }
+        if self.memory_cap_bytes is not None:
+            options["memory_cap"] = self.memory_cap_bytes
+        return options
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run is started with: heartbeat, the orchestrator's and exec's settings."""
+
+    heartbeat_interval_seconds: float = 5.0
+    orchestrator: OrchestratorSettings = field(default_factory=OrchestratorSettings)
+    exec: ExecSettings = field(default_factory=ExecSettings)
+    guardrails: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> RunSettings:
+        """The view of a resolved configuration (or of a plain mapping of its values)."""
+        get = _getter(config)
+        return cls(
+            heartbeat_interval_seconds=float(
+                _or(get("heartbeat_interval_seconds"), cls.heartbeat_interval_seconds)
+            ),
+            orchestrator=OrchestratorSettings.from_config(config),
+            exec=ExecSettings.from_config(config),
+            guardrails=dict(get("guardrails") or {}),
+        )
+
+
+def _getter(config: ResolvedConfig | Mapping[str, Any] | None) -> Callable[[str], Any]:
+    if config is None:
+        return lambda key: None
+    return config.get
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 DEFAULTS: dict[str, Any] = {
-    "approval_policy": "on-request",
-    "sandbox": "workspace-write",
-    "network_access": False,
-    "heartbeat_interval_seconds": 5.0,
-    "max_attempts": 3,
-    "backoff_initial_ms": 250.0,
+    "approval_policy": OrchestratorSettings.approval_policy,
+    "sandbox": OrchestratorSettings.sandbox,
+    "network_access": OrchestratorSettings.network_access,
+    "heartbeat_interval_seconds": RunSettings.heartbeat_interval_seconds,
+    "max_attempts": OrchestratorSettings.max_attempts,
+    "backoff_initial_ms": OrchestratorSettings.backoff_initial_ms,
     "notify": [],
 }
 
@@ -117,6 +238,10 @@ class ResolvedConfig:
         """Where ``key`` came from, or None when nothing set it."""
         return self.sources.get(key)
 
+    def settings(self) -> RunSettings:
+        """The typed, frozen view of these values (defaults filled in)."""
+        return RunSettings.from_config(self)
+
     def to_manifest(self) -> dict[str, dict[str, Any]]:
         """The manifest's ``config`` section (secret-looking values redacted)."""
         return {
@@ -154,9 +279,79 @@ def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path |
     return None
 
 
+# Bounds: a config file is a few kilobytes; what exceeds these is a mistake or an attack
+# (a 470-byte YAML anchor bomb expands to millions of values and an 80 MB manifest).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_VALUES = 20_000
+MAX_CONFIG_DEPTH = 32
+MAX_YAML_ALIASES = 200
+
+
+def _yaml_loader() -> type:
+    """A SafeLoader that refuses more than :data:`MAX_YAML_ALIASES` aliases."""
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise _TooManyAliases
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
+
+
+class _TooManyAliases(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ConfigError(f"{name} is not a number a configuration may hold; use a finite number")
+
+
+def check_bounds(document: Any, label: str) -> None:
+    """Refuse a configuration that expands beyond :data:`MAX_CONFIG_VALUES` values or
+    :data:`MAX_CONFIG_DEPTH` levels (aliases counted as often as they are used), or that
+    holds NaN or an infinity; one-line :class:`ConfigError` naming the key."""
+    count = 0
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        count += 1
+        key = path.split("[", 1)[0]
+        where = f"key {key!r}" if key else "the configuration"
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{label}: {where}: the configuration expands to more than "
+                f"{MAX_CONFIG_VALUES} values (YAML anchors and aliases count each time they "
+                "are used); shorten it"
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{label}: {where}: nested deeper than {MAX_CONFIG_DEPTH} levels; flatten it"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{label}: {where}: {value} is not allowed; use a finite number")
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                stack.append((item, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                stack.append((item, f"{path}[{position}]", depth + 1))
+
+
 def load_config_file(path: Path) -> dict[str, Any]:
     """Parse and validate one config file; a one-line :class:`ConfigError` when it is bad."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: the config file is {size} bytes, more than the "
+                f"{MAX_CONFIG_BYTES} allowed; shorten it"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
@@ -173,7 +368,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
         label = f"{path} [tool.{PYPROJECT_TABLE}]"
     elif path.suffix == ".json":
         try:
-            document = json.loads(text) if text.strip() else {}
+            document = json.loads(text, parse_constant=_reject_constant) if text.strip() else {}
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -184,7 +381,16 @@ def load_config_file(path: Path) -> dict[str, Any]:
         import yaml  # only YAML files need it
 
         try:
-            document = yaml.safe_load(text)
+            document = yaml.load(text, Loader=_yaml_loader())  # a bounded SafeLoader
+        except _TooManyAliases:
+            raise ConfigError(
+                f"{path}: more than {MAX_YAML_ALIASES} YAML aliases; "
+                "write the values out instead of anchoring them"
+            ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"{path}: nested deeper than {MAX_CONFIG_DEPTH} levels; flatten it"
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -197,6 +403,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
             f"{label}: the configuration must be a mapping of keys to values, "
             f"not {_type_name(document)}"
         )
+    check_bounds(document, label)
     check(document, label)
     return document
 
@@ -234,6 +441,7 @@ def _simple_value_ok(key: str, value: Any) -> bool | None:
 
 def check(document: Mapping[str, Any], label: str) -> None:
     """Validate a (partial) configuration mapping; ``label`` names its source in errors."""
+    check_bounds(dict(document), label)
     if all(_simple_value_ok(k, v) for k, v in document.items()):
         return
     from jsonschema.exceptions import best_match

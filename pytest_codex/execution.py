@@ -12,12 +12,15 @@ from __future__ import annotations
 import secrets
 import shlex
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .atomic import make_dirs
+from .config import ExecSettings
+from .errors import CodexError
 from .orchestrator import (
     AttemptOutcome,
     ShellCommand,
@@ -162,8 +165,11 @@ def execute_command(
 ) -> CommandExecution:
     """Run ``argv`` as one tool invocation of ``run``; never raises for the command's own
     failure (the record says what happened), only for bugs."""
+    settings = ExecSettings.from_config(getattr(run, "config", None))
+    if timeout is None:
+        timeout = settings.timeout_seconds
     own_manager = manager is None
-    manager = manager or ExecSessionManager()
+    manager = manager or ExecSessionManager(**settings.manager_options())
     orchestrator = orchestrator or ToolOrchestrator.for_run(run, writable_roots=writable_roots)
     correlation_id = secrets.token_hex(6)
     index = _next_index(run.paths.commands_dir)
@@ -198,7 +204,7 @@ def execute_command(
         if use_session is not None and number == 1:
             # A named session outlives this process: its shell lives in a session server.
             # (An escalated retry needs another sandbox, so it runs in a fresh shell.)
-            idle = float((run.config.get("exec") or {}).get("idle_timeout_seconds", 900.0))
+            idle = settings.idle_timeout_seconds
             server = ensure_server(
                 run.paths.run_dir,
                 use_session,
@@ -307,3 +313,17 @@ def _record(
         "omitted": {},
         "logPath": None,
     }
+
+
+@contextmanager
+def finish_on_error(run: Any) -> Iterator[None]:
+    """Finish ``run`` when the block raises (``cancelled`` for Ctrl-C, else ``failed``, with
+    the error as its detail), then let the error propagate: no run stays ``in_progress``."""
+    try:
+        yield
+    except BaseException as exc:
+        if not run.finished:
+            message = str(exc) if isinstance(exc, CodexError) else f"{type(exc).__name__}: {exc}"
+            status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run.finish(status, detail=message)
+        raise

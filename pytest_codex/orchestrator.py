@@ -58,6 +58,7 @@ from .approvals import (
     is_known_safe,
     validate_policy,
 )
+from .config import OrchestratorSettings
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
 from .redact import redact_argv, redact_text, secret_values
@@ -412,30 +413,31 @@ class ToolOrchestrator:
     def for_run(cls, run: Any, **overrides: Any) -> ToolOrchestrator:
         """An orchestrator bound to a run (``emit``, ``task_id``, ``paths``, ``config``).
 
-        Policy, sandbox mode, network, attempts, backoff and rules come from the run's
-        configuration; the workspace is the repository root; the cache is the task's.
+        Policy, sandbox mode, network, attempts, backoff, rules and the approval scope come
+        from the run's :class:`~pytest_codex.config.OrchestratorSettings`; the workspace is
+        the repository root; the cache is the task's.
         """
-        config = getattr(run, "config", None)
-
-        def setting(key: str, default: Any) -> Any:
-            value = config.get(key) if config is not None else None
-            return default if value is None else value
-
-        approvals_config = setting("approvals", {})
-        options: dict[str, Any] = {
-            "policy": setting("approval_policy", "on-request"),
-            "sandbox_mode": setting("sandbox", "workspace-write"),
-            "network": bool(setting("network_access", False)),
-            "workspace": Path(run.paths.root),
-            "max_attempts": int(setting("max_attempts", 3)),
-            "backoff_initial": float(setting("backoff_initial_ms", 250.0)) / 1000.0,
-            "rules": ApprovalRules.from_config(approvals_config),
-            "default_scope": approvals_config.get("scope", "once"),
-        }
         if "cache" not in overrides:
-            options["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
+            overrides["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
+        settings = OrchestratorSettings.from_config(getattr(run, "config", None))
+        return cls.from_settings(run, settings, workspace=Path(run.paths.root), **overrides)
+
+    @classmethod
+    def from_settings(
+        cls, emitter: Emitter, settings: OrchestratorSettings, **overrides: Any
+    ) -> ToolOrchestrator:
+        """An orchestrator built from a settings view (``overrides`` win)."""
+        options: dict[str, Any] = {
+            "policy": settings.approval_policy,
+            "sandbox_mode": settings.sandbox,
+            "network": settings.network_access,
+            "max_attempts": settings.max_attempts,
+            "backoff_initial": settings.backoff_initial_seconds,
+            "rules": ApprovalRules.from_config(settings.approvals.rules()),
+            "default_scope": settings.approvals.scope,
+        }
         options.update(overrides)
-        return cls(run, **options)
+        return cls(emitter, **options)
 
     # -- public API ---------------------------------------------------------------------------
     @property

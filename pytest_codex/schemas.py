@@ -102,3 +102,24 @@ def validate(name: str, document: Any, *, what: str | None = None) -> None:
 def is_valid(name: str, document: Any) -> bool:
     """Whether ``document`` matches schema ``name``."""
     return validator(name).is_valid(document)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` (a user's JSON Schema) is not a valid Draft 2020-12 schema, or None."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return str(exc.message)
+    return None
+
+
+def document_problem(schema: Any, document: Any) -> str | None:
+    """The best-matching error of ``document`` against a user's ``schema``, or None."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(schema).iter_errors(document))
+    return None if error is None else describe(error)

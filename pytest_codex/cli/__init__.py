@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
+import re
 import signal
 import sys
 import threading
@@ -18,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 
 from .. import __version__
+from ..distribution import check_import_names
 from ..errors import CodexError
 
 EXIT_INTERRUPTED = 130
@@ -66,10 +69,48 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2 (argparse's own convention)."""
+    """argparse, but usage errors are one line, suggest the nearest name, and exit 2
+    (argparse's own convention)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+        message = _suggest_choice(message)
+        glue = " " if message.endswith("?") else "; "
+        self.exit(2, f"{self.prog}: error: {message}{glue}see '{self.prog} --help'\n")
+
+
+_INVALID_CHOICE = re.compile(
+    r"argument (?P<arg>[^:]+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.*)\)$"
+)
+
+
+def _suggest_choice(message: str) -> str:
+    """``invalid choice`` messages gain the nearest choice (``did you mean exec?``)."""
+    match = _INVALID_CHOICE.match(message)
+    if match is None:
+        return message
+    value = match["value"].strip("'\"")
+    choices = [c.strip().strip("'\"") for c in match["choices"].split(",")]
+    nearest = difflib.get_close_matches(value, choices, n=1)
+    if match["arg"] == "COMMAND":
+        message = f"unknown command {value!r} (commands: {', '.join(choices)})"
+    return f"{message}; did you mean {nearest[0]}?" if nearest else message
+
+
+def _unknown_option(parser: argparse.ArgumentParser, args: argparse.Namespace, word: str) -> None:
+    """Refuse an unrecognised option on behalf of the (sub-)command it was given to, naming
+    the nearest option of that command."""
+    while True:  # descend to the sub-command that was parsed
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if sub is None or chosen not in sub.choices:
+            break
+        parser = sub.choices[chosen]
+    name = word.split("=", 1)[0]
+    known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    nearest = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {nearest[0]}?" if nearest else ""
+    what = "option" if word.startswith("-") else "argument"
+    parser.error(f"unknown {what} {word!r}{hint}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     options, command = split_command(list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(options)
+    args, unknown = parser.parse_known_args(options)
+    if unknown:
+        _unknown_option(parser, args, unknown[0])
     args.command = command
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -110,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is not None and not getattr(args, "takes_command", False):
         parser.error("'--' and a command are only accepted by exec and resume")
     try:
+        check_import_names()  # one line naming a foreign owner of our import names
         with _sigterm_unwinds():
             return int(handler(args))
     except CodexError as exc:

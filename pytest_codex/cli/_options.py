@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context
+from ..run_options import RUN_OPTIONS, option_config
 
 
 def add_context_options(parser: argparse.ArgumentParser, *, task: bool = True) -> None:
@@ -36,7 +37,42 @@ def add_format_option(parser: argparse.ArgumentParser, default: str = "text") ->
     )
 
 
-def load_context(args: argparse.Namespace, **cli: Any) -> Context:
+def add_run_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The shared run options (:data:`pytest_codex.run_options.RUN_OPTIONS`)."""
+    for option in RUN_OPTIONS:
+        kwargs: dict[str, Any] = {"dest": option.dest, "help": option.help_text}
+        if option.choices is not None:
+            kwargs["choices"] = list(option.choices)
+        if option.metavar is not None:
+            kwargs["metavar"] = option.metavar
+        if option.repeatable:
+            kwargs["action"] = "append"
+        parser.add_argument(option.flag, *option.cli_aliases, **kwargs)
+
+
+def run_option_config(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The configuration the parsed run options set, and each key's flag."""
+    return option_config(lambda o: getattr(args, o.dest, None), lambda o: o.flag)
+
+
+def load_context(
+    args: argparse.Namespace,
+    *,
+    cli: dict[str, Any] | None = None,
+    flags: dict[str, str] | None = None,
+) -> Context:
     """The context for a parsed command line (flags override env and config)."""
-    values = {"task": getattr(args, "task", None), **cli}
-    return Context.load(cli=values, config_file=getattr(args, "config_file", None))
+    values = {"task": getattr(args, "task", None), **(cli or {})}
+    return Context.load(
+        cli=values,
+        cli_flags={"task": "--task", **(flags or {})},
+        config_file=getattr(args, "config_file", None),
+    )
+
+
+def with_command(parser: argparse.ArgumentParser, command: str) -> str:
+    """``parser``'s usage line with ``command`` (e.g. ``-- CMD [ARGS...]``) at its end."""
+    formatter = parser._get_formatter()
+    formatter.add_usage(None, parser._actions, parser._mutually_exclusive_groups)
+    usage = formatter.format_help().strip().removeprefix("usage: ")
+    return f"{usage} {command}".replace("%", "%%")

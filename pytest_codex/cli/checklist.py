@@ -97,12 +97,12 @@ def run_verify(args: argparse.Namespace) -> int:
 
     context = load_context(args)
     task = context.task_id()
-    settings = context.config.get("guardrails") or {}
-    for name in ("checklist", "collateral"):  # bad settings are configuration errors (2)
-        Layout.from_settings(task, _section(settings, name))
     session = GuardrailSession.standalone(context, task, emitter=RecordingEmitter())
     session.use_cache = not args.no_cache
-    records = [session.run(g) for g in (ChecklistGuardrail(), CollateralGuardrail())]
+    guardrails = (ChecklistGuardrail(), CollateralGuardrail())
+    for guardrail in guardrails:  # bad settings are configuration errors (2)
+        Layout.from_settings(task, session.settings(guardrail))
+    records = [session.run(g) for g in guardrails]
     status = _overall(records)
     if args.format == "json":
         print(
@@ -115,16 +115,6 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render_verify(records)))
     return 1 if status == "failed" else 0
-
-
-def _section(settings: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    """The task layout of guardrail ``name``: ``guardrails.tasks``, then its own section."""
-    merged: dict[str, Any] = {}
-    for key in ("tasks", name):
-        value = settings.get(key)
-        if isinstance(value, Mapping):
-            merged.update(value)
-    return merged
 
 
 def _overall(records: Sequence[Mapping[str, Any]]) -> str:
@@ -161,8 +151,11 @@ def run_flip(args: argparse.Namespace) -> int:
     """``checklist flip``."""
     context = load_context(args)
     task = context.task_id()
-    settings = _section(context.config.get("guardrails") or {}, "checklist")
+    from guardrails.checklist import ChecklistGuardrail
     from guardrails.checklist.flip import apply_flip, plan_flip
+    from guardrails.session import guardrail_settings
+
+    settings = guardrail_settings(context.config.settings().guardrails, ChecklistGuardrail())
 
     plan = plan_flip(
         context.roots.root,

@@ -19,26 +19,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..context import Context
-from ..errors import CodexError, UsageError
+from ..errors import UsageError
 from ..events import JsonlStreamSink, Sink
 from ..ids import validate_session_id
+from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
 from ..run import Run
 from ..runtime.session_server import checked_socket_dir
 from ..sinks.codex_dialect import CodexDialect, summary_line
 from ..sinks.human import HumanSink
+from ._options import add_context_options, add_run_options, run_option_config, with_command
 
-# Orchestrator exit codes (a command's own status is passed through otherwise).
-EXIT_OUTPUT_SCHEMA = 6
 KNOWN_CODEX_CONFIG = ("approval_policy", "sandbox_workspace_write.network_access")
 
 
 def _add_exec_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--task",
-        metavar="TASK",
-        help="task id (default: $MCP_RUNNER_TASK_ID, then 'task' in the config file)",
-    )
-    parser.add_argument("--config-file", metavar="FILE", type=Path, help="config file")
+    add_context_options(parser)
     parser.add_argument(
         "--cwd",
         "-C",
@@ -59,30 +54,11 @@ def _add_exec_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="kill the command after this many seconds (exit 124)",
     )
-    parser.add_argument(
-        "--sandbox",
-        "-s",
-        choices=["read-only", "workspace-write", "danger-full-access"],
-        help="sandbox mode (default: workspace-write)",
-    )
-    parser.add_argument(
-        "--approval-policy",
-        choices=["never", "on-request", "on-failure", "untrusted"],
-        help="approval policy (default: on-request)",
-    )
+    add_run_options(parser)
     parser.add_argument(
         "--full-auto",
         action="store_true",
         help="= --approval-policy on-request --sandbox workspace-write",
-    )
-    parser.add_argument(
-        "--otel-endpoint", metavar="URL", help="export traces and metrics over OTLP/HTTP to URL"
-    )
-    parser.add_argument(
-        "--notify",
-        metavar="TARGET",
-        action="append",
-        help="notify TARGET (command, http(s):// or file:// URL); repeatable",
     )
     parser.add_argument(
         "--output-schema",
@@ -158,6 +134,7 @@ def register(subparsers: Any) -> None:
     exec_parser.add_argument(
         "words", nargs="*", metavar="[resume THREAD_ID]", help=argparse.SUPPRESS
     )
+    exec_parser.usage = with_command(exec_parser, "[-- CMD [ARGS...]]")
     exec_parser.set_defaults(handler=run_exec, takes_command=True)
 
     resume_parser = subparsers.add_parser(
@@ -171,6 +148,7 @@ def register(subparsers: Any) -> None:
         "--reopen", action="store_true", help="append even though the run already finished"
     )
     _add_exec_options(resume_parser)
+    resume_parser.usage = with_command(resume_parser, "-- CMD [ARGS...]")
     resume_parser.set_defaults(handler=run_resume, words=[], takes_command=True)
 
 
@@ -197,7 +175,11 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return parsed
 
 
-def _cli_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+def _cli_config(
+    args: argparse.Namespace, overrides: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The configuration the command line sets (Codex overrides, then --full-auto, then the
+    run options), and the flag of each key for error messages."""
     cli: dict[str, Any] = {"task": args.task}
     if "approval_policy" in overrides:
         cli["approval_policy"] = overrides["approval_policy"]
@@ -205,25 +187,14 @@ def _cli_config(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str
         cli["network_access"] = overrides["sandbox_workspace_write.network_access"]
     if args.full_auto:
         cli["approval_policy"], cli["sandbox"] = "on-request", "workspace-write"
-    if args.approval_policy:
-        cli["approval_policy"] = args.approval_policy
-    if args.sandbox:
-        cli["sandbox"] = args.sandbox
-    if args.otel_endpoint:
-        cli["otel"] = {"endpoint": args.otel_endpoint}
-    if args.notify:
-        cli["notify"] = list(args.notify)
-    return cli
-
-
-CLI_FLAGS = {
-    "task": "--task",
-    "approval_policy": "--approval-policy / --config approval_policy",
-    "sandbox": "--sandbox",
-    "network_access": "--config sandbox_workspace_write.network_access",
-    "otel": "--otel-endpoint",
-    "notify": "--notify",
-}
+    options, flags = run_option_config(args)
+    cli.update(options)
+    flags.update(
+        task="--task",
+        approval_policy="--approval-policy / --config approval_policy",
+        network_access="--config sandbox_workspace_write.network_access",
+    )
+    return cli, flags
 
 
 def _output_mode(args: argparse.Namespace, stdout: IO[str]) -> str:
@@ -261,40 +232,17 @@ def run_resume(args: argparse.Namespace) -> int:
     return _execute(args, resume_ref=args.run, reopen=args.reopen)
 
 
-def _load_output_schema(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"--output-schema {path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--output-schema {path}: not valid JSON ({exc.msg}, line {exc.lineno})"
-        ) from exc
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise UsageError(
-            f"--output-schema {path}: not a valid JSON Schema ({exc.message})"
-        ) from exc
-    return schema
-
-
 def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) -> int:
-    from ..execution import execute_command
+    from ..execution import execute_command, finish_on_error
 
     stdout, stdin = sys.stdout, sys.stdin
     if args.session is not None:  # it names a file and a socket: refuse before a run exists
         validate_session_id(args.session, source="--session")
         checked_socket_dir()
     overrides = parse_overrides(args.overrides)
-    cli = _cli_config(args, overrides)
-    context = Context.load(cli=cli, cli_flags=CLI_FLAGS, config_file=args.config_file)
-    output_schema = _load_output_schema(args.output_schema)
+    cli, flags = _cli_config(args, overrides)
+    context = Context.load(cli=cli, cli_flags=flags, config_file=args.config_file)
+    output_schema = load_output_schema(args.output_schema)
     argv = args.command if args.command else _read_prompt(stdin)
     cwd = (args.cwd or Path.cwd()).resolve()
     if not cwd.is_dir():
@@ -330,7 +278,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             "outputSchema": str(args.output_schema) if args.output_schema else None,
         },
     )
-    try:
+    with finish_on_error(run):
         execution = execute_command(
             run,
             argv,
@@ -340,16 +288,12 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             mode="pipe" if args.pipe else "pty",
             writable_roots=[Path(d).resolve() for d in args.add_dir],
         )
-    except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CodexError) else str(exc)
-        run.finish("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", detail=message)
-        raise
     status: str = execution.status
     detail: str | None = execution.detail
     exit_code: int = execution.exit_code
     outputs = execution.outputs()
     if output_schema is not None and status == "succeeded":
-        structured, problem = _structured_output(execution.stdout_text(), output_schema)
+        structured, problem = structured_output(execution.stdout_text(), output_schema)
         if problem is None:
             outputs["structured"] = structured
         else:
@@ -363,26 +307,3 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
     if mode == "human":
         print(summary_line(summary), file=sys.stderr)
     return exit_code
-
-
-def _structured_output(stdout: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
-    text = stdout.strip()
-    candidates = [text, *[line for line in reversed(text.splitlines()) if line.strip()][:1]]
-    document: Any = None
-    for candidate in candidates:
-        try:
-            document = json.loads(candidate)
-            break
-        except json.JSONDecodeError:
-            continue
-    else:
-        return None, "--output-schema: the command's final stdout is not JSON"
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    from .. import schemas
-
-    error = best_match(Draft202012Validator(schema).iter_errors(document))
-    if error is not None:
-        return None, f"--output-schema: {schemas.describe(error)}"
-    return document, None

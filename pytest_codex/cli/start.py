@@ -10,22 +10,19 @@ from typing import Any
 
 from ..context import Context
 from ..pipeline.model import Pipeline, Stage, find_pipeline
-from ._options import add_context_options, add_format_option, load_context
+from ._options import (
+    add_context_options,
+    add_format_option,
+    add_run_options,
+    load_context,
+    run_option_config,
+)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add_context_options(parser)
     add_format_option(parser)
-    parser.add_argument(
-        "--approval-policy",
-        choices=["never", "on-request", "on-failure", "untrusted"],
-        help="approval policy for the stages' commands (default: on-request)",
-    )
-    parser.add_argument(
-        "--sandbox",
-        choices=["read-only", "workspace-write", "danger-full-access"],
-        help="sandbox mode for the stages' commands (default: workspace-write)",
-    )
+    add_run_options(parser)
     parser.add_argument(
         "--no-cache",
         action="store_true",
@@ -35,13 +32,6 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--dry-run",
         action="store_true",
         help="guardrails report their findings without failing (failed becomes warned)",
-    )
-    parser.add_argument("--otel-endpoint", metavar="URL", help="export over OTLP/HTTP to URL")
-    parser.add_argument(
-        "--notify",
-        metavar="TARGET",
-        action="append",
-        help="notify TARGET (command, http(s):// or file:// URL) when the run ends; repeatable",
     )
 
 
@@ -97,13 +87,8 @@ def register(subparsers: Any) -> None:
 
 
 def _context(args: argparse.Namespace) -> Context:
-    cli: dict[str, Any] = {
-        "approval_policy": args.approval_policy,
-        "sandbox": args.sandbox,
-        "notify": list(args.notify) if args.notify else None,
-        "otel": {"endpoint": args.otel_endpoint} if args.otel_endpoint else None,
-    }
-    return load_context(args, **cli)
+    cli, flags = run_option_config(args)
+    return load_context(args, cli=cli, flags=flags)
 
 
 def run_start(args: argparse.Namespace) -> int:
@@ -118,7 +103,7 @@ def run_guardrails(args: argparse.Namespace) -> int:
     from guardrails.registry import available, enabled_names, select
 
     context = _context(args)
-    settings = context.config.get("guardrails") or {}
+    settings = context.config.settings().guardrails
     names = enabled_names(explicit=args.names or None, env=context.env, settings=settings)
     chosen = select(available(settings), names)
     stages = tuple(
@@ -131,6 +116,7 @@ def run_guardrails(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, context: Context, pipeline: Pipeline) -> int:
     from ..events import Sink
+    from ..execution import finish_on_error
     from ..pipeline.execute import execute_pipeline, pipeline_summary, resolve_guardrails
     from ..run import Run
     from ..sinks.human import HumanSink
@@ -148,14 +134,10 @@ def _run(args: argparse.Namespace, context: Context, pipeline: Pipeline) -> int:
         pipeline_title=pipeline.title,
         sinks=sinks,
     )
-    try:
+    with finish_on_error(run):
         result = execute_pipeline(
             run, pipeline, guardrails=guardrails, use_cache=not args.no_cache, dry_run=args.dry_run
         )
-    except BaseException as exc:
-        status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.finish(status, detail=f"{type(exc).__name__}: {exc}")
-        raise
     failed = [s["id"] for s in result.stages if s["status"] == "failed"]
     detail = f"stage {failed[0]} failed" if failed else None
     summary = run.finish(result.status, detail=detail, summary=pipeline_summary(result))
@@ -175,7 +157,7 @@ def run_list(args: argparse.Namespace) -> int:
     from guardrails.registry import available, enabled_names
 
     context = load_context(args)
-    settings = context.config.get("guardrails") or {}
+    settings = context.config.settings().guardrails
     found = available(settings)
     enabled = enabled_names(explicit=None, env=context.env, settings=settings)
     rows = [

@@ -63,7 +63,7 @@ def execute_pipeline(
     from ..runtime import ExecSessionManager
 
     orchestrator = orchestrator or ToolOrchestrator.for_run(run)
-    manager = ExecSessionManager()
+    manager = ExecSessionManager(**run.config.settings().exec.manager_options())
     workdir = cwd or run.paths.root
     session = GuardrailSession.for_run(run, use_cache=use_cache, dry_run=dry_run)
     session.orchestrator_factory = lambda: orchestrator

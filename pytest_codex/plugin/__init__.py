@@ -47,11 +47,6 @@ MARKERS = {
     "codex_guardrail": "codex_guardrail(name): the item runs (or exercises) a guardrail",
 }
 
-_CLI_KEYS = {
-    "codex_approval_policy": ("approval_policy", "--codex-approval-policy"),
-    "codex_sandbox": ("sandbox", "--codex-sandbox"),
-}
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The ``codex`` option group."""
@@ -68,27 +63,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         default=None,
         help="pipeline id recorded in the manifest (default: pytest)",
-    )
-    group.addoption(
-        "--codex-approval-policy",
-        choices=["never", "on-request", "on-failure", "untrusted"],
-        default=None,
-        help="approval policy for tool invocations in this run (default: on-request)",
-    )
-    group.addoption(
-        "--codex-otel-endpoint",
-        metavar="URL",
-        default=None,
-        help="export the run's spans and metrics over OTLP/HTTP to URL (default: off; also "
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT)",
-    )
-    group.addoption(
-        "--codex-notify",
-        metavar="TARGET",
-        action="append",
-        default=None,
-        help="notify TARGET (a command, an http(s):// webhook or a file:// JSONL file) when "
-        "the run completes; repeatable (also CODEX_ORCHESTRATOR_NOTIFY)",
     )
     group.addoption(
         "--codex-guardrails",
@@ -116,16 +90,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         help="guardrails to collect as test items under --codex-task (names; 'none' for none)",
     )
-    group.addoption(
-        "--codex-sandbox",
-        choices=["read-only", "workspace-write", "danger-full-access"],
-        default=None,
-        help="sandbox mode for commands in this run (default: workspace-write)",
-    )
+    from ..run_options import RUN_OPTIONS
+
+    for option in RUN_OPTIONS:
+        group.addoption(
+            option.pytest_flag,
+            dest=option.pytest_dest,
+            choices=list(option.choices) if option.choices is not None else None,
+            metavar=option.metavar,
+            action="append" if option.repeatable else "store",
+            default=None,
+            help=option.help_text,
+        )
 
 
 def _task_requested(config: pytest.Config) -> bool:
-    return bool(config.getoption("codex_task", None) or os.environ.get(TASK_ENV))
+    task = config.getoption("codex_task", None)
+    if task is not None and not task.strip():
+        # A CI variable that is unset must not give a green job without a manifest.
+        raise pytest.UsageError(
+            "--codex-task is empty; pass a task id (--codex-task=<id>) or drop the option"
+        )
+    return bool(task or os.environ.get(TASK_ENV))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -140,17 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from ..context import Context
     from ..errors import CodexError
+    from ..run_options import option_config
     from .worker import WorkerRun
 
-    cli: dict[str, Any] = {"task": config.getoption("codex_task")}
-    flags = {"task": "--codex-task"}
-    for option, (key, flag) in _CLI_KEYS.items():
-        cli[key] = config.getoption(option)
-        flags[key] = flag
-    endpoint = config.getoption("codex_otel_endpoint")
-    cli["otel"] = {"endpoint": endpoint} if endpoint else None
-    cli["notify"] = config.getoption("codex_notify")
-    flags.update(otel="--codex-otel-endpoint", notify="--codex-notify")
+    cli, flags = option_config(lambda o: config.getoption(o.pytest_dest), lambda o: o.pytest_flag)
+    cli["task"] = config.getoption("codex_task")
+    flags["task"] = "--codex-task"
     try:
         context = Context.load(cli=cli, cli_flags=flags, task_flag="--codex-task")
         task_id = context.task_id()
