@@ -1,0 +1,190 @@
+"""Approval policies, scopes and keys: what an approval is about and how keys cover requests.
+
+See :mod:`pytest_codex.approvals` for the key text form and the coverage rule.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import UsageError
+from ..redact import redact_argv
+from ..sandbox import PERMISSIONS
+
+ApprovalPolicy = Literal["never", "on-request", "on-failure", "untrusted"]
+APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = ("never", "on-request", "on-failure", "untrusted")
+Scope = Literal["once", "session", "task"]
+SCOPES: tuple[Scope, ...] = ("once", "session", "task")
+Decision = Literal["approved", "denied"]
+ApprovalSource = Literal["cache", "prompt", "rule", "policy", "not-required"]
+
+
+def validate_policy(policy: str) -> ApprovalPolicy:
+    """``policy`` if it is an approval policy, else a :class:`UsageError`."""
+    for known in APPROVAL_POLICIES:
+        if policy == known:
+            return known
+    raise UsageError(
+        f"unknown approval policy {policy!r}; use one of {', '.join(APPROVAL_POLICIES)}"
+    )
+
+
+def validate_scope(scope: str) -> Scope:
+    """``scope`` if it is an approval scope, else a :class:`UsageError`."""
+    for known in SCOPES:
+        if scope == known:
+            return known
+    raise UsageError(f"unknown approval scope {scope!r}; use one of {', '.join(SCOPES)}")
+
+
+def _validate_tool(tool: str) -> str:
+    if not tool or any(not (c.isalnum() or c in "_.-") for c in tool):
+        raise UsageError(
+            f"tool name {tool!r} is not valid; use letters, digits, '.', '_' and '-' only"
+        )
+    return tool
+
+
+def _escape_cwd(cwd: str) -> str:
+    return cwd.replace("%", "%25").replace(";", "%3B").replace("]", "%5D")
+
+
+def _unescape_cwd(text: str) -> str:
+    return text.replace("%5D", "]").replace("%3B", ";").replace("%25", "%")
+
+
+@dataclass(frozen=True)
+class ApprovalKey:
+    """What an approval is about: tool, redacted argv, cwd and extra sandbox permissions."""
+
+    tool: str
+    argv: tuple[str, ...] = ()
+    cwd: str | None = None
+    permissions: frozenset[str] = frozenset()
+    prefix: bool = False
+
+    def __post_init__(self) -> None:
+        _validate_tool(self.tool)
+        unknown = set(self.permissions) - set(PERMISSIONS)
+        if unknown:
+            raise UsageError(
+                f"unknown permission {sorted(unknown)[0]!r} in approval key; "
+                f"use {', '.join(PERMISSIONS)}"
+            )
+
+    @classmethod
+    def for_invocation(
+        cls,
+        tool: str,
+        argv: Sequence[str] | None,
+        cwd: Path | str | None,
+        permissions: Iterable[str] = (),
+        *,
+        secrets: Iterable[str] | None = None,
+    ) -> ApprovalKey:
+        """The key of an invocation; ``argv`` is redacted here, so no secret reaches a key."""
+        redacted = tuple(redact_argv(argv, secrets)) if argv else ()
+        return cls(tool, redacted, None if cwd is None else str(cwd), frozenset(permissions))
+
+    @classmethod
+    def parse(cls, text: str) -> ApprovalKey:
+        """The key written as :meth:`canonical` (see the module docstring)."""
+        bracket, colon = text.find("["), text.find(":")
+        qualifiers = ""
+        rest: str | None
+        if bracket >= 0 and (colon < 0 or bracket < colon):
+            # The cwd may hold ':' (never ']', which is escaped): the part ends at ']:'.
+            head, closing = text[:bracket], text.find("]:", bracket)
+            if closing >= 0:
+                qualifiers, rest = text[bracket + 1 : closing], text[closing + 2 :]
+            elif text.endswith("]"):
+                qualifiers, rest = text[bracket + 1 : -1], None
+            else:
+                raise UsageError(f"approval key {text!r} has an unclosed '['")
+        else:
+            head, sep, after = text.partition(":")
+            rest = after if sep else None
+        cwd: str | None = None
+        permissions: set[str] = set()
+        prefix = False
+        for item in filter(None, qualifiers.split(";")):
+            name, _, value = item.partition("=")
+            if name == "cwd":
+                cwd = _unescape_cwd(value)
+            elif name == "perms":
+                permissions = {p for p in value.split(",") if p}
+            elif name == "prefix" and not value:
+                prefix = True
+            else:
+                raise UsageError(
+                    f"approval key {text!r}: unknown qualifier {item!r}; use cwd=, perms=, prefix"
+                )
+        try:
+            argv = tuple(shlex.split(rest)) if rest else ()
+        except ValueError as exc:
+            raise UsageError(f"approval key {text!r}: cannot split the command: {exc}") from exc
+        return cls(head, argv, cwd, frozenset(permissions), prefix)
+
+    @classmethod
+    def coerce(cls, key: ApprovalKey | str) -> ApprovalKey:
+        """``key`` itself, or parsed from its text form."""
+        return key if isinstance(key, ApprovalKey) else cls.parse(key)
+
+    def canonical(self) -> str:
+        """The text form; equal keys have equal text."""
+        qualifiers = []
+        if self.cwd is not None:
+            qualifiers.append(f"cwd={_escape_cwd(self.cwd)}")
+        if self.permissions:
+            qualifiers.append("perms=" + ",".join(sorted(self.permissions)))
+        if self.prefix:
+            qualifiers.append("prefix")
+        head = self.tool + (f"[{';'.join(qualifiers)}]" if qualifiers else "")
+        return f"{head}:{shlex.join(self.argv)}" if self.argv else head
+
+    def __str__(self) -> str:
+        return self.canonical()
+
+    def covers(self, request: ApprovalKey) -> bool:
+        """Whether a decision about this key also decides ``request`` (module docstring)."""
+        if self.tool != request.tool:
+            return False
+        if self.prefix:
+            if request.argv[: len(self.argv)] != self.argv:
+                return False
+        elif request.prefix or request.argv != self.argv:
+            return False
+        if self.cwd is not None:
+            if request.cwd is None:
+                return False
+            if request.cwd != self.cwd and not Path(request.cwd).is_relative_to(self.cwd):
+                return False
+        return request.permissions <= self.permissions
+
+    def to_json(self) -> dict[str, Any]:
+        """The key's fields as stored in ``approvals.json``."""
+        return {
+            "key": self.canonical(),
+            "tool": self.tool,
+            "argv": list(self.argv),
+            "cwd": self.cwd,
+            "permissions": sorted(self.permissions),
+            "prefix": self.prefix,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ApprovalKey:
+        """The key stored by :meth:`to_json` (falls back to its text form)."""
+        if "tool" in document and "argv" in document:
+            return cls(
+                str(document["tool"]),
+                tuple(str(a) for a in document.get("argv") or ()),
+                document.get("cwd"),
+                frozenset(str(p) for p in document.get("permissions") or ()),
+                bool(document.get("prefix", False)),
+            )
+        return cls.parse(str(document["key"]))

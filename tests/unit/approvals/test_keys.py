@@ -1,0 +1,82 @@
+"""Approval keys: text form, redaction, coverage."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_codex.approvals import (
+    ApprovalKey,
+    ApprovalRequest,
+)
+from pytest_codex.errors import UsageError
+
+TASK = "t-approvals"
+
+
+def key(text: str) -> ApprovalKey:
+    return ApprovalKey.parse(text)
+
+
+def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
+    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "shell:git status",
+        "lint",
+        "shell[cwd=/repo]:git status --short",
+        "shell[perms=network,write-outside-workspace]:sh -c 'echo x > /o/f'",
+        "shell[cwd=/we%3Bird%5D:dir;perms=network;prefix]:pytest",
+        "guard[prefix]",
+    ],
+)
+def test_key_text_round_trips(text: str) -> None:
+    assert key(text).canonical() == text
+    assert ApprovalKey.from_json(key(text).to_json()) == key(text)
+
+
+def test_key_fields_parse_from_text() -> None:
+    parsed = key("shell[cwd=/x:y;perms=network;prefix]:git log -1")
+    assert parsed == ApprovalKey(
+        "shell", ("git", "log", "-1"), "/x:y", frozenset({"network"}), True
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["shell[bogus=1]:ls", "shell[perms=fly]:ls", "she ll:ls", "shell[cwd=/x:ls"]
+)
+def test_bad_keys_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError):
+        key(text)
+
+
+def test_keys_are_built_from_redacted_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "supersecretvalue")
+    built = ApprovalKey.for_invocation(
+        "shell", ["curl", "-H", "x: supersecretvalue", "--token=abc123"], "/w"
+    )
+    assert "supersecretvalue" not in built.canonical() and "abc123" not in built.canonical()
+
+
+@pytest.mark.parametrize(
+    ("grant", "request_", "covered"),
+    [
+        ("shell:git status", "shell:git status", True),
+        ("shell:git status", "shell:git status --short", False),
+        ("shell[prefix]:git status", "shell:git status --short", True),
+        ("shell[prefix]:git status", "shell:git stash", False),
+        ("shell:ls", "other:ls", False),
+        ("shell[cwd=/repo]:ls", "shell[cwd=/repo/sub]:ls", True),
+        ("shell[cwd=/repo]:ls", "shell[cwd=/repository]:ls", False),
+        ("shell[cwd=/repo]:ls", "shell:ls", False),
+        ("shell:ls", "shell[cwd=/anywhere]:ls", True),
+        ("shell[perms=network,write-outside-workspace]:x", "shell[perms=network]:x", True),
+        ("shell[perms=network,write-outside-workspace]:x", "shell:x", True),
+        ("shell[perms=network]:x", "shell[perms=network,write-outside-workspace]:x", False),
+        ("shell:x", "shell[prefix]:x", False),
+    ],
+)
+def test_coverage_rule(grant: str, request_: str, covered: bool) -> None:
+    assert key(grant).covers(key(request_)) is covered
