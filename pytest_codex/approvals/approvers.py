@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from abc import ABC, abstractmethod
@@ -178,23 +179,30 @@ class TtyApprover(Approver):
         if not sys.stdin or not sys.stdin.isatty():
             return False
         try:
-            with open("/dev/tty", "r+", encoding="utf-8"):
-                return True
+            os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
         except OSError:
             return False
+        return True
 
     def ask(self, request: ApprovalRequest) -> ApprovalAnswer:
         """Print the question and read one answer line."""
         if self.input is not None:
             return self._ask(request, self.input, self.output or sys.stderr)
+        # One text stream cannot both read and write /dev/tty ('r+' on a character device
+        # raises io.UnsupportedOperation: it is not seekable), so open it once per direction.
         try:
-            terminal = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
+            reader = open("/dev/tty", encoding="utf-8")  # noqa: SIM115
         except OSError:
             return ApprovalAnswer("denied", "once", "no terminal to ask on")
-        with terminal:
-            if not terminal.isatty():
+        with reader:
+            if not reader.isatty():
                 return ApprovalAnswer("denied", "once", "no terminal to ask on")
-            return self._ask(request, terminal, terminal)
+            try:
+                writer = open("/dev/tty", "w", encoding="utf-8")  # noqa: SIM115
+            except OSError:
+                return ApprovalAnswer("denied", "once", "no terminal to ask on")
+            with writer:
+                return self._ask(request, reader, writer)
 
     def _ask(self, request: ApprovalRequest, input: IO[str], output: IO[str]) -> ApprovalAnswer:
         where = f" in {request.cwd}" if request.cwd else ""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..redact import redact_text
 from ..timeutil import now_iso
 from .approvers import ApprovalRequest, Approver
 from .keys import ApprovalKey, ApprovalPolicy, ApprovalSource, Decision, Scope, validate_scope
-from .rules import ApprovalRules, RuleMatch
+from .rules import ApprovalRules, RuleMatch, canonical_command
 from .store import ApprovalCache, ApprovalRecord, Grant
 
 
@@ -65,9 +65,26 @@ class ApprovalChain:
         self.rules = rules or ApprovalRules()
         self.default_scope = validate_scope(default_scope)
 
-    def rule_for(self, argv: Sequence[str] | None) -> RuleMatch | None:
-        """The rule deciding ``argv`` (commands only)."""
-        return self.rules.match(argv) if argv and self.rules else None
+    def rule_for(self, argv: Sequence[str] | None, *, escalate: bool = False) -> RuleMatch | None:
+        """The rule deciding ``argv`` (commands only); ``escalate``: about leaving the sandbox."""
+        return self.rules.match(argv, escalate=escalate) if argv and self.rules else None
+
+    @staticmethod
+    def key_for(
+        tool: str,
+        raw_argv: Sequence[str] | None,
+        cwd: str | None,
+        permissions: frozenset[str] = frozenset(),
+        *,
+        escalate: bool = False,
+        secrets: Iterable[str] | None = None,
+    ) -> ApprovalKey:
+        """The key of an invocation: shell wrappers unwrapped (:func:`canonical_command`),
+        matched by the raw argv's digest, shown redacted."""
+        argv = canonical_command(raw_argv) if raw_argv else None
+        return ApprovalKey.for_invocation(
+            tool, argv, cwd, permissions, secrets=secrets, escalate=escalate
+        )
 
     def resolve(
         self,
@@ -82,7 +99,7 @@ class ApprovalChain:
 
         ``raw_argv`` is the unredacted argv, used only to match rules.
         """
-        rule = self.rule_for(raw_argv)
+        rule = self.rule_for(raw_argv, escalate=request.kind == "escalate")
         if rule is not None:
             return Resolution(
                 rule.decision, "rule", "once", f"rule:{rule.pattern}", None, request.key

@@ -5,6 +5,8 @@ See :mod:`pytest_codex.approvals` for the key text form and the coverage rule.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,15 +59,29 @@ def _unescape_cwd(text: str) -> str:
     return text.replace("%5D", "]").replace("%3B", ";").replace("%25", "%")
 
 
+def argv_digest(argv: Sequence[str]) -> str:
+    """The SHA-256 of ``argv`` exactly as given (JSON of the list): what keys are matched by."""
+    text = json.dumps(list(argv), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class ApprovalKey:
-    """What an approval is about: tool, redacted argv, cwd and extra sandbox permissions."""
+    """What an approval is about: tool, argv, cwd, extra sandbox permissions, escalation.
+
+    ``argv`` is the display form (redacted); ``digest`` is :func:`argv_digest` of the *raw*
+    argv and is what an exact key is matched by, so two commands that redact alike never
+    share a key. It defaults to the digest of ``argv`` (a key typed by hand is its own raw
+    argv). ``escalate`` marks a decision about leaving the configured sandbox.
+    """
 
     tool: str
     argv: tuple[str, ...] = ()
     cwd: str | None = None
     permissions: frozenset[str] = frozenset()
     prefix: bool = False
+    escalate: bool = False
+    digest: str = ""
 
     def __post_init__(self) -> None:
         _validate_tool(self.tool)
@@ -74,6 +90,12 @@ class ApprovalKey:
             raise UsageError(
                 f"unknown permission {sorted(unknown)[0]!r} in approval key; "
                 f"use {', '.join(PERMISSIONS)}"
+            )
+        if not self.digest:
+            object.__setattr__(self, "digest", argv_digest(self.argv))
+        elif len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):
+            raise UsageError(
+                f"approval key digest {self.digest!r} is not a SHA-256; copy the key as listed"
             )
 
     @classmethod
@@ -85,10 +107,25 @@ class ApprovalKey:
         permissions: Iterable[str] = (),
         *,
         secrets: Iterable[str] | None = None,
+        escalate: bool = False,
     ) -> ApprovalKey:
-        """The key of an invocation; ``argv`` is redacted here, so no secret reaches a key."""
-        redacted = tuple(redact_argv(argv, secrets)) if argv else ()
-        return cls(tool, redacted, None if cwd is None else str(cwd), frozenset(permissions))
+        """The key of an invocation: matched by the digest of the raw ``argv``, shown redacted
+        (no secret reaches a key's text)."""
+        raw = tuple(argv or ())
+        redacted = tuple(redact_argv(raw, secrets)) if raw else ()
+        return cls(
+            tool,
+            redacted,
+            None if cwd is None else str(cwd),
+            frozenset(permissions),
+            escalate=escalate,
+            digest=argv_digest(raw),
+        )
+
+    @property
+    def redacted(self) -> bool:
+        """Whether ``argv`` differs from the raw argv (the text form then carries ``sha=``)."""
+        return self.digest != argv_digest(self.argv)
 
     @classmethod
     def parse(cls, text: str) -> ApprovalKey:
@@ -110,7 +147,8 @@ class ApprovalKey:
             rest = after if sep else None
         cwd: str | None = None
         permissions: set[str] = set()
-        prefix = False
+        prefix = escalate = False
+        digest = ""
         for item in filter(None, qualifiers.split(";")):
             name, _, value = item.partition("=")
             if name == "cwd":
@@ -119,15 +157,20 @@ class ApprovalKey:
                 permissions = {p for p in value.split(",") if p}
             elif name == "prefix" and not value:
                 prefix = True
+            elif name == "escalate" and not value:
+                escalate = True
+            elif name == "sha" and value:
+                digest = value
             else:
                 raise UsageError(
-                    f"approval key {text!r}: unknown qualifier {item!r}; use cwd=, perms=, prefix"
+                    f"approval key {text!r}: unknown qualifier {item!r}; "
+                    "use cwd=, perms=, prefix, escalate, sha="
                 )
         try:
             argv = tuple(shlex.split(rest)) if rest else ()
         except ValueError as exc:
             raise UsageError(f"approval key {text!r}: cannot split the command: {exc}") from exc
-        return cls(head, argv, cwd, frozenset(permissions), prefix)
+        return cls(head, argv, cwd, frozenset(permissions), prefix, escalate, digest)
 
     @classmethod
     def coerce(cls, key: ApprovalKey | str) -> ApprovalKey:
@@ -135,7 +178,7 @@ class ApprovalKey:
         return key if isinstance(key, ApprovalKey) else cls.parse(key)
 
     def canonical(self) -> str:
-        """The text form; equal keys have equal text."""
+        """The text form; equal keys have equal text (``sha=`` only for redacted argv)."""
         qualifiers = []
         if self.cwd is not None:
             qualifiers.append(f"cwd={_escape_cwd(self.cwd)}")
@@ -143,6 +186,10 @@ class ApprovalKey:
             qualifiers.append("perms=" + ",".join(sorted(self.permissions)))
         if self.prefix:
             qualifiers.append("prefix")
+        if self.escalate:
+            qualifiers.append("escalate")
+        if self.redacted:
+            qualifiers.append(f"sha={self.digest}")
         head = self.tool + (f"[{';'.join(qualifiers)}]" if qualifiers else "")
         return f"{head}:{shlex.join(self.argv)}" if self.argv else head
 
@@ -151,12 +198,12 @@ class ApprovalKey:
 
     def covers(self, request: ApprovalKey) -> bool:
         """Whether a decision about this key also decides ``request`` (module docstring)."""
-        if self.tool != request.tool:
+        if self.tool != request.tool or (request.escalate and not self.escalate):
             return False
         if self.prefix:
             if request.argv[: len(self.argv)] != self.argv:
                 return False
-        elif request.prefix or request.argv != self.argv:
+        elif request.prefix or request.digest != self.digest:
             return False
         if self.cwd is not None:
             if request.cwd is None:
@@ -166,14 +213,16 @@ class ApprovalKey:
         return request.permissions <= self.permissions
 
     def to_json(self) -> dict[str, Any]:
-        """The key's fields as stored in ``approvals.json``."""
+        """The key's fields as stored in ``approvals.json`` (argv redacted, matched by digest)."""
         return {
             "key": self.canonical(),
             "tool": self.tool,
             "argv": list(self.argv),
+            "digest": self.digest,
             "cwd": self.cwd,
             "permissions": sorted(self.permissions),
             "prefix": self.prefix,
+            "escalate": self.escalate,
         }
 
     @classmethod
@@ -186,5 +235,7 @@ class ApprovalKey:
                 document.get("cwd"),
                 frozenset(str(p) for p in document.get("permissions") or ()),
                 bool(document.get("prefix", False)),
+                bool(document.get("escalate", False)),
+                str(document.get("digest") or ""),
             )
         return cls.parse(str(document["key"]))

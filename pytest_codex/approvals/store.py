@@ -15,12 +15,13 @@ from typing import Any, TypedDict
 from .. import atomic
 from ..errors import UsageError
 from ..ids import validate_task_id
-from ..redact import redact_text
+from ..redact import REDACTED, redact_text
 from ..timeutil import now_iso
 from .keys import SCOPES, ApprovalKey, ApprovalSource, Decision, Scope, validate_scope
 
 APPROVALS_FILE = "approvals.json"
-FILE_VERSION = 1
+FILE_VERSION = 2
+"""Version 2 keys carry ``digest`` (of the raw argv) and ``escalate``; see :func:`_migrate_v1`."""
 
 
 class ApprovalRecord(TypedDict):
@@ -213,13 +214,37 @@ def _read_document(path: Path) -> Any:
 def _grants_by_key(document: Any) -> dict[str, Grant]:
     grants: dict[str, Grant] = {}
     items = document.get("grants", []) if isinstance(document, Mapping) else []
+    legacy = isinstance(document, Mapping) and document.get("version", 1) == 1
     for item in items if isinstance(items, list) else []:
         try:
+            if legacy:
+                item = _migrate_v1(item)
+                if item is None:
+                    continue
             grant = Grant.from_json(item)
         except (ValueError, TypeError, KeyError, UsageError):
             continue
         grants[grant.key.canonical()] = grant
     return grants
+
+
+def _migrate_v1(item: Any) -> dict[str, Any] | None:
+    """A version-1 grant as version 2, or None when it cannot be matched exactly any more.
+
+    Version 1 stored only the redacted argv: a grant whose argv holds a redaction marker
+    stood for every command that redacts alike, so it is dropped (ask again). The others
+    were stored as typed, so their digest is that of their argv. Version 1 had no escalation
+    flag; only escalations asked for permissions, so a grant with permissions is one.
+    """
+    if not isinstance(item, Mapping):
+        return None
+    argv = item.get("argv")
+    if not isinstance(argv, list):
+        return None
+    if any(REDACTED in str(arg) for arg in argv):
+        return None
+    fields = {k: v for k, v in item.items() if k not in ("key", "digest", "escalate")}
+    return {**fields, "escalate": bool(item.get("permissions"))}
 
 
 def _document(grants: Iterable[Grant]) -> dict[str, Any]:

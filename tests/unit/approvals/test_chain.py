@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pytest_codex.approvals import (
     ApprovalCache,
     ApprovalChain,
@@ -82,3 +84,43 @@ def test_remembered_denial_needs_no_second_prompt() -> None:
         )
         assert not result.approved
     assert scripted.asked == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sh", "-c", "git status"],
+        ["sh", "-ec", "git status"],
+        ["sh", "-e", "-c", "git status"],
+        ["bash", "-xc", "git status"],
+        ["bash", "-lc", "git  status"],
+        ["/bin/bash", "--noprofile", "-o", "pipefail", "-c", "git status"],
+        ["sh", "-c", " git status "],
+    ],
+)
+def test_shell_wrappers_around_a_simple_command_share_its_key(argv: list[str]) -> None:
+    wrapped = ApprovalChain.key_for("shell", argv, "/w")
+    assert wrapped == ApprovalChain.key_for("shell", ["git", "status"], "/w")
+    assert key("shell:git status").covers(wrapped)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "git status; touch PWNED",
+        "git status && touch PWNED",
+        "git status | sh",
+        "git status $(touch PWNED)",
+        "git status `touch PWNED`",
+        "git status > .git/hooks/pre-commit",
+        "git status\ntouch PWNED",
+    ],
+)
+def test_a_compound_script_never_matches_a_simple_grant_or_allow_rule(script: str) -> None:
+    for shell in (["sh", "-c"], ["bash", "-lc"], ["sh", "-e", "-c"]):
+        compound = ApprovalChain.key_for("shell", [*shell, script], "/w")
+        assert not key("shell:git status").covers(compound)
+        assert not key("shell[prefix]:git").covers(compound)
+        assert RULES.match([*shell, script]) is None
+    exact = ApprovalChain.key_for("shell", ["sh", "-c", script], "/w")
+    assert exact.argv == ("sh", "-c", script)  # judged whole: only its own grant covers it

@@ -80,3 +80,37 @@ def test_keys_are_built_from_redacted_argv(monkeypatch: pytest.MonkeyPatch) -> N
 )
 def test_coverage_rule(grant: str, request_: str, covered: bool) -> None:
     assert key(grant).covers(key(request_)) is covered
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["deploy", "--key=abc"], ["deploy", "--key=;touch${IFS}PWNED"]),
+        (["deploy", "--key", "abc"], ["deploy", "--key", ";touch${IFS}PWNED"]),
+    ],
+)
+def test_keys_are_exact_even_when_the_argv_redacts_alike(
+    first: list[str], second: list[str]
+) -> None:
+    one = ApprovalKey.for_invocation("shell", first, "/w")
+    two = ApprovalKey.for_invocation("shell", second, "/w")
+    assert not one.covers(two) and not two.covers(one)
+    assert one.canonical() != two.canonical() and one.digest != two.digest
+    assert "abc" not in one.canonical() or not one.redacted
+    # Written out and read back (as `approvals list` shows it and `revoke` takes it).
+    assert key(one.canonical()) == one and ApprovalKey.from_json(one.to_json()) == one
+
+
+def test_a_redacted_key_shows_no_secret_but_carries_its_digest() -> None:
+    built = ApprovalKey.for_invocation("shell", ["deploy", "--token=hunter2hunter2"], "/w")
+    text = built.canonical()
+    assert "hunter2" not in text and "[REDACTED]" in text and f"sha={built.digest}" in text
+    assert built.redacted and not key("shell:git status").redacted
+
+
+def test_an_escalation_key_is_covered_only_by_an_escalation_grant() -> None:
+    escalation = key("shell[perms=network;escalate]:make")
+    assert not key("shell[perms=network]:make").covers(escalation)
+    assert not key("shell:make").covers(escalation)
+    assert key("shell[perms=network;escalate]:make").covers(escalation)
+    assert key("shell[perms=network;escalate]:make").covers(key("shell:make"))

@@ -15,6 +15,9 @@ from pytest_codex.approvals import (
     ApprovalRequest,
     Grant,
     approvals_path,
+    list_approvals,
+    load_task_grants,
+    revoke_approvals,
 )
 from pytest_codex.cli import approvals as cli_approvals
 from pytest_codex.errors import CodexError, UsageError
@@ -45,9 +48,9 @@ def test_task_grants_survive_new_instances(tmp_path: Path) -> None:
     found = ApprovalCache.for_task(tmp_path, TASK).lookup(key("shell[cwd=/w]:make"))
     assert found is not None and found.approver == "me" and found.scope == "task"
     document = json.loads(approvals_path(tmp_path, TASK).read_text())
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["grants"][0]["key"] == "shell:make"
-    assert set(document["grants"][0]) >= {"decision", "scope", "approver", "decidedAt"}
+    assert set(document["grants"][0]) >= {"decision", "scope", "approver", "decidedAt", "digest"}
 
 
 def test_a_covering_denial_wins_and_same_key_is_replaced(tmp_path: Path) -> None:
@@ -134,3 +137,55 @@ def test_cli_lists_and_revokes(
     assert cli_approvals.run(parse("approvals", "revoke", "--all", "--task", TASK)) == 0
     assert cli_approvals.list_approvals(runs, TASK) == []
     assert cli_approvals.revoke_approvals(runs, "other-task", None) == 0
+
+
+def test_version_1_grants_are_migrated_and_redacted_ones_dropped(tmp_path: Path) -> None:
+    path = approvals_path(tmp_path, TASK)
+    path.parent.mkdir(parents=True)
+    legacy = {"decision": "approved", "scope": "task", "approver": "me", "decidedAt": "x"}
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "grants": [
+                    {**legacy, "key": "shell:make", "tool": "shell", "argv": ["make"]},
+                    {
+                        **legacy,
+                        "key": "shell:deploy --key=[REDACTED]",
+                        "tool": "shell",
+                        "argv": ["deploy", "--key=[REDACTED]"],
+                    },
+                    {
+                        **legacy,
+                        "key": "shell[perms=network]:curl x",
+                        "tool": "shell",
+                        "argv": ["curl", "x"],
+                        "permissions": ["network"],
+                    },
+                ],
+            }
+        )
+    )
+    cache = ApprovalCache(path)
+    assert sorted(g.key.canonical() for g in cache.grants()) == [
+        "shell:make",
+        "shell[perms=network;escalate]:curl x",
+    ]
+    forged = ApprovalKey.for_invocation("shell", ["deploy", "--key=;touch${IFS}PWNED"], "/w")
+    assert cache.lookup(forged) is None
+    cache.grant("shell:ls", scope="task")
+    assert json.loads(path.read_text())["version"] == 2
+    assert len(load_task_grants(path)) == 3
+
+
+def test_grants_that_redact_alike_are_stored_apart(tmp_path: Path) -> None:
+    cache = ApprovalCache.for_task(tmp_path, TASK)
+    one = ApprovalKey.for_invocation("shell", ["deploy", "--key=abc"], "/w")
+    two = ApprovalKey.for_invocation("shell", ["deploy", "--key=;touch${IFS}PWNED"], "/w")
+    cache.grant(one, scope="task")
+    assert ApprovalCache.for_task(tmp_path, TASK).lookup(two) is None
+    cache.grant(two, scope="task", decision="denied")
+    rows = list_approvals(tmp_path, TASK)
+    assert len(rows) == 2 and all("abc" not in json.dumps(row) for row in rows)
+    assert revoke_approvals(tmp_path, TASK, rows[0]["key"]) == 1
+    assert [r["key"] for r in list_approvals(tmp_path, TASK)] == [rows[1]["key"]]
