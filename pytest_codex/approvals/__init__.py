@@ -4,10 +4,10 @@ Policies (the Codex CLI meanings; :class:`~pytest_codex.orchestrator.ToolOrchest
 applies them):
 
 ``never``
-    Never asks anyone. What needs fresh consent fails fast with
-    :class:`~pytest_codex.errors.ApprovalRefusedError` (or, for a sandbox escalation,
-    :class:`~pytest_codex.errors.SandboxDeniedError`), unless a rule or a cached grant
-    already allows it.
+    Never asks anyone and never escalates. What needs fresh consent fails fast with
+    :class:`~pytest_codex.errors.ApprovalRefusedError` unless a rule or a cached grant
+    already allows it; a sandbox denial fails with
+    :class:`~pytest_codex.errors.SandboxDeniedError` whatever rules and grants say.
 ``on-request`` (default)
     Asks when the invocation declares ``requires_approval=True``, and to escalate after a
     sandbox denial.
@@ -19,21 +19,28 @@ applies them):
     denial.
 
 The chain answers each question in order: config rules (deny first), then the cache, then
-the approver (never under ``never``).
+the approver (never under ``never``). Escalation is a question of its own: its key is
+marked ``escalate``, a plain allow rule does not answer it (only ``escalate: true`` ones
+do) and a grant to run a command does not cover it.
 
-Keys. An :class:`ApprovalKey` is (tool, argv, cwd, permissions), with ``argv`` redacted and
-``permissions`` the sandbox permissions the invocation asks for *beyond the sandbox the
-orchestrator is configured with* (empty: "run it in the configured sandbox"). Its text form::
+Keys. An :class:`ApprovalKey` is (tool, argv, cwd, permissions, escalate), matched by the
+SHA-256 of the *raw* argv (after shell wrappers are unwrapped, see
+:func:`~pytest_codex.approvals.rules.canonical_command`) and shown with ``argv`` redacted.
+``permissions`` are the sandbox permissions the invocation asks for *beyond the sandbox the
+orchestrator is configured with* (empty: "run it in the configured sandbox"). Its text
+form::
 
-    <tool>[cwd=<dir>;perms=<p>,<p>;prefix]:<argv, shell-quoted>
+    <tool>[cwd=<dir>;perms=<p>,<p>;prefix;escalate;sha=<digest>]:<argv, shell-quoted>
 
-with the bracket part (and each item in it) present only when set, e.g. ``shell:git status``
-or ``shell[cwd=/repo;perms=network]:curl https://example.org``.
+with the bracket part (and each item in it) present only when set, ``sha=`` only when the
+shown argv is redacted (so two commands that redact alike keep two keys), e.g.
+``shell:git status`` or ``shell[cwd=/repo;perms=network;escalate]:curl https://example.org``.
 
 Coverage. A remembered grant (or denial) *covers* a request when all of these hold:
 
-- same tool;
-- argv: equal, or, for a ``prefix`` grant, the request's argv starts with the grant's;
+- same tool; a request to escalate is covered only by an ``escalate`` grant;
+- argv: the same raw argv (equal digests), or, for a ``prefix`` grant, the request's shown
+  argv starts with the grant's;
 - cwd: the grant has none, or the request's cwd is the grant's or below it;
 - permissions: the request's are a subset of the grant's (a grant for
   ``{write-outside-workspace, network}`` covers a request for ``{network}`` and for none).
@@ -42,9 +49,11 @@ When both a grant and a denial cover a request, the denial wins; remembering a d
 a key replaces any earlier decision for the very same key.
 
 Scopes: ``once`` is never remembered, ``session`` lives in the :class:`ApprovalCache`
-instance, ``task`` is persisted to ``<runs_dir>/<task>/approvals.json`` (under a file lock,
-written atomically) and survives runs. Nothing stored holds a secret value: keys are built
-from redacted argv, reasons are redacted, and only metadata is kept.
+instance, ``task`` is persisted to ``<runs_dir>/<task>/approvals.json`` (version 2, under a
+file lock, written atomically) and survives runs. Nothing stored holds a secret value: argv
+is stored redacted next to the digest it is matched by, reasons are redacted, and only
+metadata is kept. A version-1 file is migrated when read (see
+:func:`~pytest_codex.approvals.store._migrate_v1`).
 
 Modules: :mod:`.keys` (policies, scopes, :class:`ApprovalKey`), :mod:`.store` (grants, the
 cache, ``approvals.json``, list/revoke), :mod:`.rules` (allow/deny rules, shell

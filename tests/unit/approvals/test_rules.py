@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_codex.approvals import (
@@ -11,7 +13,9 @@ from pytest_codex.approvals import (
     is_known_safe,
     split_shell_script,
 )
+from pytest_codex.context import Context
 from pytest_codex.errors import CodexError
+from pytest_codex.paths import ROOT_ENV
 
 TASK = "t-approvals"
 
@@ -185,3 +189,27 @@ def test_known_safe_rejects_writing_forms(argv: list[str]) -> None:
 )
 def test_known_safe_still_accepts_reading_forms(argv: list[str]) -> None:
     assert is_known_safe(argv) is True
+
+
+def test_escalate_rules_load_from_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "codex.orchestrator.yaml").write_text(
+        "approvals:\n"
+        "  allow:\n"
+        "    - pytest\n"
+        "    - { command: make deploy, escalate: true }\n"
+        "    - { command: [sh, -c, 'make && make install'], escalate: true }\n"
+        "  deny: ['rm -rf']\n"
+    )
+    context = Context.load(cwd=tmp_path, env={ROOT_ENV: str(tmp_path)})
+    rules = ApprovalRules.from_config(context.config.get("approvals"))
+    assert rules.match(["make", "deploy"], escalate=True) is not None
+    assert rules.match(["sh", "-c", "make && make install"], escalate=True) is not None
+    assert rules.match(["pytest"], escalate=True) is None
+
+
+def test_a_bad_rule_mapping_in_the_config_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "codex.orchestrator.yaml").write_text(
+        "approvals: { allow: [{ command: x, escalate: maybe }] }\n"
+    )
+    with pytest.raises(CodexError, match="approvals"):
+        Context.load(cwd=tmp_path, env={ROOT_ENV: str(tmp_path)})
