@@ -8,23 +8,12 @@ import pytest
 
 from pytest_codex.approvals import (
     ApprovalAnswer,
-    ApprovalKey,
-    ApprovalRequest,
     ScriptedApprover,
     TtyApprover,
     to_answer,
 )
 from pytest_codex.errors import UsageError
-
-TASK = "t-approvals"
-
-
-def key(text: str) -> ApprovalKey:
-    return ApprovalKey.parse(text)
-
-
-def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
-    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
+from tests.helpers.approvals import key, request_for
 
 
 @pytest.mark.parametrize(

@@ -9,26 +9,12 @@ import pytest
 from pytest_codex.approvals import (
     ApprovalCache,
     ApprovalChain,
-    ApprovalKey,
     ApprovalRequest,
-    ApprovalRules,
     CallbackApprover,
     DenyApprover,
     ScriptedApprover,
 )
-
-TASK = "t-approvals"
-
-
-def key(text: str) -> ApprovalKey:
-    return ApprovalKey.parse(text)
-
-
-def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
-    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
-
-
-RULES = ApprovalRules.from_config({"allow": ["git status", "pytest"], "deny": ["rm -rf"]})
+from tests.helpers.approvals import RULES, key, request_for
 
 
 def test_chain_order_rules_then_cache_then_approver(tmp_path: Path) -> None:

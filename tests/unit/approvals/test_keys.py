@@ -6,19 +6,9 @@ import pytest
 
 from pytest_codex.approvals import (
     ApprovalKey,
-    ApprovalRequest,
 )
 from pytest_codex.errors import UsageError
-
-TASK = "t-approvals"
-
-
-def key(text: str) -> ApprovalKey:
-    return ApprovalKey.parse(text)
-
-
-def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
-    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
+from tests.helpers.approvals import key
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.approvals import (
-    ApprovalKey,
-    ApprovalRequest,
     ApprovalRules,
     is_known_safe,
     split_shell_script,
@@ -16,19 +14,7 @@ from pytest_codex.approvals import (
 from pytest_codex.context import Context
 from pytest_codex.errors import CodexError
 from pytest_codex.paths import ROOT_ENV
-
-TASK = "t-approvals"
-
-
-def key(text: str) -> ApprovalKey:
-    return ApprovalKey.parse(text)
-
-
-def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
-    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
-
-
-RULES = ApprovalRules.from_config({"allow": ["git status", "pytest"], "deny": ["rm -rf"]})
+from tests.helpers.approvals import RULES
 
 
 @pytest.mark.parametrize(

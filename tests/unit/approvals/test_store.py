@@ -12,7 +12,6 @@ import pytest
 from pytest_codex.approvals import (
     ApprovalCache,
     ApprovalKey,
-    ApprovalRequest,
     Grant,
     approvals_path,
     list_approvals,
@@ -21,16 +20,7 @@ from pytest_codex.approvals import (
 )
 from pytest_codex.cli import approvals as cli_approvals
 from pytest_codex.errors import CodexError, UsageError
-
-TASK = "t-approvals"
-
-
-def key(text: str) -> ApprovalKey:
-    return ApprovalKey.parse(text)
-
-
-def request_for(k: ApprovalKey, reason: str = "test") -> ApprovalRequest:
-    return ApprovalRequest(key=k, tool=k.tool, argv=k.argv, cwd=k.cwd, reason=reason)
+from tests.helpers.approvals import TASK, key
 
 
 def test_once_is_never_remembered_and_session_is_per_instance(tmp_path: Path) -> None:
