@@ -84,6 +84,7 @@ from .keys import (
     ApprovalSource,
     Decision,
     Scope,
+    argv_digest,
     validate_policy,
     validate_scope,
 )
@@ -93,7 +94,9 @@ from .rules import (
     SHELLS,
     ApprovalRules,
     RuleMatch,
+    canonical_command,
     is_known_safe,
+    shell_script,
     split_shell_script,
 )
 from .store import (
@@ -137,6 +140,8 @@ __all__ = [
     "ScriptedApprover",
     "TtyApprover",
     "approvals_path",
+    "argv_digest",
+    "canonical_command",
     "coerce_approver",
     "default_approver",
     "is_known_safe",
@@ -144,6 +149,7 @@ __all__ = [
     "load_task_grants",
     "revoke_approvals",
     "revoke_task_grants",
+    "shell_script",
     "split_shell_script",
     "to_answer",
     "validate_policy",
