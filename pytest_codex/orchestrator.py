@@ -9,8 +9,9 @@ One invocation, step by step:
 3. An attempt runs: a shell command through the ``runner`` inside the configured sandbox, a
    Python callable in-process (no sandbox; approvals still apply).
 4. A *denied* attempt (see :func:`pytest_codex.sandbox.detect_denial`) is escalated to the
-   next less restricted sandbox, only with approval for the extra permissions: a covering
-   cached grant or an allow rule needs no prompt; policy ``never`` never prompts. No
+   next less restricted sandbox, only with approval for that escalation: a covering cached
+   escalation grant or an ``escalate: true`` allow rule needs no prompt (a plain allow rule
+   or a grant to run the command does not cover it); policy ``never`` never escalates. No
    approval, or nothing less restricted: status ``denied``, :class:`ToolDeniedError`.
 5. A failure the tool calls retryable (``retry_if`` for commands, ``retry_on`` for
    callables) is retried after ``backoff_initial * backoff_factor ** n`` seconds. On the
@@ -45,7 +46,6 @@ from typing import Any, Generic, Literal, NoReturn, Protocol, TypedDict, TypeVar
 from .approvals import (
     ApprovalCache,
     ApprovalChain,
-    ApprovalKey,
     ApprovalPolicy,
     ApprovalRecord,
     ApprovalRequest,
@@ -578,7 +578,14 @@ class ToolOrchestrator:
         kind: Literal["run", "escalate"],
         evidence: DenialEvidence | None,
     ) -> Resolution:
-        key = ApprovalKey(track.tool, tuple(track.argv or ()), track.cwd, permissions)
+        key = self.chain.key_for(
+            track.tool,
+            track.raw_argv,
+            track.cwd,
+            permissions,
+            escalate=kind == "escalate",
+            secrets=track.secrets,
+        )
         reason = redact_text(reason, track.secrets)
         request = ApprovalRequest(
             key=key,
@@ -666,8 +673,19 @@ class ToolOrchestrator:
             self._deny(track, f"{denied}; no less restricted sandbox is available")
         if number >= self.max_attempts:
             self._deny(track, f"{denied}; no attempt left (max_attempts={self.max_attempts})")
+        if self.policy == "never":
+            # Escalation is a decision of its own, and 'never' makes none: neither a rule nor
+            # a grant lets a command leave the sandbox it was configured with.
+            track.approval_source = "policy"
+            self._deny(
+                track,
+                f"{denied}; approval policy 'never' does not escalate: "
+                "configure the sandbox it needs or use another policy",
+            )
         extra = target.permissions - self.sandbox.policy.permissions
         reason = f"{denied}; run it in {target.label} (adds {', '.join(sorted(extra))})?"
+        # The key marks the escalation: a grant or allow rule for running the command does
+        # not cover it; only an escalation grant or an 'escalate: true' rule does.
         resolution = self._question(track, frozenset(extra), reason, "escalate", evidence)
         if not resolution.approved:
             who = resolution.approver + (f": {resolution.reason}" if resolution.reason else "")

@@ -1,33 +1,18 @@
 """``codex-orchestrator approvals list|revoke``: read and prune a task's persistent approvals.
 
-The work is done by :func:`list_approvals` and :func:`revoke_approvals` (plain functions of
-the runs dir and task id); the argparse glue only resolves those two and prints.
+The work is done by :func:`pytest_codex.approvals.list_approvals` and
+:func:`~pytest_codex.approvals.revoke_approvals` (re-exported here); this module parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from ..approvals import ApprovalKey, approvals_path, load_task_grants, revoke_task_grants
+from ..approvals import approvals_path, list_approvals, revoke_approvals
 from ..errors import CodexError, UsageError
 from ._options import add_context_options, add_format_option, load_context
-
-
-def list_approvals(runs_dir: Path, task: str) -> list[dict[str, Any]]:
-    """The task's persisted decisions, as stored (key, tool, argv, decision, approver, ...)."""
-    return [grant.to_json() for grant in load_task_grants(approvals_path(runs_dir, task))]
-
-
-def revoke_approvals(runs_dir: Path, task: str, key: str | None) -> int:
-    """Forget the decision for exactly ``key`` (all of them: None); how many were removed."""
-    path = approvals_path(runs_dir, task)
-    if not path.exists():
-        return 0
-    canonical = None if key is None else ApprovalKey.parse(key).canonical()
-    return revoke_task_grants(path, canonical)
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 add_parser = register
+__all__ = ["add_parser", "list_approvals", "register", "revoke_approvals", "run"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -151,27 +151,23 @@ def test_policy_situation_matrix(
 
 # -- escalation through the cache and rules -------------------------------------------------------
 @requires_bwrap
-def test_never_escalates_with_a_covering_cached_grant_without_prompting(
+def test_never_does_not_escalate_even_with_a_covering_escalation_grant(
     workspace: Path, outside_dir: Path, emitter: RecordingEmitter, sleeps: list[float]
 ) -> None:
     cache = ApprovalCache()
     script = f"echo x > {outside_dir}/f"
-    cache.grant(f"shell[perms=network,write-outside-workspace]:sh -c '{script}'")
+    cache.grant(f"shell[perms=network,write-outside-workspace;escalate]:sh -c '{script}'")
     approver = ScriptedApprover()
-    orchestrator = make(emitter, workspace, sleeps, policy="never", cache=cache, approver=approver)
-    result = orchestrator.run(["sh", "-c", script])
-    assert result.ok and approver.asked == 0
-    assert (result.record["approvalSource"], result.record["sandboxState"]) == (
-        "cache",
-        "escalated",
-    )
-    retry = emitter.of_type("tool:retry")[0]
-    assert set(retry) == {"id", "attempt", "reason", "evidence", "delayMs", "nextSandbox"}
-    assert (retry["attempt"], retry["reason"], retry["nextSandbox"]) == (
-        2,
-        "sandbox-denied",
-        "danger-full-access",
-    )
+    orchestrator = make(
+        emitter, workspace, sleeps, policy="never", cache=cache, approver=approver,
+        rules={"allow": [{"command": ["sh", "-c", script], "escalate": True}]},
+    )  # fmt: skip
+    with pytest.raises(SandboxDeniedError, match="'never' does not escalate") as raised:
+        orchestrator.run(["sh", "-c", script])
+    record = raised.value.record  # type: ignore[attr-defined]
+    assert approver.asked == 0 and not (outside_dir / "f").exists()
+    assert (record["status"], record["sandboxState"]) == ("denied", "sandboxed")
+    assert emitter.of_type("tool:retry") == []
 
 
 def test_allow_rule_approves_under_never(

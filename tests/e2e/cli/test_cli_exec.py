@@ -288,7 +288,10 @@ def test_a_sandbox_denial_is_retried_escalated_between_begin_and_end(repo: Path)
     outside = Path.home() / ".cache" / f"codex-escalation-{os.getpid()}"
     outside.mkdir(parents=True, exist_ok=True)
     target = outside / "written.txt"
-    (repo / "codex.orchestrator.yaml").write_text("approvals: {allow: [touch]}\n")
+    # An allow rule runs a command in the sandbox; leaving it takes `escalate: true`.
+    (repo / "codex.orchestrator.yaml").write_text(
+        "approvals: {allow: [{command: touch, escalate: true}]}\n"
+    )
     try:
         result = exec_cli(repo, "exec", "--pipe", "--", "touch", str(target))
         assert result.returncode == 0, result.stderr
