@@ -135,7 +135,7 @@ _SCHEMES = r"(?:bearer|basic|token|digest)\s+"
 # NAME=value, NAME: value, "NAME": "value", --name=value (the name is checked in code).
 _ASSIGN = re.compile(
     r"(?i)(?<![A-Za-z0-9_])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)[\"']?[ \t]*(?:=|:(?!//))[ \t]*"
-    r"[\"']?(?P<secret>(?:" + _SCHEMES + r")?[^\s\"'`&;,<>(){}\[\]]+)"
+    r"[\"']?(?P<secret>(?:" + _SCHEMES + r")?[^\s\"'`,]+)"
 )
 # --password value (a secret-looking flag and the next word).
 _FLAG = re.compile(
