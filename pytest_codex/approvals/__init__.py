@@ -57,11 +57,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, TypedDict
+from typing import IO, Any, Literal
 
 from .. import atomic
 from ..errors import ConfigError, UsageError
 from ..ids import validate_task_id
+from ..records import ApprovalRecord as ApprovalRecord  # re-exported: it was defined here
 from ..redact import redact_argv, redact_text
 from ..sandbox import PERMISSIONS
 from ..timeutil import now_iso
@@ -246,19 +247,6 @@ class ApprovalKey:
 
 
 # -- remembered decisions and the cache -----------------------------------------------------------
-class ApprovalRecord(TypedDict):
-    """An ``approvals[]`` record of the manifest (the ``approval:decided`` payload)."""
-
-    key: str
-    tool: str
-    decision: Decision
-    source: ApprovalSource
-    scope: Scope
-    approver: str
-    decidedAt: str
-    reason: str | None
-
-
 @dataclass(frozen=True)
 class Grant:
     """A remembered decision: an approval or a denial, who made it and when."""

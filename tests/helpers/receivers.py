@@ -34,27 +34,36 @@ class Received:
     answers: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status)
     headers: list[dict[str, str]] = field(default_factory=list)
 
-    def spans(self) -> list[Any]:
-        found = []
+    def _decoded(self, suffix: str, kind: Any) -> Iterator[Any]:
         for path, body in self.requests:
-            if path.endswith("/v1/traces"):
-                request = ExportTraceServiceRequest()
+            if path.endswith(suffix):
+                request = kind()
                 request.ParseFromString(body)
-                for resource_spans in request.resource_spans:
-                    for scope_spans in resource_spans.scope_spans:
-                        found.extend(scope_spans.spans)
-        return found
+                yield request
+
+    def spans(self) -> list[Any]:
+        """Every span received, in the order received."""
+        return [
+            span
+            for request in self._decoded("/v1/traces", ExportTraceServiceRequest)
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+    def metrics(self) -> list[Any]:
+        """Every metric received."""
+        return [
+            metric
+            for request in self._decoded("/v1/metrics", ExportMetricsServiceRequest)
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+        ]
 
     def metric_names(self) -> set[str]:
-        names = set()
-        for path, body in self.requests:
-            if path.endswith("/v1/metrics"):
-                request = ExportMetricsServiceRequest()
-                request.ParseFromString(body)
-                for resource_metrics in request.resource_metrics:
-                    for scope_metrics in resource_metrics.scope_metrics:
-                        names.update(m.name for m in scope_metrics.metrics)
-        return names
+        """The names of every metric received."""
+        return {metric.name for metric in self.metrics()}
 
     def json_bodies(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.requests]
@@ -65,27 +74,17 @@ class Received:
 
     def resource_attributes(self) -> dict[str, Any]:
         """The attributes of the first traces request's resource."""
-        for path, body in self.requests:
-            if path.endswith("/v1/traces"):
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                for resource_spans in request.resource_spans:
-                    return attributes(resource_spans.resource)
+        for request in self._decoded("/v1/traces", ExportTraceServiceRequest):
+            for resource_spans in request.resource_spans:
+                return attributes(resource_spans.resource)
         return {}
 
     def metric_points(self) -> dict[str, list[Any]]:
         """Every metric's data points by metric name."""
         points: dict[str, list[Any]] = {}
-        for path, body in self.requests:
-            if not path.endswith("/v1/metrics"):
-                continue
-            request = ExportMetricsServiceRequest()
-            request.ParseFromString(body)
-            for resource_metrics in request.resource_metrics:
-                for scope_metrics in resource_metrics.scope_metrics:
-                    for metric in scope_metrics.metrics:
-                        data = getattr(metric, metric.WhichOneof("data"))
-                        points.setdefault(metric.name, []).extend(data.data_points)
+        for metric in self.metrics():
+            data = getattr(metric, metric.WhichOneof("data"))
+            points.setdefault(metric.name, []).extend(data.data_points)
         return points
 
 

@@ -64,8 +64,9 @@ def test_a_third_party_sink_comes_after_the_builtins_and_sees_dispatched_events(
     found = configured_sinks(context, run.paths, plugin_manager(plugins=[_plugin(sink)]))
     assert [s.name for s in found] == ["notify", "collecting"]
     run.add_sink(sink)
-    event = run.emit("exec:end", {"command": {"id": "c", "argv": ["x"], "cwd": "/"}})
-    run.emit("test:result", {"test": {"nodeid": "t", "outcome": "passed"}})
+    command = {"id": "c", "argv": ["x"], "cwd": "/", "exitCode": 0, "durationMs": 1.0}
+    event = run.emit("exec:end", {"command": {**command, "logPath": None}})
+    run.emit("stage:start", {"stage": {"id": "s", "kind": "command", "title": "s"}})
     assert sink.ends == [event.seq]
     run.finish("succeeded")
 
