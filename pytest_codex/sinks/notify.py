@@ -341,7 +341,7 @@ def _command(target: Target, data: Mapping[str, Any], delivery: _Delivery | None
             process.communicate(timeout=GRACE)
         raise TimeoutError(f"still running after {target.timeout:g}s; killed") from None
     finally:
-        _kill_group(process)  # whatever it left behind in its group goes with it
+        _kill_group(process)  # an interrupted wait must not leave it running
     if process.returncode != 0:
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"exited with {process.returncode}: {tail[0]}")

@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from pytest_codex.context import Context
 from pytest_codex.run import Run
+from pytest_codex.sinks.telemetry import endpoints
 from tests.helpers.receivers import attributes, closed_port, collector, receiver
 
 ERROR = Status.STATUS_CODE_ERROR
@@ -419,3 +420,31 @@ def test_a_real_exec_span_is_a_child_of_its_tool_span(tmp_path: Path) -> None:
     assert exec_span.parent_span_id == tool.span_id
     assert exec_span.status.code == ERROR and tool.status.code == ERROR
     assert "orchestrator.command.latency" in received.metric_points()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "source", "traces", "metrics"),
+    [
+        ("http://h:4318", "cli", "http://h:4318/v1/traces", "http://h:4318/v1/metrics"),
+        ("http://h:4318/", "config:x", "http://h:4318/v1/traces", "http://h:4318/v1/metrics"),
+        ("https://gw/otlp", "cli", "https://gw/otlp/v1/traces", "https://gw/otlp/v1/metrics"),
+        ("http://h/v1/traces", "cli", "http://h/v1/traces", "http://h/v1/metrics"),
+        ("http://h/v1/metrics", "cli", "http://h/v1/traces", "http://h/v1/metrics"),
+        (
+            "http://h:4318",
+            "env:OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://h:4318/v1/traces",
+            "http://h:4318/v1/metrics",
+        ),
+        (
+            "http://h/custom",
+            "env:OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://h/custom",
+            "http://h/custom/v1/metrics",
+        ),
+    ],
+)
+def test_endpoints_follow_the_otlp_rules_for_base_and_signal_urls(
+    endpoint: str, source: str, traces: str, metrics: str
+) -> None:
+    assert endpoints(endpoint, source) == (traces, metrics)
