@@ -448,3 +448,37 @@ def test_endpoints_follow_the_otlp_rules_for_base_and_signal_urls(
     endpoint: str, source: str, traces: str, metrics: str
 ) -> None:
     assert endpoints(endpoint, source) == (traces, metrics)
+
+
+def test_a_pytest_session_exports_every_test_with_failures_as_errors(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MCP_RUNNER_TASK_ID", raising=False)
+    monkeypatch.setenv("CODEX_ORCHESTRATOR_ROOT", str(pytester.path))
+    monkeypatch.setenv("CODEX_ORCHESTRATOR_GUARDRAILS", "none")
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.mark.parametrize('n', range(40))\n"
+        "def test_many(n):\n"
+        "    pass\n"
+        "def test_broken():\n"
+        "    assert 1 == 2\n"
+    )
+    with collector() as (url, received):
+        result = pytester.runpytest_subprocess(
+            "--codex-task=otel-session", f"--codex-otel-endpoint={url}"
+        )
+    result.assert_outcomes(passed=40, failed=1)
+    spans = received.spans_by_name()
+    tests = [name for name in spans if name.startswith("test ")]
+    assert len(tests) == 41
+    root = next(span for name, span in spans.items() if name.startswith("run "))
+    assert all(spans[name].parent_span_id == root.span_id for name in tests)
+    assert (
+        spans[
+            "test test_a_pytest_session_exports_every_test_with_failures_as_errors.py::test_broken"
+        ].status.code
+        == ERROR
+    )
+    assert root.status.code == ERROR
+    assert "OTEL" not in result.stderr.str()
