@@ -4,14 +4,17 @@ requested, or a guardrail fails.
 Targets (``--notify`` repeatable, ``CODEX_ORCHESTRATOR_NOTIFY`` comma separated, or ``notify:``
 in the config file; the highest of those that sets any target wins):
 
-- ``http://...`` / ``https://...``: POST the JSON payload (timeout, one retry);
+- ``http://...`` / ``https://...``: POST the JSON payload (one retry, both within the timeout);
 - ``file://PATH``: append the payload as one JSON line;
 - anything else: a command line; the JSON payload is appended as its last argument, as Codex
-  CLI's ``notify`` does (for run completion, Codex's ``agent-turn-complete`` shape).
+  CLI's ``notify`` does (for run completion, Codex's ``agent-turn-complete`` shape). It runs in
+  a process group of its own, killed with everything in it at its timeout.
 
-Deliveries happen in background threads and never delay the run past their timeout (default
-5 s): approval and guardrail notifications are sent as they happen, run completion while the
-run finishes. What was delivered and what failed (with the reason) lands in ``run:summary``
+Deliveries happen in background threads: approval and guardrail notifications as they
+happen, run completion while the run finishes. The end of a run waits for all of them
+together at most :attr:`NotifySink.bound` (the longest target timeout, default 5 s, plus
+:data:`GRACE`); what is still running then is reported failed and its command killed. What
+was delivered and what failed (naming the target and the reason) lands in ``run:summary``
 (``notifications``) and the manifest (``sinks.notify``). Payloads are redacted.
 """
 

@@ -212,3 +212,34 @@ def test_hanging_targets_together_hold_the_run_no_longer_than_the_bound(tmp_path
     # The documented bound: the longest target timeout plus GRACE, for all targets together
     # (the slack covers writing the manifest).
     assert took < 1 + GRACE + 1.0
+
+
+def test_a_hanging_webhook_and_a_hanging_collector_together_stay_within_both_bounds(
+    tmp_path: Path,
+) -> None:
+    from pytest_codex.sinks.notify import GRACE
+
+    with receiver(hang=10.0) as (url, _):
+        (tmp_path / "codex.orchestrator.json").write_text(
+            json.dumps(
+                {
+                    "notify": [{"target": url, "timeout_seconds": 1}],
+                    "otel": {"endpoint": url, "flush_timeout_seconds": 1},
+                }
+            )
+        )
+        context = Context.load(cwd=tmp_path, env={"CODEX_ORCHESTRATOR_ROOT": str(tmp_path)})
+        run = Run.start(context, task_id="both-hang", heartbeat=False)
+        run.emit("approval:requested", {"key": "k", "tool": "shell", "reason": "r"})
+        started = time.monotonic()
+        run.finish("succeeded")
+        took = time.monotonic() - started
+    document = run.manifest.document
+    assert document["status"] == "succeeded"
+    assert {f["event"] for f in document["summary"]["notifications"]["failures"]} == {
+        "approval-requested",
+        "run-complete",
+    }
+    assert document["sinks"]["otel"]["exportedSpans"] == 0
+    # notifications: the longest timeout + GRACE; OTEL: its flush timeout; slack for the rest
+    assert took < (1 + GRACE) + 1 + 1.0
