@@ -1,26 +1,28 @@
-"""The event envelope, the run's event bus, and JSONL writers.
+"""The event envelope, the run's event bus, and the protocol sinks implement.
 
 Producers call :meth:`EventBus.emit`; sinks subscribe. The bus stamps the envelope
 (``v``, ``type``, ``timestamp``, gap-free ``seq``, ``runId``), scrubs secret values out of the
 payload, and hands the event to every sink in subscription order. A sink that raises is
 detached and reported through ``on_sink_failure`` (the manifest records it); the run goes on.
+The JSONL writers live in :mod:`pytest_codex.sinks.jsonl` (importable from here as before).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .atomic import open_nofollow
 from .errors import CodexError
+from .records import handler_name
 from .redact import REDACTED, secret_values
 from .timeutil import now_iso
 
@@ -80,6 +82,48 @@ class Sink(Protocol):
     def close(self) -> None:
         """Release what the sink holds; called once when the run ends."""
         ...
+
+
+@runtime_checkable
+class FinalizingSink(Sink, Protocol):
+    """A sink that adds to the run summary before ``run:summary`` is emitted."""
+
+    def finalize(self, summary: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Called once by :meth:`Run.finish` with the summary so far; the returned keys are
+        merged into it (notification deliveries, ...). Waits here must be bounded."""
+        ...
+
+
+@runtime_checkable
+class ReportingSink(Sink, Protocol):
+    """A sink that reports its own health for ``sinks.<name>`` in the manifest."""
+
+    def health(self) -> Mapping[str, Any]:
+        """``state`` (``active``, ``closed``, ``disabled``, ...), ``error`` and details."""
+        ...
+
+
+def sink_health(sink: Sink) -> dict[str, Any]:
+    """What the manifest records for a sink once it is closed."""
+    if isinstance(sink, ReportingSink):
+        return dict(sink.health())
+    return {"state": "closed", "error": None}
+
+
+class DispatchingSink:
+    """Base of the built-in sinks: ``handle`` calls ``_on_<namespace>_<verb>(event)`` when the
+    sink defines it (see :func:`pytest_codex.records.handler_name`); other events pass by."""
+
+    name = "sink"
+
+    def handle(self, event: Event) -> None:
+        """Dispatch the event to its handler, if any."""
+        method = getattr(self, handler_name(event.type), None)
+        if method is not None:
+            method(event)
+
+    def close(self) -> None:
+        """Nothing to release by default."""
 
 
 class Redactor:
@@ -188,104 +232,6 @@ class EventBus:
             self._sinks.clear()
 
 
-class JsonlFileSink:
-    """Appends every event to a file, one envelope per line.
-
-    Lines go out through ``write(2)`` on an ``O_APPEND`` descriptor, so a process killed at
-    any moment leaves whole lines behind. Frequent event types (``buffered``, test results by
-    default) are batched for at most ``max_delay`` seconds; any other event, :meth:`flush`
-    (called before every manifest write, so the manifest never claims an event the journal
-    lacks) and :meth:`close` write them out.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        name: str = "events",
-        *,
-        buffered: frozenset[str] = frozenset({"test:result"}),
-        max_delay: float = 0.25,
-        max_lines: int = 512,
-    ) -> None:
-        self.name = name
-        self.path = path
-        self.buffered = buffered
-        self.max_delay = max_delay
-        self.max_lines = max_lines
-        # Never through a symlink or hard link a command may have planted (see atomic).
-        self._fd: int | None = open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        self._pending: list[bytes] = []
-        self._oldest = 0.0
-        self._lock = threading.Lock()
-
-    def handle(self, event: Event) -> None:
-        """Append the event's line (now, or with the next flush for buffered types)."""
-        line = (event.to_json() + "\n").encode("utf-8")
-        with self._lock:
-            if self._fd is None:
-                return
-            if event.type in self.buffered:
-                if not self._pending:
-                    self._oldest = time.monotonic()
-                self._pending.append(line)
-                if (
-                    len(self._pending) >= self.max_lines
-                    or time.monotonic() - self._oldest >= self.max_delay
-                ):
-                    self._write_pending()
-                return
-            self._pending.append(line)
-            self._write_pending()
-
-    def _write_pending(self) -> None:
-        if not self._pending or self._fd is None:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        written = os.write(self._fd, data)
-        while written < len(data):  # short writes are rare on regular files, but possible
-            written += os.write(self._fd, data[written:])
-
-    def flush(self) -> None:
-        """Write any batched lines now."""
-        with self._lock:
-            self._write_pending()
-
-    def close(self) -> None:
-        """Write what is batched and close the file."""
-        with self._lock:
-            self._write_pending()
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-
-class JsonlStreamSink:
-    """Writes every event to a text stream (stdout for ``--jsonl``), flushing each line."""
-
-    def __init__(
-        self,
-        stream: IO[str],
-        name: str = "stdout",
-        render: Callable[[Event], Iterable[str]] | None = None,
-    ) -> None:
-        self.name = name
-        self.stream = stream
-        self.render = render
-
-    def handle(self, event: Event) -> None:
-        """Write the event's line(s)."""
-        lines = [event.to_json()] if self.render is None else list(self.render(event))
-        for line in lines:
-            self.stream.write(line + "\n")
-        if lines:
-            self.stream.flush()
-
-    def close(self) -> None:
-        """Flush the stream (it is not ours to close)."""
-        self.stream.flush()
-
-
 def read_events(path: Path) -> Iterator[Event]:
     """The events of an ``events.jsonl`` file; a torn last line (killed writer) is skipped."""
     with os.fdopen(open_nofollow(path, os.O_RDONLY, create_dirs=False), encoding="utf-8") as handle:
@@ -304,3 +250,18 @@ def last_seq(path: Path) -> int:
     except FileNotFoundError:
         return 0
     return seq
+
+
+# Names that moved to pytest_codex.sinks.jsonl; resolved lazily so the foundation imports
+# nothing above it.
+_MOVED = {
+    "JsonlFileSink": "pytest_codex.sinks.jsonl",
+    "JsonlStreamSink": "pytest_codex.sinks.jsonl",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _MOVED.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(target), name)

@@ -27,6 +27,7 @@ from .orchestrator import (
     ToolOrchestrator,
     ToolResult,
 )
+from .records import EXEC_BEGIN, EXEC_END, CommandRecord, command_record
 from .runtime import CommandResult, ExecSessionManager
 from .runtime.session_server import ensure_server, run_in_server
 from .sandbox import launch_status
@@ -44,17 +45,6 @@ def _next_index(commands_dir: Path) -> int:
         return (max(numbers) + 1) if numbers else 1
 
 
-class _ChunksOnly:
-    """Passes an attempt's chunks to the run, holding back its own begin/end events."""
-
-    def __init__(self, run: Any) -> None:
-        self.run = run
-
-    def emit(self, type: str, payload: Mapping[str, Any]) -> None:
-        if type not in ("exec:begin", "exec:end"):
-            self.run.emit(type, payload)
-
-
 @dataclass
 class CommandExecution:
     """The outcome of :func:`execute_command`."""
@@ -64,7 +54,7 @@ class CommandExecution:
     session_id: str | None
     tool: ToolResult[None] | None
     result: CommandResult | None
-    record: dict[str, Any]
+    record: CommandRecord
     error: BaseException | None = None
     logs: list[str] = field(default_factory=list)
 
@@ -177,7 +167,7 @@ def execute_command(
     use_session = session_id if mode == "pty" else None
     started = now_iso()
     run.emit(
-        "exec:begin",
+        EXEC_BEGIN,
         {
             "correlationId": correlation_id,
             "argv": list(argv),
@@ -218,7 +208,7 @@ def execute_command(
                 session_id=use_session,
                 timeout=timeout,
                 log_path=log,
-                emitter=_ChunksOnly(run),
+                emitter=run,  # the session server forwards chunks only
                 correlation_id=correlation_id,
                 cwd=str(cwd),
                 argv=list(argv),
@@ -231,9 +221,10 @@ def execute_command(
                 env=env,
                 timeout=timeout,
                 log_path=log,
-                emitter=_ChunksOnly(run),
+                emitter=run,
                 correlation_id=correlation_id,
                 wrapper=tuple(sandbox_prefix),
+                bracket=False,  # exec:begin/exec:end bracket all attempts, emitted here
             )
         attempts.append(result)
         logs.append(str(log))
@@ -270,13 +261,13 @@ def execute_command(
         # The last attempt's log is the command's log.
         Path(logs[-1]).replace(final_log)
         logs[-1] = str(final_log)
-    record = _record(final, correlation_id, argv, cwd, use_session, mode, final_log, started)
     tool_record = tool.record if tool is not None else getattr(error, "record", None)
+    record = _record(final, correlation_id, argv, cwd, use_session, mode, final_log, started)
     if tool_record:
         record["toolRunId"] = tool_record.get("id")
-        record["sandboxState"] = tool_record.get("sandboxState", record["sandboxState"])
+        record["sandboxState"] = tool_record.get("sandboxState", record.get("sandboxState"))
     record["attemptLogs"] = list(logs)
-    run.emit("exec:end", {"command": record})
+    run.emit(EXEC_END, {"command": record})
     return CommandExecution(list(argv), cwd, use_session, tool, final, record, error, logs)
 
 
@@ -289,30 +280,27 @@ def _record(
     mode: str,
     log: Path,
     started: str,
-) -> dict[str, Any]:
+) -> CommandRecord:
+    """The ``commands[]`` record: the final attempt's, under the final log's name; a command
+    that never ran (refused, denied before starting) still gets one."""
     if result is not None:
-        record = dict(result.to_record())
-        record.update({"id": correlation_id, "correlationId": correlation_id, "logPath": str(log)})
+        record = result.to_record()
+        record["logPath"] = str(log)
         return record
-    return {
-        "id": correlation_id,
-        "correlationId": correlation_id,
-        "argv": list(argv),
-        "cwd": str(cwd),
-        "sessionId": session_id,
-        "mode": mode,
-        "sandboxState": "unsandboxed",
-        "exitCode": None,
-        "signal": None,
-        "timedOut": False,
-        "startedAt": started,
-        "completedAt": now_iso(),
-        "durationMs": 0.0,
-        "bytes": {},
-        "truncated": {},
-        "omitted": {},
-        "logPath": None,
-    }
+    return command_record(
+        correlation_id=correlation_id,
+        argv=argv,
+        cwd=str(cwd),
+        session_id=session_id,
+        mode=mode,
+        sandbox_state="unsandboxed",
+        exit_code=None,
+        signal=None,
+        timed_out=False,
+        started_at=started,
+        completed_at=now_iso(),
+        duration_ms=0.0,
+    )
 
 
 @contextmanager

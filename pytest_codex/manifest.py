@@ -1,56 +1,34 @@
-"""The manifest: the run's evidence, built from its events and written atomically.
+"""The manifest: the run's evidence model.
 
-:class:`ManifestSink` subscribes to the run's bus and folds events into the manifest document
-(``test:result`` into ``tests[]``, ``tool:complete`` into ``toolRuns[]``, ...). Every write goes
-through :func:`~pytest_codex.atomic.atomic_write_json` under the manifest's file lock, so the
-file on disk is always a complete, schema-valid document. Frequent events (test results) are
-written at most once per ``min_interval`` seconds; the heartbeat and the run's end write the rest.
+A fresh manifest (:func:`new_manifest`), reading one (:func:`load_manifest`), finding runs
+(:func:`iter_manifests`, :func:`find_manifest`), staleness (:func:`is_stale`), the task's
+aggregates (:func:`update_task_metrics`) and its state mirror (:func:`write_state`). The sink
+that folds events into the document is :class:`pytest_codex.sinks.manifest.ManifestSink`
+(importable from here as before).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import platform
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import schemas
-from .atomic import atomic_write_json, atomic_write_text, dumps, locked, read_json, update_json
-from .events import Event
+from .atomic import atomic_write_json, locked, read_json, update_json
+from .errors import RunNotFoundError
+from .ids import is_run_id, validate_task_id
 from .timeutil import now_iso
+
+if TYPE_CHECKING:
+    from .context import Context
 
 SCHEMA_VERSION = 1
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-
-# event type -> (list section, payload key holding the record; None = the payload itself)
-LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
-    "test:result": ("tests", "test"),
-    "exec:end": ("commands", "command"),
-    "tool:complete": ("toolRuns", "toolRun"),
-    "approval:decided": ("approvals", "approval"),
-    "guardrail:result": ("guardrails", "guardrail"),
-    "stage:end": ("stages", "stage"),
-    "review:recorded": ("reviews", "review"),
-    "run:resume": ("resume_events", "resume"),
-}
-# Events whose changes may wait for the next throttled write.
-# (The first manifest is already on disk when a run starts, so the start-up events need not
-# force writes of their own either.)
-THROTTLED = frozenset(
-    {
-        "test:result",
-        "metrics:update",
-        "run:start",
-        "instructions:loaded",
-        "sink:status",
-        "sandbox:backend",
-    }
-)
 
 
 def new_manifest(
@@ -113,174 +91,6 @@ def new_manifest(
             "pid": os.getpid(),
         },
     }
-
-
-class ManifestSink:
-    """Folds a run's events into its manifest and keeps the file on disk current."""
-
-    name = "manifest"
-
-    def __init__(
-        self,
-        path: Path,
-        document: dict[str, Any],
-        *,
-        validate: bool = False,
-        min_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        before_write: Callable[[], None] | None = None,
-    ) -> None:
-        self.path = path
-        self.before_write = before_write
-        self.document = document
-        self.validate = validate
-        self.min_interval = min_interval
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._dirty = False
-        self._last_write = float("-inf")
-        self._closed = False
-        self._latencies: list[float] = [
-            float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
-        ]
-
-    # -- folding events -------------------------------------------------------------------
-    def handle(self, event: Event) -> None:
-        """Fold one event into the document; write now or soon."""
-        with self._lock:
-            if not self._apply(event):
-                return
-            self._dirty = True
-            self.document["updatedAt"] = event.timestamp
-            if event.type not in THROTTLED or self._due():
-                self.write()
-
-    def _apply(self, event: Event) -> bool:
-        doc = self.document
-        payload = event.payload
-        section = LIST_SECTIONS.get(event.type)
-        if section is not None:
-            name, key = section
-            record = payload.get(key, payload) if key else payload
-            doc[name].append(record)
-            if event.type == "exec:end":
-                self._latencies.append(float(record.get("durationMs") or 0.0))
-                doc["metrics"]["commandLatencyMs"] = latency_summary(self._latencies)
-            if event.type == "tool:complete" and isinstance(payload.get("metrics"), Mapping):
-                doc["metrics"].update(payload["metrics"])
-            return True
-        if event.type == "metrics:update":
-            doc["metrics"].update(payload.get("metrics", {}))
-            return True
-        if event.type == "instructions:loaded":
-            doc["instructions"] = payload.get("instructions")
-            return True
-        if event.type == "sink:status":
-            state = {k: v for k, v in payload.items() if k != "name"}
-            doc["sinks"][str(payload["name"])] = state
-            return True
-        if event.type == "sandbox:backend":
-            doc["approvalProfile"]["sandboxBackend"] = dict(payload)
-            return True
-        if event.type == "run:status":
-            doc["status"] = payload["status"]
-            doc["statusDetail"] = payload.get("detail")
-            return True
-        if event.type == "run:summary":
-            doc["summary"] = dict(payload)
-            doc["status"] = payload["status"]
-            doc["statusDetail"] = payload.get("statusDetail")
-            if payload["status"] in TERMINAL_STATUSES:
-                doc["completedAt"] = payload["run"].get("completedAt") or event.timestamp
-            return True
-        return False
-
-    # -- writing --------------------------------------------------------------------------
-    def _due(self) -> bool:
-        return self._clock() - self._last_write >= self.min_interval
-
-    def write(self) -> None:
-        """Write the document now (validated first when ``validate`` is on)."""
-        with self._lock:
-            if self.before_write is not None:
-                self.before_write()  # the journal first: see JsonlFileSink
-            if self.validate:
-                schemas.validate("manifest", self.document, what=f"manifest {self.path}")
-            with locked(self.path):
-                # Compact JSON: with an indent, json falls back to its pure-Python encoder,
-                # several times slower on a large manifest.
-                atomic_write_text(self.path, dumps(self.document, indent=None))
-            self._dirty = False
-            self._last_write = self._clock()
-
-    def flush(self) -> None:
-        """Write pending changes, if any."""
-        with self._lock:
-            if self._dirty:
-                self.write()
-
-    def beat(self) -> None:
-        """Refresh the heartbeat and write (with any pending changes)."""
-        with self._lock:
-            if self._closed:
-                return
-            now = now_iso()
-            self.document["heartbeatAt"] = now
-            self.document["updatedAt"] = now
-            self.write()
-
-    def record_sink(self, name: str, state: str, error: str | None = None) -> None:
-        """Record the health of a sink (``detached`` after it raised) and write."""
-        with self._lock:
-            self.document["sinks"][name] = {"state": state, "error": error, "at": now_iso()}
-            self._dirty = True
-            if not self._closed:
-                self.write()
-
-    def record_health(self, name: str, health: Mapping[str, Any], *, write: bool = False) -> None:
-        """Record a sink's health report (``state`` plus sink-specific details)."""
-        with self._lock:
-            self.document["sinks"][name] = dict(health)
-            self._dirty = True
-            if write and not self._closed:
-                self.write()
-
-    def close(self) -> None:
-        """Write what is pending; the sink takes no more writes after this."""
-        with self._lock:
-            if self._closed:
-                return
-            self.document["sinks"].setdefault(self.name, {})
-            self.document["sinks"][self.name] = {"state": "closed", "error": None}
-            self.write()
-            self._closed = True
-
-
-class Heartbeat:
-    """A daemon thread that refreshes a manifest's heartbeat every ``interval`` seconds."""
-
-    def __init__(self, sink: ManifestSink, interval: float) -> None:
-        self._sink = sink
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="codex-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        """Start beating."""
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._sink.beat()
-            except Exception:  # a failed beat is retried at the next interval
-                continue
-
-    def stop(self) -> None:
-        """Stop beating and wait for the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self._interval + 1)
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -354,3 +164,55 @@ def latency_summary(samples: list[float]) -> dict[str, Any]:
         return round(ordered[index], 3)
 
     return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95)}
+
+
+def iter_manifests(context: Context, task_id: str | None = None) -> list[Path]:
+    """Every manifest under the runs root (of one task when given), oldest first."""
+    runs_dir = context.roots.runs_dir
+    if task_id is not None:
+        tasks = [runs_dir / validate_task_id(task_id)]
+    elif runs_dir.is_dir():
+        tasks = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    else:
+        tasks = []
+    found = [
+        run / "manifest.json"
+        for task in tasks
+        if (task / "cli").is_dir()
+        for run in (task / "cli").iterdir()
+        if is_run_id(run.name) and (run / "manifest.json").is_file()
+    ]
+    # Run ids sort by time, so sorting on the directory name is chronological.
+    return sorted(found, key=lambda p: p.parent.name)
+
+
+def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None) -> Path:
+    """The manifest of run ``run_ref`` (a run id, or ``latest``)."""
+    if run_ref == "latest":
+        manifests = iter_manifests(context, task_id)
+        if not manifests:
+            where = f"task {task_id}" if task_id else str(context.roots.runs_dir)
+            raise RunNotFoundError(f"no runs found for {where}; start one first")
+        return manifests[-1]
+    if not is_run_id(run_ref):
+        raise RunNotFoundError(
+            f"{run_ref!r} is not a run id (YYYY-MM-DDTHH-MM-SS-mmmZ-xxxxxxxx) or 'latest'"
+        )
+    for manifest in iter_manifests(context, task_id):
+        if manifest.parent.name == run_ref:
+            return manifest
+    raise RunNotFoundError(
+        f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
+        "'codex-orchestrator runs list'"
+    )
+
+
+# Names that moved to pytest_codex.sinks.manifest; resolved lazily (the evidence model does
+# not import the sinks).
+_MOVED = frozenset({"ManifestSink", "Heartbeat", "LIST_SECTIONS", "THROTTLED"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module("pytest_codex.sinks.manifest"), name)

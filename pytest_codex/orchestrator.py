@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, NoReturn, Protocol, TypedDict, TypeVar
+from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
 from .approvals import (
     ApprovalCache,
@@ -61,6 +61,13 @@ from .approvals import (
 from .config import OrchestratorSettings
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
+from .records import (  # re-exported: these names were defined here before records.py
+    AttemptRecord,
+    AttemptState,
+    SandboxState,
+    ToolRunRecord,
+    ToolStatus,
+)
 from .redact import redact_argv, redact_text, secret_values
 from .sandbox import (
     BackendChoice,
@@ -74,10 +81,6 @@ from .sandbox import (
 from .timeutil import now_iso
 
 T = TypeVar("T")
-
-AttemptState = Literal["succeeded", "denied", "failed", "timed_out"]
-ToolStatus = Literal["succeeded", "failed", "denied", "refused"]
-SandboxState = Literal["sandboxed", "escalated", "unsandboxed"]
 
 
 # -- running one attempt ------------------------------------------------------------------------
@@ -210,40 +213,6 @@ class PythonCall(Generic[T]):
 
 
 Invocation = ShellCommand | PythonCall[Any]
-
-
-# -- records ------------------------------------------------------------------------------------
-class AttemptRecord(TypedDict):
-    """One entry of a ``toolRuns[]`` record's ``attempts``."""
-
-    attempt: int
-    sandbox: str | None
-    network: bool | None
-    state: AttemptState
-    exitCode: int | None
-    durationMs: float
-    denialEvidence: dict[str, Any] | None
-    error: str | None
-
-
-class ToolRunRecord(TypedDict):
-    """A ``toolRuns[]`` record of the manifest (the ``tool:complete`` payload's ``toolRun``)."""
-
-    id: str
-    tool: str
-    argv: list[str] | None
-    cwd: str | None
-    approvalSource: ApprovalSource
-    approvalPolicy: ApprovalPolicy
-    approvalKey: str | None
-    retryCount: int
-    sandboxState: SandboxState
-    attempts: list[AttemptRecord]
-    status: ToolStatus
-    startedAt: str
-    completedAt: str
-    durationMs: float
-    error: str | None
 
 
 @dataclass(frozen=True)

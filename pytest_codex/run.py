@@ -15,22 +15,24 @@ from typing import Any
 
 from .atomic import make_dirs
 from .context import Context
-from .errors import RunNotFoundError, UnsafePathError, UsageError
-from .events import Event, EventBus, JsonlFileSink, Sink, last_seq
+from .errors import UnsafePathError, UsageError
+from .events import Event, EventBus, Sink, last_seq
 from .handle import RunIdentity
-from .ids import is_run_id, new_run_id, validate_task_id
+from .ids import new_run_id, validate_task_id
 from .instructions import InstructionSet, instructions_config_from_mapping, load_instructions
 from .manifest import (
     TERMINAL_STATUSES,
-    Heartbeat,
-    ManifestSink,
     load_manifest,
     new_manifest,
     update_task_metrics,
     write_state,
 )
+from .manifest import find_manifest as find_manifest  # re-exported: it lived here
+from .manifest import iter_manifests as iter_manifests  # re-exported: it lived here
 from .paths import RunPaths, confine_manifest
 from .sinks import configured_sinks
+from .sinks.jsonl import JsonlFileSink
+from .sinks.manifest import Heartbeat, ManifestSink
 from .timeutil import now_iso, parse_timestamp
 
 VALIDATE_ENV = "CODEX_ORCHESTRATOR_VALIDATE"
@@ -322,47 +324,6 @@ def _paths_record(paths: RunPaths) -> dict[str, str]:
         "metrics": str(paths.metrics),
         "state": str(paths.state),
     }
-
-
-def iter_manifests(context: Context, task_id: str | None = None) -> list[Path]:
-    """Every manifest under the runs root (of one task when given), oldest first."""
-    runs_dir = context.roots.runs_dir
-    if task_id is not None:
-        tasks = [runs_dir / validate_task_id(task_id)]
-    elif runs_dir.is_dir():
-        tasks = sorted(p for p in runs_dir.iterdir() if p.is_dir())
-    else:
-        tasks = []
-    found = [
-        run / "manifest.json"
-        for task in tasks
-        if (task / "cli").is_dir()
-        for run in (task / "cli").iterdir()
-        if is_run_id(run.name) and (run / "manifest.json").is_file()
-    ]
-    # Run ids sort by time, so sorting on the directory name is chronological.
-    return sorted(found, key=lambda p: p.parent.name)
-
-
-def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None) -> Path:
-    """The manifest of run ``run_ref`` (a run id, or ``latest``)."""
-    if run_ref == "latest":
-        manifests = iter_manifests(context, task_id)
-        if not manifests:
-            where = f"task {task_id}" if task_id else str(context.roots.runs_dir)
-            raise RunNotFoundError(f"no runs found for {where}; start one first")
-        return manifests[-1]
-    if not is_run_id(run_ref):
-        raise RunNotFoundError(
-            f"{run_ref!r} is not a run id (YYYY-MM-DDTHH-MM-SS-mmmZ-xxxxxxxx) or 'latest'"
-        )
-    for manifest in iter_manifests(context, task_id):
-        if manifest.parent.name == run_ref:
-            return manifest
-    raise RunNotFoundError(
-        f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
-        "'codex-orchestrator runs list'"
-    )
 
 
 def load_run_instructions(context: Context) -> InstructionSet:

@@ -63,6 +63,7 @@ one way: ``keys <- store, rules <- approvers <- chain``; this module only re-exp
 
 from __future__ import annotations
 
+from ..records import ApprovalRecord
 from .approvers import (
     ApprovalAnswer,
     ApprovalRequest,
@@ -103,7 +104,6 @@ from .store import (
     APPROVALS_FILE,
     FILE_VERSION,
     ApprovalCache,
-    ApprovalRecord,
     Grant,
     approvals_path,
     list_approvals,

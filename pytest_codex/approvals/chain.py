@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..records import ApprovalRecord
 from ..redact import redact_text
 from ..timeutil import now_iso
 from .approvers import ApprovalRequest, Approver
 from .keys import ApprovalKey, ApprovalPolicy, ApprovalSource, Decision, Scope, validate_scope
 from .rules import ApprovalRules, RuleMatch, canonical_command
-from .store import ApprovalCache, ApprovalRecord, Grant
+from .store import ApprovalCache, Grant
 
 
 @dataclass(frozen=True)

@@ -10,31 +10,18 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from .. import atomic
 from ..errors import UsageError
 from ..ids import validate_task_id
 from ..redact import REDACTED, redact_text
 from ..timeutil import now_iso
-from .keys import SCOPES, ApprovalKey, ApprovalSource, Decision, Scope, validate_scope
+from .keys import SCOPES, ApprovalKey, Decision, Scope, validate_scope
 
 APPROVALS_FILE = "approvals.json"
 FILE_VERSION = 2
 """Version 2 keys carry ``digest`` (of the raw argv) and ``escalate``; see :func:`_migrate_v1`."""
-
-
-class ApprovalRecord(TypedDict):
-    """An ``approvals[]`` record of the manifest (the ``approval:decided`` payload)."""
-
-    key: str
-    tool: str
-    decision: Decision
-    source: ApprovalSource
-    scope: Scope
-    approver: str
-    decidedAt: str
-    reason: str | None
 
 
 @dataclass(frozen=True)

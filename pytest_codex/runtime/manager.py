@@ -2,7 +2,9 @@
 
 PTY sessions stay alive between commands (cwd and exported variables persist); pipe mode
 runs a clean process with stdout and stderr apart and stdin closed. Every command emits
-``exec:begin``, ``exec:chunk`` (at most 8 KiB each) and ``exec:end`` when given an emitter,
+``exec:begin``, ``exec:chunk`` (at most 8 KiB each) and ``exec:end`` when given an emitter
+(only the chunks with ``bracket=False``: a caller that records the command itself, as
+:func:`pytest_codex.execution.execute_command` does around all its attempts, emits the pair),
 keeps at most ``memory_cap`` bytes per stream in memory (head and tail) and writes every byte
 to its log. Live sessions are bounded (least recently used evicted, exited ones first) and
 idle ones are closed.
@@ -198,6 +200,7 @@ class ExecSessionManager:
         correlation_id: str | None = None,
         sandbox_state: str = "unsandboxed",
         wrapper: Sequence[str] = (),
+        bracket: bool = True,
     ) -> CommandResult:
         """Run one command to completion (``mode`` ``pty`` or ``pipe``)."""
         if mode == "pipe":
@@ -211,6 +214,7 @@ class ExecSessionManager:
                 correlation_id,
                 sandbox_state,
                 wrapper,
+                bracket,
             )
         return self.start(
             command,
@@ -223,6 +227,7 @@ class ExecSessionManager:
             correlation_id=correlation_id,
             sandbox_state=sandbox_state,
             wrapper=wrapper,
+            bracket=bracket,
         ).result()
 
     def start(
@@ -238,6 +243,7 @@ class ExecSessionManager:
         correlation_id: str | None = None,
         sandbox_state: str = "unsandboxed",
         wrapper: Sequence[str] = (),
+        bracket: bool = True,
     ) -> CommandHandle:
         """Start a command in a PTY session (a temporary one without ``session_id``)."""
         text = command if isinstance(command, str) else shlex.join(command)
@@ -250,7 +256,9 @@ class ExecSessionManager:
                 existing = None
             session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
             self._sessions.move_to_end(session.id)
-        begun = _Begun(self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state)
+        begun = _Begun(
+            self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state, bracket
+        )
         capture = StreamCapture("pty", log=begun.log, on_chunk=begun.on_chunk, cap=self.memory_cap)
         try:
             running = session.start(text, capture=capture, timeout=timeout)
@@ -288,10 +296,20 @@ class ExecSessionManager:
         correlation_id: str | None,
         sandbox_state: str,
         wrapper: Sequence[str],
+        bracket: bool = True,
     ) -> CommandResult:
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
         begun = _Begun(
-            self, emitter, correlation_id, argv, None, "pipe", log_path, sandbox_state, cwd=cwd
+            self,
+            emitter,
+            correlation_id,
+            argv,
+            None,
+            "pipe",
+            log_path,
+            sandbox_state,
+            bracket,
+            cwd=cwd,
         )
         try:
             code, sig, timed_out, captures = run_pipe(
@@ -322,9 +340,11 @@ class _Begun:
         mode: str,
         log_path: Path | None,
         sandbox_state: str,
+        bracket: bool = True,
         cwd: Path | None = None,
     ) -> None:
         self.emitter = emitter
+        self.bracket = bracket
         self.correlation_id = correlation_id or secrets.token_hex(6)
         self.argv = list(argv)
         self.session_id = None if session is None else session.id
@@ -341,7 +361,7 @@ class _Begun:
             self.log = os.fdopen(open_nofollow(log_path, flags), "wb")
         self.started_at = now_iso()
         self.t0 = time.monotonic()
-        if emitter is not None:
+        if emitter is not None and bracket:
             emitter.emit(
                 "exec:begin",
                 {
@@ -401,6 +421,6 @@ class _Begun:
             log_path=self.log_path,
             sandbox_state=self.sandbox_state,
         )
-        if self.emitter is not None:
+        if self.emitter is not None and self.bracket:
             self.emitter.emit("exec:end", {"command": result.to_record()})
         return result

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ..records import CommandRecord, command_record
 from .capture import CapturedStream
 
 
@@ -35,24 +35,21 @@ class CommandResult:
         capture = self.streams.get(name)
         return capture.text() if capture is not None else ""
 
-    def to_record(self) -> dict[str, Any]:
-        """The manifest's ``commands[]`` record."""
-        return {
-            "id": self.correlation_id,
-            "correlationId": self.correlation_id,
-            "argv": list(self.argv),
-            "cwd": self.cwd,
-            "sessionId": self.session_id,
-            "mode": self.mode,
-            "sandboxState": self.sandbox_state,
-            "exitCode": self.exit_code,
-            "signal": self.signal,
-            "timedOut": self.timed_out,
-            "startedAt": self.started_at,
-            "completedAt": self.completed_at,
-            "durationMs": self.duration_ms,
-            "bytes": {name: s.total for name, s in self.streams.items()},
-            "truncated": {name: s.truncated for name, s in self.streams.items()},
-            "omitted": {name: s.omitted for name, s in self.streams.items()},
-            "logPath": None if self.log_path is None else str(self.log_path),
-        }
+    def to_record(self) -> CommandRecord:
+        """The manifest's ``commands[]`` record (built by :func:`records.command_record`)."""
+        return command_record(
+            correlation_id=self.correlation_id,
+            argv=self.argv,
+            cwd=self.cwd,
+            session_id=self.session_id,
+            mode=self.mode,
+            sandbox_state=self.sandbox_state,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            timed_out=self.timed_out,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+            duration_ms=self.duration_ms,
+            streams={n: (s.total, s.truncated, s.omitted) for n, s in self.streams.items()},
+            log_path=None if self.log_path is None else str(self.log_path),
+        )

@@ -1,41 +1,75 @@
-"""Sinks a run attaches from its configuration (telemetry, notifications, ...).
+"""The sinks of a run: every event of its bus reaches each of them.
 
-Imports are lazy: a run that configures no OTEL endpoint never imports opentelemetry, so
-``pytest --codex-task`` and ``codex-orchestrator`` start fast.
+Always attached by :class:`~pytest_codex.run.Run`: :mod:`.manifest` (``manifest.json``) and
+:mod:`.jsonl` (``events.jsonl``). Attached by the CLI: the ``--jsonl`` stream, the Codex
+``exec --json`` dialect (:mod:`.codex_dialect`) and the terminal (:mod:`.human`). Attached
+from the configuration through the ``codex_sinks`` hook (:mod:`pytest_codex.hookspecs`):
+the built-ins of :mod:`.builtin` (OTEL in :mod:`.telemetry`, :mod:`.notify`) and every
+installed package's ``codex_sinks`` entry point. Sinks never import each other; what they
+render alike lives in :mod:`pytest_codex.summary`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
+from ..errors import ConfigError
 from ..events import Sink
+from .builtin import CONFIGURED_SINKS
 
 if TYPE_CHECKING:
+    import pluggy
+
     from ..context import Context
     from ..paths import RunPaths
 
-# (config key, "module:factory"); a factory takes (context, paths) and returns a Sink or None.
-CONFIGURED_SINKS: tuple[tuple[str, str], ...] = (
-    ("otel", "pytest_codex.sinks.telemetry:sink_from_config"),
-    ("notify", "pytest_codex.sinks.notify:sink_from_config"),
-)
+__all__ = ["CONFIGURED_SINKS", "configured_sinks", "plugin_manager"]
 
 
-def configured_sinks(context: Context, paths: RunPaths) -> list[Sink]:
-    """The sinks the configuration asks for, in a fixed order."""
+def plugin_manager(
+    *, entry_points: bool = True, plugins: Iterable[Any] = ()
+) -> pluggy.PluginManager:
+    """A plugin manager with the built-ins, ``plugins`` and (unless told not to) every
+    installed package's ``codex_sinks`` entry point registered."""
+    import pluggy
+
+    from .. import hookspecs
+    from . import builtin
+
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    # Registered under its entry point's name, so the installed entry point is recognised as
+    # already loaded rather than registered twice.
+    manager.register(builtin, name="builtin")
+    for plugin in plugins:
+        manager.register(plugin)
+    if entry_points:
+        manager.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
+    return manager
+
+
+def configured_sinks(
+    context: Context, paths: RunPaths, manager: pluggy.PluginManager | None = None
+) -> list[Sink]:
+    """The sinks every ``codex_sinks`` implementation attaches: the built-ins first."""
+    manager = manager or plugin_manager()
     sinks: list[Sink] = []
-    for key, target in CONFIGURED_SINKS:
-        if not context.config.get(key):
-            continue
-        module_name, _, factory_name = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that capability is not part of this build
-        sink = getattr(module, factory_name)(context, paths)
-        if sink is not None:
+    owners: dict[str, str] = {}
+    # get_hookimpls() lists implementations in registration order: the built-ins first.
+    for impl in manager.hook.codex_sinks.get_hookimpls():
+        provided = cast("Iterable[Any]", impl.function(context, paths) or ())
+        for sink in provided:
+            if not isinstance(sink, Sink):
+                raise ConfigError(
+                    f"sink plugin {impl.plugin_name!r} returned {sink!r}, which has no "
+                    "name/handle/close; return pytest_codex.events.Sink objects"
+                )
+            if sink.name in owners:
+                raise ConfigError(
+                    f"sink {sink.name!r} is provided by both {owners[sink.name]!r} and "
+                    f"{impl.plugin_name!r}; uninstall or rename one"
+                )
+            owners[sink.name] = impl.plugin_name
             sinks.append(sink)
     return sinks

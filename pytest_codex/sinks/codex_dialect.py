@@ -11,11 +11,21 @@ CLI and its TypeScript SDK, so ``@openai/codex-sdk`` can drive ``codex-orchestra
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..events import Event
+from ..records import CommandRecord, ToolRunRecord, handler_name
+from ..summary import command_text, failure_message, summary_line
+
+__all__ = [
+    "AGGREGATE_CAP",
+    "ZERO_USAGE",
+    "CodexDialect",
+    "command_text",
+    "failure_message",
+    "summary_line",
+]
 
 ZERO_USAGE: dict[str, int] = {
     "input_tokens": 0,
@@ -27,13 +37,6 @@ ZERO_USAGE: dict[str, int] = {
 # The aggregated output an item carries is capped (head and tail kept) so a chatty command
 # cannot make every item.updated line huge; the full output is in the command's log.
 AGGREGATE_CAP = 64 * 1024
-
-
-def command_text(argv: Any) -> str:
-    """The command line as Codex shows it."""
-    if isinstance(argv, str):
-        return argv
-    return shlex.join(str(a) for a in argv)
 
 
 class _Aggregate:
@@ -82,66 +85,78 @@ class CodexDialect:
 
     def translate(self, event: Event) -> Iterator[dict[str, Any]]:
         """The Codex events (as dicts) for one envelope event."""
+        method = getattr(self, handler_name(event.type), None)
+        if method is not None:
+            yield from method(event)
+
+    def _on_run_start(self, event: Event) -> Iterator[dict[str, Any]]:
+        yield {"type": "thread.started", "thread_id": event.run_id}
+        yield {"type": "turn.started"}
+        self._turn_open = True
+
+    _on_run_resume = _on_run_start
+
+    def _on_exec_begin(self, event: Event) -> Iterator[dict[str, Any]]:
+        item: dict[str, Any] = {
+            "id": self._item_id(),
+            "type": "command_execution",
+            "command": command_text(event.payload.get("argv", "")),
+            "aggregated_output": "",
+            "status": "in_progress",
+        }
+        key = str(event.payload.get("correlationId"))
+        self._items[key] = item
+        self._outputs[key] = _Aggregate()
+        yield {"type": "item.started", "item": dict(item)}
+
+    def _on_exec_chunk(self, event: Event) -> Iterator[dict[str, Any]]:
+        key = str(event.payload.get("correlationId"))
+        item = self._items.get(key)
+        if item is None:
+            return
+        self._outputs[key].add(str(event.payload.get("data", "")))
+        item["aggregated_output"] = self._outputs[key].text()
+        yield {"type": "item.updated", "item": dict(item)}
+
+    def _on_exec_end(self, event: Event) -> Iterator[dict[str, Any]]:
+        record: CommandRecord = event.payload.get("command", event.payload)
+        key = str(record.get("correlationId"))
+        item = self._items.pop(key, None)
+        if item is None:
+            return
+        self._outputs.pop(key, None)
+        exit_code = record.get("exitCode")
+        item["status"] = "completed" if exit_code == 0 else "failed"
+        item["exit_code"] = exit_code if exit_code is not None else -1
+        yield {"type": "item.completed", "item": item}
+
+    def _on_tool_complete(self, event: Event) -> Iterator[dict[str, Any]]:
+        tool_run: ToolRunRecord = event.payload.get("toolRun", {})
+        if tool_run.get("status") in ("refused", "denied") and self._items:
+            # The command never ran (or was stopped by the sandbox): declined.
+            for key in list(self._items):
+                item = self._items.pop(key)
+                self._outputs.pop(key, None)
+                item["status"] = "declined"
+                yield {"type": "item.completed", "item": item}
+
+    def _on_run_summary(self, event: Event) -> Iterator[dict[str, Any]]:
+        if not self._turn_open:
+            return
+        self._turn_open = False
         payload = event.payload
-        if event.type in ("run:start", "run:resume"):
-            yield {"type": "thread.started", "thread_id": event.run_id}
-            yield {"type": "turn.started"}
-            self._turn_open = True
-        elif event.type == "exec:begin":
-            item: dict[str, Any] | None = {
+        yield {
+            "type": "item.completed",
+            "item": {
                 "id": self._item_id(),
-                "type": "command_execution",
-                "command": command_text(payload.get("argv", "")),
-                "aggregated_output": "",
-                "status": "in_progress",
-            }
-            key = str(payload.get("correlationId"))
-            assert item is not None
-            self._items[key] = item
-            self._outputs[key] = _Aggregate()
-            yield {"type": "item.started", "item": dict(item)}
-        elif event.type == "exec:chunk":
-            key = str(payload.get("correlationId"))
-            item = self._items.get(key)
-            if item is None:
-                return
-            self._outputs[key].add(str(payload.get("data", "")))
-            item["aggregated_output"] = self._outputs[key].text()
-            yield {"type": "item.updated", "item": dict(item)}
-        elif event.type == "exec:end":
-            record: Mapping[str, Any] = payload.get("command", payload)
-            key = str(record.get("correlationId"))
-            item = self._items.pop(key, None)
-            if item is None:
-                return
-            self._outputs.pop(key, None)
-            exit_code = record.get("exitCode")
-            item["status"] = "completed" if exit_code == 0 else "failed"
-            item["exit_code"] = exit_code if exit_code is not None else -1
-            yield {"type": "item.completed", "item": item}
-        elif event.type == "tool:complete":
-            tool_run = payload.get("toolRun", {})
-            if tool_run.get("status") in ("refused", "denied") and self._items:
-                # The command never ran (or was stopped by the sandbox): declined.
-                for key in list(self._items):
-                    item = self._items.pop(key)
-                    self._outputs.pop(key, None)
-                    item["status"] = "declined"
-                    yield {"type": "item.completed", "item": item}
-        elif event.type == "run:summary" and self._turn_open:
-            self._turn_open = False
-            yield {
-                "type": "item.completed",
-                "item": {
-                    "id": self._item_id(),
-                    "type": "agent_message",
-                    "text": self.agent_message(payload),
-                },
-            }
-            if payload.get("status") == "succeeded":
-                yield {"type": "turn.completed", "usage": dict(ZERO_USAGE)}
-            else:
-                yield {"type": "turn.failed", "error": {"message": failure_message(payload)}}
+                "type": "agent_message",
+                "text": self.agent_message(payload),
+            },
+        }
+        if payload.get("status") == "succeeded":
+            yield {"type": "turn.completed", "usage": dict(ZERO_USAGE)}
+        else:
+            yield {"type": "turn.failed", "error": {"message": failure_message(payload)}}
 
     def agent_message(self, summary: Mapping[str, Any]) -> str:
         """The final response: the structured output as JSON, else a one-line summary."""
@@ -149,21 +164,3 @@ class CodexDialect:
         if self.structured_output and outputs.get("structured") is not None:
             return json.dumps(outputs["structured"], ensure_ascii=False)
         return summary_line(summary)
-
-
-def summary_line(summary: Mapping[str, Any]) -> str:
-    """``run <id> <status>: <command> exited <code>; manifest: <path>``."""
-    run = summary.get("run", {})
-    result = summary.get("result") or {}
-    command = summary.get("command") or {}
-    parts = [f"run {run.get('id')} {summary.get('status')}"]
-    if command.get("argv"):
-        parts.append(f"`{command_text(command['argv'])}` exited {result.get('exitCode')}")
-    if summary.get("statusDetail"):
-        parts.append(str(summary["statusDetail"]))
-    return "; ".join(parts) + f"; manifest: {run.get('manifestPath')}"
-
-
-def failure_message(summary: Mapping[str, Any]) -> str:
-    """The ``turn.failed`` message."""
-    return summary_line(summary)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import IO
 
-from ..events import Event
+from ..events import DispatchingSink, Event
+from ..records import StageRecord
 
 # A terminal shows the first findings; the manifest keeps them all.
 MAX_FINDINGS_SHOWN = 50
 
 
-class HumanSink:
+class HumanSink(DispatchingSink):
     """Prints what a person at a terminal wants to see while a run goes on."""
 
     name = "terminal"
@@ -19,30 +20,33 @@ class HumanSink:
         self.stream = stream
         self.show_output = show_output
 
-    def handle(self, event: Event) -> None:
-        """Print live output, stage boundaries and retries."""
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _on_exec_chunk(self, event: Event) -> None:
+        if self.show_output:
+            self._write(str(event.payload.get("data", "")))
+
+    def _on_stage_start(self, event: Event) -> None:
+        stage = event.payload.get("stage", {})
+        self._write(f"==> {stage.get('id')}: {stage.get('title')}\n")
+
+    def _on_stage_end(self, event: Event) -> None:
+        stage: StageRecord = event.payload.get("stage", {})
+        took = stage.get("durationMs")
+        timing = f" ({float(took) / 1000:.2f}s)" if took is not None else ""
+        detail = f" - {stage['detail']}" if stage.get("detail") else ""
+        self._write(f"<== {stage.get('id')}: {stage.get('status')}{timing}{detail}\n")
+
+    def _on_guardrail_result(self, event: Event) -> None:
+        self._guardrail(event.payload.get("guardrail", {}))
+
+    def _on_tool_retry(self, event: Event) -> None:
         payload = event.payload
-        if event.type == "exec:chunk" and self.show_output:
-            self.stream.write(str(payload.get("data", "")))
-            self.stream.flush()
-        elif event.type == "stage:start":
-            stage = payload.get("stage", {})
-            self.stream.write(f"==> {stage.get('id')}: {stage.get('title')}\n")
-            self.stream.flush()
-        elif event.type == "stage:end":
-            stage = payload.get("stage", {})
-            took = stage.get("durationMs")
-            timing = f" ({float(took) / 1000:.2f}s)" if took is not None else ""
-            detail = f" - {stage['detail']}" if stage.get("detail") else ""
-            self.stream.write(f"<== {stage.get('id')}: {stage.get('status')}{timing}{detail}\n")
-            self.stream.flush()
-        elif event.type == "guardrail:result":
-            self._guardrail(payload.get("guardrail", {}))
-        elif event.type == "tool:retry":
-            self.stream.write(
-                f"[codex] retrying ({payload.get('reason')}), attempt {payload.get('attempt')}\n"
-            )
-            self.stream.flush()
+        self._write(
+            f"[codex] retrying ({payload.get('reason')}), attempt {payload.get('attempt')}\n"
+        )
 
     def _guardrail(self, record: dict[str, object]) -> None:
         findings = record.get("findings")

@@ -4,14 +4,17 @@ requested, or a guardrail fails.
 Targets (``--notify`` repeatable, ``CODEX_ORCHESTRATOR_NOTIFY`` comma separated, or ``notify:``
 in the config file; the highest of those that sets any target wins):
 
-- ``http://...`` / ``https://...``: POST the JSON payload (timeout, one retry);
+- ``http://...`` / ``https://...``: POST the JSON payload (one retry, both within the timeout);
 - ``file://PATH``: append the payload as one JSON line;
 - anything else: a command line; the JSON payload is appended as its last argument, as Codex
-  CLI's ``notify`` does (for run completion, Codex's ``agent-turn-complete`` shape).
+  CLI's ``notify`` does (for run completion, Codex's ``agent-turn-complete`` shape). It runs in
+  a process group of its own, killed with everything in it at its timeout.
 
-Deliveries happen in background threads and never delay the run past their timeout (default
-5 s): approval and guardrail notifications are sent as they happen, run completion while the
-run finishes. What was delivered and what failed (with the reason) lands in ``run:summary``
+Deliveries happen in background threads: approval and guardrail notifications as they
+happen, run completion while the run finishes. The end of a run waits for all of them
+together at most :attr:`NotifySink.bound` (the longest target timeout, default 5 s, plus
+:data:`GRACE`); what is still running then is reported failed and its command killed. What
+was delivered and what failed (naming the target and the reason) lands in ``run:summary``
 (``notifications``) and the manifest (``sinks.notify``). Payloads are redacted.
 """
 
@@ -22,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -34,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import open_nofollow
 from ..errors import ConfigError
-from ..events import Event, Redactor
+from ..events import DispatchingSink, Event, Redactor
+from ..records import GuardrailRecord, NotificationFailure, NotificationsBlock
+from ..summary import summary_line
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
 
 EVENT_KINDS = ("run-complete", "approval-requested", "guardrail-failed")
 DEFAULT_TIMEOUT = 5.0
+# Added to the longest target timeout for the wait at the end of a run (all targets together).
+GRACE = 0.5
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -85,7 +93,20 @@ def targets_from_config(entries: Sequence[Any], root: Path) -> list[Target]:
     return found
 
 
-class NotifySink:
+@dataclass
+class _Delivery:
+    """One delivery in flight: its thread, and the command process it started, if any."""
+
+    target: Target
+    event: str
+    deadline: float
+    thread: threading.Thread | None = None
+    process: subprocess.Popen[bytes] | None = None
+    done: bool = False
+    abandoned: bool = False  # reported as failed at the deadline; a late outcome is ignored
+
+
+class NotifySink(DispatchingSink):
     """Delivers notifications for a run's events (see the module docstring)."""
 
     name = "notify"
@@ -98,48 +119,53 @@ class NotifySink:
         self.redact = Redactor()
         self.lock = threading.Lock()
         self.delivered: list[dict[str, Any]] = []
-        self.failures: list[dict[str, Any]] = []
-        self.threads: list[tuple[threading.Thread, float]] = []
+        self.failures: list[NotificationFailure] = []
+        self.deliveries: list[_Delivery] = []
         self.failed_guardrails: list[str] = []
         self.argv: list[str] = []
 
+    @property
+    def bound(self) -> float:
+        """How long the end of a run may wait for every delivery together, in seconds."""
+        return max((t.timeout for t in self.targets), default=0.0) + GRACE
+
     # -- events ---------------------------------------------------------------------------
-    def handle(self, event: Event) -> None:
-        """Notify approval requests and guardrail failures as they happen."""
+    def _on_approval_requested(self, event: Event) -> None:
         payload = event.payload
-        if event.type == "approval:requested":
-            self._send(
-                "approval-requested",
-                {
-                    "type": "approval-requested",
-                    "runId": self.run_id,
-                    "task": self.task_id,
-                    "tool": payload.get("tool"),
-                    "key": payload.get("key"),
-                    "reason": payload.get("reason"),
-                },
-            )
-        elif event.type == "guardrail:result":
-            record = payload.get("guardrail", {})
-            if record.get("status") == "failed":
-                self.failed_guardrails.append(str(record.get("name")))
-                self._send(
-                    "guardrail-failed",
-                    {
-                        "type": "guardrail-failed",
-                        "runId": self.run_id,
-                        "task": self.task_id,
-                        "guardrail": record.get("name"),
-                        "findings": len(record.get("findings") or []),
-                    },
-                )
-        elif event.type == "exec:begin" and not self.argv:
-            self.argv = [str(a) for a in payload.get("argv") or []]
+        self._send(
+            "approval-requested",
+            {
+                "type": "approval-requested",
+                "runId": self.run_id,
+                "task": self.task_id,
+                "tool": payload.get("tool"),
+                "key": payload.get("key"),
+                "reason": payload.get("reason"),
+            },
+        )
+
+    def _on_guardrail_result(self, event: Event) -> None:
+        record: GuardrailRecord = event.payload.get("guardrail", {})
+        if record.get("status") != "failed":
+            return
+        self.failed_guardrails.append(str(record.get("name")))
+        self._send(
+            "guardrail-failed",
+            {
+                "type": "guardrail-failed",
+                "runId": self.run_id,
+                "task": self.task_id,
+                "guardrail": record.get("name"),
+                "findings": len(record.get("findings") or []),
+            },
+        )
+
+    def _on_exec_begin(self, event: Event) -> None:
+        if not self.argv:
+            self.argv = [str(a) for a in event.payload.get("argv") or []]
 
     def finalize(self, summary: Mapping[str, Any]) -> dict[str, Any]:
-        """Send run completion, wait (bounded) for every delivery, report."""
-        from .codex_dialect import summary_line
-
+        """Send run completion, wait (within :attr:`bound`) for every delivery, report."""
         run = summary.get("run", {})
         line = summary_line(summary)
         body = {
@@ -175,47 +201,70 @@ class NotifySink:
             data = self.redact(
                 dict(command_payload if (command_payload and target.kind == "command") else body)
             )
-            thread = threading.Thread(
+            delivery = _Delivery(target, event, time.monotonic() + target.timeout + GRACE)
+            delivery.thread = threading.Thread(
                 target=self._deliver,
-                args=(target, event, data),
+                args=(delivery, data),
                 daemon=True,
                 name=f"codex-notify-{target.kind}",
             )
-            thread.start()
             with self.lock:
-                self.threads.append((thread, time.monotonic() + target.timeout * 2 + 1))
+                self.deliveries.append(delivery)
+            delivery.thread.start()
 
-    def _deliver(self, target: Target, event: str, data: Mapping[str, Any]) -> None:
-        shown = display_target(target.spec)
+    def _deliver(self, delivery: _Delivery, data: Mapping[str, Any]) -> None:
+        target = delivery.target
         try:
-            {"webhook": _post, "file": _append, "command": _command}[target.kind](target, data)
+            if target.kind == "webhook":
+                _post(target, data)
+            elif target.kind == "file":
+                _append(target, data)
+            else:
+                _command(target, data, delivery)
         except Exception as exc:
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            self._fail(delivery, " ".join(f"{type(exc).__name__}: {exc}".split()))
+        else:
             with self.lock:
-                self.failures.append(
-                    {"target": shown, "event": event, "reason": self.redact(reason)}
-                )
-            return
+                if not delivery.abandoned:
+                    self.delivered.append(
+                        {"target": display_target(target.spec), "event": delivery.event}
+                    )
+        finally:
+            delivery.done = True
+
+    def _fail(self, delivery: _Delivery, reason: str) -> None:
+        failure: NotificationFailure = {
+            "target": display_target(delivery.target.spec),
+            "event": delivery.event,
+            "reason": self.redact(reason[:300]),
+        }
         with self.lock:
-            self.delivered.append({"target": shown, "event": event})
+            if not delivery.abandoned:
+                self.failures.append(failure)
 
     def wait(self) -> None:
-        """Wait for deliveries, each no longer than its own deadline."""
+        """Wait for every delivery until one shared deadline (:attr:`bound` from now, and no
+        later than each delivery's own); what is still running then is stopped and reported."""
+        overall = time.monotonic() + self.bound
         with self.lock:
-            threads = list(self.threads)
-        for thread, deadline in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                with self.lock:
-                    self.failures.append(
-                        {
-                            "target": "?",
-                            "event": "?",
-                            "reason": "delivery still running at its deadline",
-                        }
-                    )
+            pending = [d for d in self.deliveries if not d.done]
+        for delivery in pending:
+            if delivery.thread is not None:
+                limit = min(overall, delivery.deadline)
+                delivery.thread.join(max(0.0, limit - time.monotonic()))
+        for delivery in pending:
+            if delivery.done:
+                continue
+            self._fail(
+                delivery,
+                f"still running after {delivery.target.timeout:g}s (the notification "
+                "timeout); abandoned",
+            )
+            delivery.abandoned = True
+            if delivery.process is not None:
+                _kill_group(delivery.process)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> NotificationsBlock:
         """Targets, deliveries and failures."""
         with self.lock:
             return {
@@ -232,26 +281,32 @@ class NotifySink:
         """``sinks.notify`` in the manifest."""
         report = self.report()
         error = report["failures"][-1]["reason"] if report["failures"] else None
+        if error is not None:
+            error = f"{report['failures'][-1]['target']}: {error}"
         return {"state": "closed", "error": error, **report}
 
 
 def _post(target: Target, data: Mapping[str, Any]) -> None:
+    # Both attempts together stay within the target's timeout.
     body = json.dumps(data).encode("utf-8")
+    deadline = time.monotonic() + target.timeout
     last: Exception | None = None
     for attempt in range(2):  # one retry
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            break
         request = urllib.request.Request(
             target.spec, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=target.timeout) as answer:
+            with urllib.request.urlopen(request, timeout=remaining) as answer:
                 answer.read()
             return
         except (urllib.error.URLError, OSError) as exc:
             last = exc
             if attempt == 0:
-                time.sleep(0.2)
-    assert last is not None
-    raise last
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    raise last or TimeoutError(f"no answer within {target.timeout:g}s")
 
 
 def _append(target: Target, data: Mapping[str, Any]) -> None:
@@ -262,7 +317,16 @@ def _append(target: Target, data: Mapping[str, Any]) -> None:
         handle.write(json.dumps(data) + "\n")
 
 
-def _command(target: Target, data: Mapping[str, Any]) -> None:
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The command runs in a session of its own (start_new_session), so its process group id
+    # is its pid: the group holds the command and whatever it forked. Never signal a group we
+    # did not create (pid 0 or 1 would mean "ours" or "everyone").
+    if process.pid > 1 and process.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _command(target: Target, data: Mapping[str, Any], delivery: _Delivery | None = None) -> None:
     argv = [*shlex.split(target.spec), json.dumps(data)]
     process = subprocess.Popen(
         argv,
@@ -271,13 +335,18 @@ def _command(target: Target, data: Mapping[str, Any]) -> None:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    if delivery is not None:
+        delivery.process = process
     try:
         _, err = process.communicate(timeout=target.timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.communicate()
-        raise TimeoutError(f"still running after {target.timeout}s; killed") from None
+        _kill_group(process)
+        # A grandchild that left the group may still hold stderr: do not wait on it forever.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=GRACE)
+        raise TimeoutError(f"still running after {target.timeout:g}s; killed") from None
+    finally:
+        _kill_group(process)  # an interrupted wait must not leave it running
     if process.returncode != 0:
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"exited with {process.returncode}: {tail[0]}")

@@ -1,30 +1,34 @@
 """OTEL export of a run: spans and metrics over OTLP/HTTP (protobuf), never in the run's way.
 
 Off unless an endpoint is configured (``--otel-endpoint``, ``--codex-otel-endpoint``,
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` used as given, ``OTEL_EXPORTER_OTLP_ENDPOINT`` as a base
-URL with ``/v1/traces`` appended, or ``otel.endpoint`` in the config file). Spans: one root
-span per run, with children for pipeline stages, test items, guardrails, tool invocations
-and exec commands (an exec span is a child of the tool span it ran in). Metrics (sent once,
-at the end): ``orchestrator.command.latency`` (ms histogram) and counters for approval
-requests, approval cache hits, retries and guardrail results.
+``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``otel.endpoint`` in
+the config file). A base URL (``http://host:4318``) gets the signal paths ``/v1/traces`` and
+``/v1/metrics``, as the OTLP exporter spec says; a URL that already ends in a signal path (and
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is used as given. Headers, resource attributes and
+timeouts of the config file apply whatever source set the endpoint.
 
-Degradation: every HTTP request is one *attempt*; at most 3 attempts per rolling minute;
-after 3 consecutive failures the exporter disables itself for the rest of the run. The span
-queue is bounded and the flush at the end is bounded (``flush_timeout_seconds``, default 2 s),
-so a collector that is down, hangs or answers 500 never delays the run beyond that. Failures
-and the final state land in the manifest (``sinks.otel``). Attributes never carry secret
-values, environment values or command output (only byte counts).
+Spans: one root span per run, with children for pipeline stages, test items, guardrails and
+tool invocations; an exec span is a child of the tool span it ran in. Spans of what failed
+have status ERROR. Batches go out every ``export_interval_seconds`` (or at 512 spans); the
+metrics (``orchestrator.command.latency`` and counters) once, when the run ends.
+
+Degradation: a healthy collector gets every batch. A failed request is retried with
+exponential backoff (``Retry-After`` honoured on 429/503); failures and retries together make
+at most 3 attempts per rolling minute, and after 3 consecutive failures the signal's exporter
+disables itself for the rest of the run. The flush at the end is bounded
+(``flush_timeout_seconds``, default 2 s). The first failure of a signal is said once on stderr;
+every failure and the final state land in the manifest (``sinks.otel``). Attributes never carry
+secret values, environment values or command output (only byte counts).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
@@ -32,117 +36,113 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
-from ..events import Event
+from ..events import DispatchingSink, Event
+from ..records import CommandRecord, GuardrailRecord, StageRecord, TestRecord, ToolRunRecord
 from ..redact import redact_text
-from ..timeutil import now_iso, parse_timestamp
+from ..timeutil import parse_timestamp
+from .otlp_http import (  # the budget constants and resolve_endpoint: importable as before
+    MAX_ATTEMPTS_PER_MINUTE,
+    MAX_CONSECUTIVE_FAILURES,
+    Poster,
+    SignalExporter,
+    endpoints,
+    metrics_endpoint,
+    post,
+    resolve_endpoint,
+)
+
+__all__ = [
+    "MAX_ATTEMPTS_PER_MINUTE",
+    "MAX_CONSECUTIVE_FAILURES",
+    "OtelSink",
+    "endpoints",
+    "metrics_endpoint",
+    "otel_settings",
+    "resolve_endpoint",
+    "sink_from_config",
+]
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..paths import RunPaths
 
-MAX_ATTEMPTS_PER_MINUTE = 3
-MAX_CONSECUTIVE_FAILURES = 3
+BATCH_SIZE = 512
+MAX_QUEUE = 100_000  # spans waiting for export; beyond that they are dropped and counted
 
 
-def resolve_endpoint(endpoint: str, source: str | None) -> str:
-    """The traces URL: ``OTEL_EXPORTER_OTLP_ENDPOINT`` is a base URL (``/v1/traces`` added);
-    every other source is used as given."""
-    if source == "env:OTEL_EXPORTER_OTLP_ENDPOINT":
-        return endpoint.rstrip("/") + "/v1/traces"
-    return endpoint
+class _SpanQueue(SpanProcessor):
+    """Collects ended spans and sends them in batches from one worker thread."""
 
-
-def metrics_endpoint(traces: str) -> str:
-    """The metrics URL next to a traces URL."""
-    if traces.endswith("/v1/traces"):
-        return traces[: -len("/v1/traces")] + "/v1/metrics"
-    return traces.rstrip("/") + "/v1/metrics"
-
-
-class BudgetedPoster:
-    """Posts protobuf bodies: one request per attempt, within the attempt budget."""
-
-    def __init__(
-        self,
-        headers: Mapping[str, str],
-        timeout: float,
-        *,
-        clock: Any = time.monotonic,
-    ) -> None:
-        self.headers = {"Content-Type": "application/x-protobuf", **headers}
-        self.timeout = timeout
-        self.clock = clock
+    def __init__(self, exporter: SignalExporter, interval: float) -> None:
+        self.exporter = exporter
+        self.interval = interval
+        self.queue: deque[ReadableSpan] = deque()
         self.lock = threading.Lock()
-        self.attempt_times: deque[float] = deque()
-        self.attempts = 0
-        self.consecutive_failures = 0
-        self.failures: list[dict[str, Any]] = []
-        self.disabled = False
-        self.refused = 0  # requests not attempted (budget or disabled)
-
-    def allowed(self) -> bool:
-        """Whether an attempt may be made now (and count it when so)."""
-        with self.lock:
-            now = self.clock()
-            while self.attempt_times and now - self.attempt_times[0] >= 60.0:
-                self.attempt_times.popleft()
-            if self.disabled or len(self.attempt_times) >= MAX_ATTEMPTS_PER_MINUTE:
-                self.refused += 1
-                return False
-            self.attempt_times.append(now)
-            self.attempts += 1
-            return True
-
-    def post(self, url: str, body: bytes, *, timeout: float | None = None) -> bool:
-        """One attempt; False when it was not allowed or failed."""
-        if not self.allowed():
-            return False
-        request = urllib.request.Request(url, data=body, headers=self.headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:
-                answer.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            self._failed(f"{type(exc).__name__}: {redact_text(str(reason))}")
-            return False
-        with self.lock:
-            self.consecutive_failures = 0
-        return True
-
-    def _failed(self, error: str) -> None:
-        with self.lock:
-            self.consecutive_failures += 1
-            self.failures.append({"at": now_iso(), "error": error[:300]})
-            if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-                self.disabled = True
-
-
-class BudgetedSpanExporter(SpanExporter):
-    """A span exporter that spends the poster's attempt budget (no internal retries)."""
-
-    def __init__(self, poster: BudgetedPoster, url: str) -> None:
-        self.poster = poster
-        self.url = url
+        self.ready = threading.Event()
+        self.stopping = False
         self.exported = 0
         self.dropped = 0
+        self.in_flight = 0
+        self.abandoned = False  # the run ended with a batch in flight: it counts as dropped
+        self.worker = threading.Thread(target=self._loop, name="codex-otel", daemon=True)
+        self.worker.start()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send one batch; a refused or failed batch is dropped (and counted)."""
-        body = encode_spans(spans).SerializeToString()
-        if self.poster.post(self.url, body):
-            self.exported += len(spans)
-            return SpanExportResult.SUCCESS
-        self.dropped += len(spans)
-        return SpanExportResult.FAILURE
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """Nothing happens when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span; a full batch wakes the worker."""
+        with self.lock:
+            if len(self.queue) >= MAX_QUEUE:
+                self.dropped += 1
+                return
+            self.queue.append(span)
+            if len(self.queue) >= BATCH_SIZE:
+                self.ready.set()
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            self.ready.wait(self.interval)
+            self.ready.clear()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self.lock:
+                batch = [self.queue.popleft() for _ in range(min(BATCH_SIZE, len(self.queue)))]
+                self.in_flight = len(batch)
+            if not batch:
+                return
+            sent = self.exporter.send(encode_spans(batch).SerializeToString())
+            with self.lock:
+                self.in_flight = 0
+                if self.abandoned:
+                    return
+                if sent:
+                    self.exported += len(batch)
+                else:
+                    self.dropped += len(batch)
+
+    def stop(self, deadline: float) -> None:
+        """Send what is queued until ``deadline``; drop (and count) the rest."""
+        self.exporter.stop_at(deadline)
+        self.stopping = True
+        self.ready.set()
+        self.worker.join(max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            self.abandoned = True
+            self.dropped += len(self.queue) + self.in_flight
+            self.queue.clear()
 
     def shutdown(self) -> None:
-        """Nothing to release."""
+        """Stopping happens through :meth:`stop`."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is buffered here."""
+        """Batches go out from the worker."""
         return True
 
 
@@ -163,7 +163,18 @@ def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
-class OtelSink:
+def _end(span: trace.Span, at: int, attributes: Mapping[str, Any], error: str | None) -> None:
+    span.set_attributes(_attributes(attributes))
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, redact_text(error)[:256]))
+    span.end(end_time=at)
+
+
+def _failed(status: Any, good: Sequence[str]) -> str | None:
+    return None if status is None or status in good else str(status)
+
+
+class OtelSink(DispatchingSink):
     """Builds spans from a run's events and exports them (see the module docstring)."""
 
     name = "otel"
@@ -180,11 +191,27 @@ class OtelSink:
         export_interval: float,
         task_id: str,
         run_id: str,
+        metrics_url: str | None = None,
+        stderr: IO[str] | None = None,
+        poster: Poster = post,
     ) -> None:
         self.endpoint = endpoint
+        self.metrics_url = metrics_url or metrics_endpoint(endpoint)
         self.flush_timeout = flush_timeout
-        self.poster = BudgetedPoster(headers, min(timeout, flush_timeout))
-        self.exporter = BudgetedSpanExporter(self.poster, endpoint)
+        self.stderr = stderr
+        timeout = min(timeout, flush_timeout)
+        self.traces = SignalExporter(
+            "traces", endpoint, headers=headers, timeout=timeout, warn=self._warn, poster=poster
+        )
+        self.metrics = SignalExporter(
+            "metrics",
+            self.metrics_url,
+            headers=headers,
+            timeout=timeout,
+            warn=self._warn,
+            poster=poster,
+        )
+        self.metrics_state = "pending"
         resource = Resource.create(
             {
                 **resource_attributes,
@@ -194,14 +221,8 @@ class OtelSink:
             }
         )
         self.provider = TracerProvider(resource=resource)
-        self.processor = BatchSpanProcessor(
-            self.exporter,
-            max_queue_size=2048,
-            schedule_delay_millis=export_interval * 1000,
-            max_export_batch_size=512,
-            export_timeout_millis=flush_timeout * 1000,
-        )
-        self.provider.add_span_processor(self.processor)
+        self.spans = _SpanQueue(self.traces, export_interval)
+        self.provider.add_span_processor(self.spans)
         self.tracer = self.provider.get_tracer("pytest-codex")
         self.reader = InMemoryMetricReader()
         self.meters = MeterProvider(resource=resource, metric_readers=[self.reader])
@@ -214,13 +235,20 @@ class OtelSink:
         self.base = {"codex.task_id": task_id, "codex.run_id": run_id}
         self.root: trace.Span | None = None
         self.open: dict[str, trace.Span] = {}
+        self.tool_spans: dict[str, trace.Span] = {}  # kept after they end: exec spans' parents
         self.tool_stack: list[str] = []
+        self.exec_begun: dict[str, tuple[int, dict[str, Any], str | None]] = {}
         self.closed = False
 
-    # -- spans ----------------------------------------------------------------------------
-    def _take(self, key: str) -> trace.Span | None:
-        return self.open.pop(key) if key in self.open else None
+    def _warn(self, line: str) -> None:
+        stream = self.stderr or sys.stderr
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not break the export
+            pass
 
+    # -- spans ----------------------------------------------------------------------------
     def _child(
         self,
         name: str,
@@ -237,198 +265,249 @@ class OtelSink:
             attributes=_attributes({**self.base, **attributes}),
         )
 
-    def handle(self, event: Event) -> None:
-        """Open, annotate and close spans as the run goes."""
-        payload, at = event.payload, _ns(event.timestamp)
-        kind = event.type
-        span: trace.Span | None
-        if kind in ("run:start", "run:resume") and self.root is None:
+    def _on_run_start(self, event: Event) -> None:
+        if self.root is None:
             self.root = self.tracer.start_span(
                 f"run {event.run_id}",
-                start_time=at,
-                attributes=_attributes({**self.base, "codex.runner": payload.get("runner")}),
+                start_time=_ns(event.timestamp),
+                attributes=_attributes({**self.base, "codex.runner": event.payload.get("runner")}),
             )
-        elif kind == "tool:start":
-            span = self._child(
-                f"tool {payload.get('tool')}", at, {"codex.tool": payload.get("tool")}
+
+    _on_run_resume = _on_run_start
+
+    def _on_tool_start(self, event: Event) -> None:
+        tool = event.payload.get("tool")
+        key = str(event.payload.get("id"))
+        span = self._child(f"tool {tool}", _ns(event.timestamp), {"codex.tool": tool})
+        self.open[f"tool:{key}"] = span
+        self.tool_spans[key] = span
+        self.tool_stack.append(key)
+
+    def _on_tool_complete(self, event: Event) -> None:
+        record: ToolRunRecord = event.payload.get("toolRun", {})
+        key = str(record.get("id"))
+        span = self.open.pop(f"tool:{key}", None)
+        if key in self.tool_stack:
+            self.tool_stack.remove(key)
+        self.retries.add(int(record.get("retryCount") or 0))
+        if record.get("approvalSource") not in (None, "not-required"):
+            self.approval_requests.add(1)
+            if record.get("approvalSource") == "cache":
+                self.cache_hits.add(1)
+        if span is None:
+            return
+        metrics = event.payload.get("metrics") or {}
+        status = record.get("status")
+        _end(
+            span,
+            _ns(event.timestamp),
+            {
+                "codex.status": status,
+                "codex.approval_source": record.get("approvalSource"),
+                "codex.retry_count": record.get("retryCount"),
+                "codex.sandbox_state": record.get("sandboxState"),
+                "codex.approval_reuse": metrics.get("approvalReuse"),
+            },
+            record.get("error") or _failed(status, ("succeeded",)),
+        )
+
+    def _on_exec_begin(self, event: Event) -> None:
+        # The span is made at exec:end, when the record names its tool run (exec:begin comes
+        # before the tool starts, so only the end can place it under its tool span).
+        payload = event.payload
+        argv = payload.get("argv") or []
+        program = str(argv[0]) if isinstance(argv, list) and argv else str(argv)
+        attributes = {
+            "codex.command": program,
+            "codex.session_id": payload.get("sessionId"),
+            "codex.sandbox_state": payload.get("sandboxState"),
+        }
+        parent = self.tool_stack[-1] if self.tool_stack else None
+        self.exec_begun[str(payload.get("correlationId"))] = (
+            _ns(event.timestamp),
+            attributes,
+            parent,
+        )
+
+    def _on_exec_end(self, event: Event) -> None:
+        record: CommandRecord = event.payload.get("command", event.payload)
+        self.latency.record(float(record.get("durationMs") or 0.0))
+        at = _ns(event.timestamp)
+        begun = self.exec_begun.pop(str(record.get("correlationId")), None)
+        start, attributes, parent_key = begun or (at, {}, None)
+        parent = self.tool_spans.get(str(record.get("toolRunId") or parent_key))
+        program = attributes.get("codex.command") or str((record.get("argv") or ["?"])[0])
+        span = self._child(f"exec {program}", start, attributes, parent=parent)
+        code = record.get("exitCode")
+        error = None
+        if record.get("timedOut"):
+            error = "timed out"
+        elif code != 0:
+            error = f"exited with {code}" if code is not None else "did not run"
+        _end(
+            span,
+            at,
+            {
+                "codex.command": program,
+                "codex.exit_code": code,
+                "codex.signal": record.get("signal"),
+                "codex.timed_out": record.get("timedOut"),
+                "codex.sandbox_state": record.get("sandboxState"),
+                "codex.output_bytes": sum((record.get("bytes") or {}).values()),
+            },
+            error,
+        )
+
+    def _on_stage_start(self, event: Event) -> None:
+        stage = event.payload.get("stage", {})
+        self.open[f"stage:{stage.get('id')}"] = self._child(
+            f"stage {stage.get('id')}", _ns(event.timestamp), {"codex.stage": stage.get("id")}
+        )
+
+    def _on_stage_end(self, event: Event) -> None:
+        stage: StageRecord = event.payload.get("stage", {})
+        span = self.open.pop(f"stage:{stage.get('id')}", None)
+        if span is not None:
+            status = stage.get("status")
+            _end(
+                span,
+                _ns(event.timestamp),
+                {"codex.status": status, "codex.exit_code": stage.get("exitCode")},
+                _failed(status, ("succeeded", "skipped", "allowed-failure")),
             )
-            self.open[f"tool:{payload.get('id')}"] = span
-            self.tool_stack.append(f"tool:{payload.get('id')}")
-        elif kind == "tool:complete":
-            record = payload.get("toolRun", {})
-            key = f"tool:{record.get('id')}"
-            span = self._take(key)
-            if key in self.tool_stack:
-                self.tool_stack.remove(key)
-            metrics = payload.get("metrics") or {}
-            self.retries.add(int(record.get("retryCount") or 0))
-            if record.get("approvalSource") not in (None, "not-required"):
-                self.approval_requests.add(1)
-                if record.get("approvalSource") == "cache":
-                    self.cache_hits.add(1)
-            if span is not None:
-                span.set_attributes(
-                    _attributes(
-                        {
-                            "codex.status": record.get("status"),
-                            "codex.approval_source": record.get("approvalSource"),
-                            "codex.retry_count": record.get("retryCount"),
-                            "codex.sandbox_state": record.get("sandboxState"),
-                            "codex.approval_reuse": metrics.get("approvalReuse"),
-                        }
-                    )
-                )
-                span.end(end_time=at)
-        elif kind == "exec:begin":
-            parent = self.open.get(self.tool_stack[-1]) if self.tool_stack else None
-            argv = payload.get("argv") or []
-            program = str(argv[0]) if isinstance(argv, list) and argv else str(argv)
-            span = self._child(
-                f"exec {program}",
-                at,
-                {
-                    "codex.command": program,
-                    "codex.session_id": payload.get("sessionId"),
-                    "codex.sandbox_state": payload.get("sandboxState"),
-                },
-                parent=parent,
-            )
-            self.open[f"exec:{payload.get('correlationId')}"] = span
-        elif kind == "exec:end":
-            record = payload.get("command", payload)
-            span = self._take(f"exec:{record.get('correlationId')}")
-            self.latency.record(float(record.get("durationMs") or 0.0))
-            if span is not None:
-                span.set_attributes(
-                    _attributes(
-                        {
-                            "codex.exit_code": record.get("exitCode"),
-                            "codex.signal": record.get("signal"),
-                            "codex.timed_out": record.get("timedOut"),
-                            "codex.sandbox_state": record.get("sandboxState"),
-                            "codex.output_bytes": sum((record.get("bytes") or {}).values()),
-                        }
-                    )
-                )
-                span.end(end_time=at)
-        elif kind == "stage:start":
-            stage = payload.get("stage", {})
-            self.open[f"stage:{stage.get('id')}"] = self._child(
-                f"stage {stage.get('id')}", at, {"codex.stage": stage.get("id")}
-            )
-        elif kind == "stage:end":
-            stage = payload.get("stage", {})
-            span = self._take(f"stage:{stage.get('id')}")
-            if span is not None:
-                span.set_attributes(
-                    _attributes(
-                        {
-                            "codex.status": stage.get("status"),
-                            "codex.exit_code": stage.get("exitCode"),
-                        }
-                    )
-                )
-                span.end(end_time=at)
-        elif kind == "test:result":
-            test = payload.get("test", {})
-            start = at - int(float(test.get("durationMs") or 0) * 1_000_000)
-            span = self._child(
-                f"test {test.get('nodeid')}",
-                start,
-                {
-                    "codex.test.nodeid": test.get("nodeid"),
-                    "codex.status": test.get("outcome"),
-                },
-            )
+
+    def _on_test_result(self, event: Event) -> None:
+        test: TestRecord = event.payload.get("test", {})
+        at = _ns(event.timestamp)
+        start = at - int(float(test.get("durationMs") or 0) * 1_000_000)
+        span = self._child(f"test {test.get('nodeid')}", start, {})
+        outcome = test.get("outcome")
+        _end(
+            span,
+            at,
+            {"codex.test.nodeid": test.get("nodeid"), "codex.status": outcome},
+            _failed(outcome, ("passed", "skipped", "xfailed", "xpassed")),
+        )
+
+    def _on_guardrail_result(self, event: Event) -> None:
+        record: GuardrailRecord = event.payload.get("guardrail", {})
+        status = record.get("status")
+        self.guardrail_results.add(1, {"status": str(status)})
+        at = _ns(event.timestamp)
+        start = at - int(float(record.get("durationMs") or 0) * 1_000_000)
+        span = self._child(f"guardrail {record.get('name')}", start, {})
+        _end(
+            span,
+            at,
+            {
+                "codex.guardrail": record.get("name"),
+                "codex.status": status,
+                "codex.findings": len(record.get("findings") or []),
+            },
+            _failed(status, ("passed", "skipped", "warned")),
+        )
+
+    def _on_run_summary(self, event: Event) -> None:
+        if self.root is None:
+            return
+        at = _ns(event.timestamp)
+        for span in self.open.values():
             span.end(end_time=at)
-        elif kind == "guardrail:result":
-            record = payload.get("guardrail", {})
-            self.guardrail_results.add(1, {"status": str(record.get("status"))})
-            start = at - int(float(record.get("durationMs") or 0) * 1_000_000)
-            span = self._child(
-                f"guardrail {record.get('name')}",
-                start,
-                {
-                    "codex.guardrail": record.get("name"),
-                    "codex.status": record.get("status"),
-                    "codex.findings": len(record.get("findings") or []),
-                },
-            )
-            span.end(end_time=at)
-        elif kind == "run:summary" and self.root is not None:
-            result = payload.get("result") or {}
-            self.root.set_attributes(
-                _attributes(
-                    {
-                        "codex.status": payload.get("status"),
-                        "codex.exit_code": result.get("exitCode"),
-                    }
-                )
-            )
-            for span in self.open.values():
-                span.end(end_time=at)
-            self.open.clear()
-            self.root.end(end_time=at)
+        self.open.clear()
+        status = event.payload.get("status")
+        result = event.payload.get("result") or {}
+        error = None
+        if status != "succeeded":
+            error = str(event.payload.get("statusDetail") or status)
+        _end(
+            self.root,
+            at,
+            {"codex.status": status, "codex.exit_code": result.get("exitCode")},
+            error,
+        )
 
     # -- shutdown -------------------------------------------------------------------------
     def close(self) -> None:
-        """Flush within ``flush_timeout`` seconds, send the metrics once, stop."""
+        """Send what is queued and the metrics within ``flush_timeout`` seconds, then stop."""
         if self.closed:
             return
         self.closed = True
         deadline = time.monotonic() + self.flush_timeout
         if self.root is not None and self.root.is_recording():
             self.root.end()
-        self.provider.force_flush(int(self.flush_timeout * 1000))
-        # The batch worker thread is bounded by the poster's timeout; stop it from waiting.
-        threading.Thread(target=self.provider.shutdown, daemon=True).start()
-        remaining = deadline - time.monotonic()
-        if remaining > 0.05:
-            data = self.reader.get_metrics_data()
-            if data is not None:
-                body = encode_metrics(data).SerializeToString()
-                self.poster.post(
-                    metrics_endpoint(self.endpoint),
-                    body,
-                    timeout=min(self.poster.timeout, remaining),
-                )
+        self.spans.stop(deadline)
+        self.metrics.stop_at(deadline)
+        data = self.reader.get_metrics_data()
+        if data is None or not data.resource_metrics:
+            self.metrics_state = "empty"
+        elif self.metrics.send(encode_metrics(data).SerializeToString()):
+            self.metrics_state = "sent"
+        else:
+            self.metrics_state = "failed"
         self.meters.shutdown(timeout_millis=100)
 
     def health(self) -> dict[str, Any]:
-        """``sinks.otel`` in the manifest."""
+        """``sinks.otel`` in the manifest: the traces' state and error, the metrics' apart."""
+        traces = self.traces
+        state = "disabled" if traces.disabled else "closed" if self.closed else "active"
+        if state == "closed" and self.spans.dropped:
+            state = "failed"
         return {
-            "state": "disabled" if self.poster.disabled else "closed" if self.closed else "active",
-            "error": self.poster.failures[-1]["error"] if self.poster.failures else None,
+            "state": state,
+            "error": traces.last_error,
             "endpoint": redact_text(self.endpoint),
-            "attempts": self.poster.attempts,
-            "refusedAttempts": self.poster.refused,
-            "failures": list(self.poster.failures),
-            "exportedSpans": self.exporter.exported,
-            "droppedSpans": self.exporter.dropped,
+            "attempts": traces.attempts,
+            "refusedAttempts": traces.refused,
+            "failures": list(traces.failures),
+            "exportedSpans": self.spans.exported,
+            "droppedSpans": self.spans.dropped,
+            "metrics": {
+                "endpoint": redact_text(self.metrics_url),
+                "state": self.metrics_state,
+                "error": self.metrics.last_error,
+                "attempts": self.metrics.attempts,
+                "failures": list(self.metrics.failures),
+            },
         }
 
 
-def _parse_resource_attributes(text: str) -> dict[str, str]:
+def _pairs(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` (``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_HEADERS``)."""
     pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
     return {key.strip(): value.strip() for key, value in pairs if key.strip()}
 
 
+def otel_settings(context: Context) -> dict[str, Any]:
+    """The ``otel`` settings in force: the config file's, under what won (CLI or env).
+
+    The winning source usually sets only the endpoint; the file's headers, resource
+    attributes and timeouts still apply."""
+    from_file = context.config.file_document.get("otel")
+    settings: dict[str, Any] = dict(from_file) if isinstance(from_file, Mapping) else {}
+    settings.update(context.config.get("otel") or {})
+    return settings
+
+
 def sink_from_config(context: Context, paths: RunPaths) -> OtelSink | None:
-    """The OTEL sink for a run, when ``otel.endpoint`` is configured (see ``sinks.py``)."""
-    settings: Mapping[str, Any] = context.config.get("otel") or {}
+    """The OTEL sink for a run, when an endpoint is configured."""
+    settings = otel_settings(context)
     endpoint = settings.get("endpoint")
     if not endpoint:
         return None
     env = context.env
-    attributes = _parse_resource_attributes(env.get("OTEL_RESOURCE_ATTRIBUTES", ""))
+    attributes = _pairs(env.get("OTEL_RESOURCE_ATTRIBUTES", ""))
     attributes.update(settings.get("resource_attributes") or {})
+    headers = _pairs(env.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    headers.update(settings.get("headers") or {})
+    traces, metrics = endpoints(str(endpoint), context.config.source("otel"))
     return OtelSink(
-        endpoint=resolve_endpoint(str(endpoint), context.config.source("otel")),
+        endpoint=traces,
+        metrics_url=env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or metrics,
         service_name=str(
             settings.get("service_name") or env.get("OTEL_SERVICE_NAME") or "codex-orchestrator"
         ),
         resource_attributes=attributes,
-        headers=dict(settings.get("headers") or {}),
+        headers=headers,
         timeout=float(settings.get("timeout_seconds") or 2.0),
         flush_timeout=float(settings.get("flush_timeout_seconds") or 2.0),
         export_interval=float(settings.get("export_interval_seconds") or 5.0),

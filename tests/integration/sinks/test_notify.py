@@ -153,3 +153,93 @@ def test_precedence_is_cli_then_env_then_config(
     _finish(context)
     written = sorted(p.name for p in tmp_path.glob("*.jsonl"))
     assert written == [f"{winner}.jsonl"]
+
+
+def _alive(pid: int) -> bool:
+    # A killed process whose parent is gone may linger as a zombie until init reaps it.
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return fields[0] != "Z"
+
+
+def test_a_hanging_notify_command_and_its_children_are_killed_at_its_timeout(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids"
+    script = tmp_path / "hang.sh"
+    script.write_text(f"sleep 30 &\necho $$ $! > {pids}\nsleep 30\n")
+    target = f"sh {script}"
+    manifest = _finish(
+        _context(
+            tmp_path,
+            config=[{"target": target, "events": ["run-complete"], "timeout_seconds": 0.5}],
+        )
+    )
+    summary = manifest["summary"]
+    assert isinstance(summary, dict)
+    failures = summary["notifications"]["failures"]
+    assert [(f["target"], f["event"]) for f in failures] == [(target, "run-complete")]
+    assert "killed" in failures[0]["reason"]
+    sinks = manifest["sinks"]
+    assert isinstance(sinks, dict) and sinks["notify"]["error"].startswith(target)
+    shell, child = (int(p) for p in pids.read_text().split())
+    deadline = time.monotonic() + 5.0  # SIGKILL is immediate; this only waits for the reaping
+    while (_alive(shell) or _alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(shell) and not _alive(child)
+
+
+def test_hanging_targets_together_hold_the_run_no_longer_than_the_bound(tmp_path: Path) -> None:
+    from pytest_codex.sinks.notify import GRACE
+
+    with receiver(hang=10.0) as (url, _):
+        entries: list[object] = [
+            {"target": f"{url}/{i}", "events": ["run-complete"], "timeout_seconds": 1}
+            for i in range(3)
+        ]
+        entries.append({"target": "sleep 30", "events": ["run-complete"], "timeout_seconds": 1})
+        context = _context(tmp_path, config=entries)
+        run = Run.start(context, task_id="notify-task", heartbeat=False)
+        started = time.monotonic()
+        run.finish("succeeded")
+        took = time.monotonic() - started
+    failures = run.manifest.document["summary"]["notifications"]["failures"]
+    assert sorted(f["target"] for f in failures) == sorted(
+        [f"{url}/0", f"{url}/1", f"{url}/2", "sleep 30"]
+    )
+    # The documented bound: the longest target timeout plus GRACE, for all targets together
+    # (the slack covers writing the manifest).
+    assert took < 1 + GRACE + 1.0
+
+
+def test_a_hanging_webhook_and_a_hanging_collector_together_stay_within_both_bounds(
+    tmp_path: Path,
+) -> None:
+    from pytest_codex.sinks.notify import GRACE
+
+    with receiver(hang=10.0) as (url, _):
+        (tmp_path / "codex.orchestrator.json").write_text(
+            json.dumps(
+                {
+                    "notify": [{"target": url, "timeout_seconds": 1}],
+                    "otel": {"endpoint": url, "flush_timeout_seconds": 1},
+                }
+            )
+        )
+        context = Context.load(cwd=tmp_path, env={"CODEX_ORCHESTRATOR_ROOT": str(tmp_path)})
+        run = Run.start(context, task_id="both-hang", heartbeat=False)
+        run.emit("approval:requested", {"key": "k", "tool": "shell", "reason": "r"})
+        started = time.monotonic()
+        run.finish("succeeded")
+        took = time.monotonic() - started
+    document = run.manifest.document
+    assert document["status"] == "succeeded"
+    assert {f["event"] for f in document["summary"]["notifications"]["failures"]} == {
+        "approval-requested",
+        "run-complete",
+    }
+    assert document["sinks"]["otel"]["exportedSpans"] == 0
+    # notifications: the longest timeout + GRACE; OTEL: its flush timeout; slack for the rest
+    assert took < (1 + GRACE) + 1 + 1.0

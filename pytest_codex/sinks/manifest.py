@@ -1,0 +1,218 @@
+"""The manifest sink: folds a run's events into its manifest and keeps the file current.
+
+``test:result`` goes into ``tests[]``, ``tool:complete`` into ``toolRuns[]``, and so on (see
+:data:`LIST_SECTIONS`); the other events the manifest records have a ``_on_<namespace>_<verb>``
+method. Every write goes through :func:`~pytest_codex.atomic.atomic_write_text` under the
+manifest's file lock, so the file on disk is always a complete, schema-valid document.
+Frequent events (test results) are written at most once per ``min_interval`` seconds; the
+heartbeat and the run's end write the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import records as r
+from .. import schemas
+from ..atomic import atomic_write_text, dumps, locked
+from ..events import Event
+from ..manifest import TERMINAL_STATUSES, latency_summary
+from ..records import handler_name
+from ..timeutil import now_iso
+
+# event type -> (list section, payload key holding the record; None = the payload itself)
+LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
+    r.TEST_RESULT: ("tests", "test"),
+    r.EXEC_END: ("commands", "command"),
+    r.TOOL_COMPLETE: ("toolRuns", "toolRun"),
+    r.APPROVAL_DECIDED: ("approvals", "approval"),
+    r.GUARDRAIL_RESULT: ("guardrails", "guardrail"),
+    r.STAGE_END: ("stages", "stage"),
+    r.REVIEW_RECORDED: ("reviews", "review"),
+    r.RUN_RESUME: ("resume_events", "resume"),
+}
+# Events whose changes may wait for the next throttled write.
+# (The first manifest is already on disk when a run starts, so the start-up events need not
+# force writes of their own either.)
+THROTTLED = frozenset(
+    {
+        r.TEST_RESULT,
+        r.METRICS_UPDATE,
+        r.RUN_START,
+        r.INSTRUCTIONS_LOADED,
+        r.SINK_STATUS,
+        r.SANDBOX_BACKEND,
+    }
+)
+
+
+class ManifestSink:
+    """Folds a run's events into its manifest and keeps the file on disk current."""
+
+    name = "manifest"
+
+    def __init__(
+        self,
+        path: Path,
+        document: dict[str, Any],
+        *,
+        validate: bool = False,
+        min_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.before_write = before_write
+        self.document = document
+        self.validate = validate
+        self.min_interval = min_interval
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._last_write = float("-inf")
+        self._closed = False
+        self._latencies: list[float] = [
+            float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
+        ]
+
+    # -- folding events -------------------------------------------------------------------
+    def handle(self, event: Event) -> None:
+        """Fold one event into the document; write now or soon."""
+        with self._lock:
+            if not self._apply(event):
+                return
+            self._dirty = True
+            self.document["updatedAt"] = event.timestamp
+            if event.type not in THROTTLED or self._due():
+                self.write()
+
+    def _apply(self, event: Event) -> bool:
+        section = LIST_SECTIONS.get(event.type)
+        if section is not None:
+            name, key = section
+            record = event.payload.get(key, event.payload) if key else event.payload
+            self.document[name].append(record)
+        method = getattr(self, handler_name(event.type), None)
+        if method is not None:
+            method(event.payload, event)
+        return section is not None or method is not None
+
+    def _on_exec_end(self, payload: Mapping[str, Any], event: Event) -> None:
+        record: r.CommandRecord = payload.get("command", payload)
+        self._latencies.append(float(record.get("durationMs") or 0.0))
+        self.document["metrics"]["commandLatencyMs"] = latency_summary(self._latencies)
+
+    def _on_tool_complete(self, payload: Mapping[str, Any], event: Event) -> None:
+        if isinstance(payload.get("metrics"), Mapping):
+            self.document["metrics"].update(payload["metrics"])
+
+    def _on_metrics_update(self, payload: Mapping[str, Any], event: Event) -> None:
+        self.document["metrics"].update(payload.get("metrics", {}))
+
+    def _on_instructions_loaded(self, payload: Mapping[str, Any], event: Event) -> None:
+        self.document["instructions"] = payload.get("instructions")
+
+    def _on_sink_status(self, payload: Mapping[str, Any], event: Event) -> None:
+        state = {k: v for k, v in payload.items() if k != "name"}
+        self.document["sinks"][str(payload["name"])] = state
+
+    def _on_sandbox_backend(self, payload: Mapping[str, Any], event: Event) -> None:
+        self.document["approvalProfile"]["sandboxBackend"] = dict(payload)
+
+    def _on_run_status(self, payload: Mapping[str, Any], event: Event) -> None:
+        self.document["status"] = payload["status"]
+        self.document["statusDetail"] = payload.get("detail")
+
+    def _on_run_summary(self, payload: Mapping[str, Any], event: Event) -> None:
+        doc = self.document
+        doc["summary"] = dict(payload)
+        doc["status"] = payload["status"]
+        doc["statusDetail"] = payload.get("statusDetail")
+        if payload["status"] in TERMINAL_STATUSES:
+            doc["completedAt"] = payload["run"].get("completedAt") or event.timestamp
+
+    # -- writing --------------------------------------------------------------------------
+    def _due(self) -> bool:
+        return self._clock() - self._last_write >= self.min_interval
+
+    def write(self) -> None:
+        """Write the document now (validated first when ``validate`` is on)."""
+        with self._lock:
+            if self.before_write is not None:
+                self.before_write()  # the journal first: see JsonlFileSink
+            if self.validate:
+                schemas.validate("manifest", self.document, what=f"manifest {self.path}")
+            with locked(self.path):
+                # Compact JSON: with an indent, json falls back to its pure-Python encoder,
+                # several times slower on a large manifest.
+                atomic_write_text(self.path, dumps(self.document, indent=None))
+            self._dirty = False
+            self._last_write = self._clock()
+
+    def flush(self) -> None:
+        """Write pending changes, if any."""
+        with self._lock:
+            if self._dirty:
+                self.write()
+
+    def beat(self) -> None:
+        """Refresh the heartbeat and write (with any pending changes)."""
+        with self._lock:
+            if self._closed:
+                return
+            now = now_iso()
+            self.document["heartbeatAt"] = now
+            self.document["updatedAt"] = now
+            self.write()
+
+    def record_sink(self, name: str, state: str, error: str | None = None) -> None:
+        """Record the health of a sink (``detached`` after it raised) and write."""
+        self.record_health(name, {"state": state, "error": error, "at": now_iso()}, write=True)
+
+    def record_health(self, name: str, health: Mapping[str, Any], *, write: bool = False) -> None:
+        """Record a sink's health report (``state`` plus sink-specific details)."""
+        with self._lock:
+            self.document["sinks"][name] = dict(health)
+            self._dirty = True
+            if write and not self._closed:
+                self.write()
+
+    def close(self) -> None:
+        """Write what is pending; the sink takes no more writes after this."""
+        with self._lock:
+            if self._closed:
+                return
+            self.document["sinks"][self.name] = {"state": "closed", "error": None}
+            self.write()
+            self._closed = True
+
+
+class Heartbeat:
+    """A daemon thread that refreshes a manifest's heartbeat every ``interval`` seconds."""
+
+    def __init__(self, sink: ManifestSink, interval: float) -> None:
+        self._sink = sink
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="codex-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Start beating."""
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._sink.beat()
+            except Exception:  # a failed beat is retried at the next interval
+                continue
+
+    def stop(self) -> None:
+        """Stop beating and wait for the thread."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._interval + 1)
