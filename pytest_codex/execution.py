@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .handle import RunHandle
 from .orchestrator import (
     AttemptOutcome,
     ShellCommand,
@@ -43,7 +44,7 @@ def _next_index(commands_dir: Path) -> int:
 class _ChunksOnly:
     """Passes an attempt's chunks to the run, holding back its own begin/end events."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: RunHandle) -> None:
         self.run = run
 
     def emit(self, type: str, payload: Mapping[str, Any]) -> None:
@@ -146,7 +147,7 @@ class CommandExecution:
 
 
 def execute_command(
-    run: Any,
+    run: RunHandle,
     argv: Sequence[str],
     *,
     cwd: Path,

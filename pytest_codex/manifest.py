@@ -140,6 +140,7 @@ class ManifestSink:
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
+        self._timer: threading.Timer | None = None
         self._latencies: list[float] = [
             float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
         ]
@@ -154,6 +155,23 @@ class ManifestSink:
             self.document["updatedAt"] = event.timestamp
             if event.type not in THROTTLED or self._due():
                 self.write()
+            else:
+                self._schedule()
+
+    def _schedule(self) -> None:
+        # A throttled change reaches the file within ``min_interval`` even when no other
+        # event follows (a session killed later keeps it).
+        if self._timer is not None and self._timer.is_alive():
+            return
+        delay = max(0.0, self.min_interval - (self._clock() - self._last_write))
+        self._timer = threading.Timer(delay, self._timed_flush)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self.flush()
 
     def _apply(self, event: Event) -> bool:
         doc = self.document
@@ -190,6 +208,8 @@ class ManifestSink:
             doc["summary"] = dict(payload)
             doc["status"] = payload["status"]
             doc["statusDetail"] = payload.get("statusDetail")
+            if payload.get("collectOnly"):
+                doc["collectOnly"] = True
             if payload["status"] in TERMINAL_STATUSES:
                 doc["completedAt"] = payload["run"].get("completedAt") or event.timestamp
             return True
@@ -252,6 +272,8 @@ class ManifestSink:
                 return
             self.document["sinks"].setdefault(self.name, {})
             self.document["sinks"][self.name] = {"state": "closed", "error": None}
+            if self._timer is not None:
+                self._timer.cancel()
             self.write()
             self._closed = True
 

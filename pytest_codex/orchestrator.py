@@ -60,6 +60,7 @@ from .approvals import (
 )
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
+from .handle import RunHandle
 from .redact import redact_argv, redact_text, secret_values
 from .sandbox import (
     BackendChoice,
@@ -409,7 +410,7 @@ class ToolOrchestrator:
         self.emitter.emit("sandbox:backend", self.sandbox.status.as_dict())
 
     @classmethod
-    def for_run(cls, run: Any, **overrides: Any) -> ToolOrchestrator:
+    def for_run(cls, run: RunHandle, **overrides: Any) -> ToolOrchestrator:
         """An orchestrator bound to a run (``emit``, ``task_id``, ``paths``, ``config``).
 
         Policy, sandbox mode, network, attempts, backoff and rules come from the run's
