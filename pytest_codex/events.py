@@ -241,11 +241,17 @@ class JsonlFileSink:
             self._write_pending()
 
     def _schedule(self) -> None:
-        # Called with the lock held, when the batch starts.
-        if self._timer is None or not self._timer.is_alive():
-            self._timer = threading.Timer(self.max_delay, self.flush)
+        # Called with the lock held, when a batch starts. A timer that is armed has not yet
+        # taken the lock, so it will write this batch too.
+        if self._timer is None:
+            self._timer = threading.Timer(self.max_delay, self._timed_flush)
             self._timer.daemon = True
             self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._write_pending()
 
     def _write_pending(self) -> None:
         if not self._pending or self._fd is None:

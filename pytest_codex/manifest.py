@@ -161,8 +161,8 @@ class ManifestSink:
     def _schedule(self) -> None:
         # A throttled change reaches the file within ``min_interval`` even when no other
         # event follows (a session killed later keeps it).
-        if self._timer is not None and self._timer.is_alive():
-            return
+        if self._timer is not None:
+            return  # armed, and not yet holding the lock: it writes this change too
         delay = max(0.0, self.min_interval - (self._clock() - self._last_write))
         self._timer = threading.Timer(delay, self._timed_flush)
         self._timer.daemon = True
@@ -170,6 +170,7 @@ class ManifestSink:
 
     def _timed_flush(self) -> None:
         with self._lock:
+            self._timer = None
             if not self._closed:
                 self.flush()
 
