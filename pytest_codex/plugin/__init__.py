@@ -23,14 +23,13 @@ from .fixtures import guardrails as guardrail_fixtures  # noqa: E402
 from .fixtures import orchestrator as orchestrator_fixtures  # noqa: E402
 from .fixtures import run as fixtures  # noqa: E402
 from .fixtures import runtime as runtime_fixtures  # noqa: E402
-from .state import PluginState, set_state  # noqa: E402
+from .state import WORKERINPUT_KEY, PluginState, set_state  # noqa: E402
 
 # Without a task the plugin must cost nothing: the run machinery (and the recorder, which
 # imports it when the session starts) is imported only when a session records a run.
 if TYPE_CHECKING:
     from .recorder import CodexRecorder
 
-WORKERINPUT_KEY = "codex_run"  # = recorder.WORKERINPUT_KEY (kept light to import)
 
 # The fixture modules are registered by pytest_configure rather than named in
 # ``pytest_plugins``, which would mark them for assertion rewriting again.

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .reports import TestRecordBuilder
+from .state import WORKERINPUT_KEY
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..run import Run
-
-# The key under which the controller tells each xdist worker which run it works for.
-WORKERINPUT_KEY = "codex_run"
 
 
 class CodexRecorder:

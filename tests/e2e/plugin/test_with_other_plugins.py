@@ -224,3 +224,35 @@ def test_an_empty_task_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert result.ret == 2
     result.stderr.fnmatch_lines(["*--codex-task is empty; pass a task id*"])
     assert not (pytester.path / ".runs").exists()
+
+
+def test_another_plugin_reaches_the_run_through_session_run(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+from pytest_codex.plugin.state import session_run
+
+@pytest.fixture
+def recorded(request):
+    return session_run(request)
+
+def pytest_terminal_summary(config):
+    run = session_run(config)
+    print("SESSION-RUN", None if run is None else run.task_id)
+"""
+    )
+    pytester.makepyfile(
+        """
+def test_emits(recorded):
+    assert recorded is not None and recorded.task_id == "door"
+    recorded.emit("demo:through-the-door", {"ok": True})
+"""
+    )
+    result = pytester.runpytest_subprocess("--codex-task=door", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["SESSION-RUN door"])
+    [manifest] = _manifests(pytester.path, "door")
+    assert "demo:through-the-door" in [e["type"] for e in _events(manifest)]
+    # Without a task there is no run: the accessor says so.
+    inert = pytester.runpytest_subprocess("-s")
+    inert.stdout.fnmatch_lines(["SESSION-RUN None"])
