@@ -23,7 +23,7 @@ from .fixtures import guardrails as guardrail_fixtures  # noqa: E402
 from .fixtures import orchestrator as orchestrator_fixtures  # noqa: E402
 from .fixtures import run as fixtures  # noqa: E402
 from .fixtures import runtime as runtime_fixtures  # noqa: E402
-from .state import WORKERINPUT_KEY, PluginState, set_state  # noqa: E402
+from .state import PluginState, set_state  # noqa: E402
 
 # Without a task the plugin must cost nothing: the run machinery (and the recorder, which
 # imports it when the session starts) is imported only when a session records a run.
@@ -161,7 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     recorder: CodexRecorder | None = None
     if workerinput is not None:
-        from .worker import ReportEnricher, WorkerRun
+        from .worker import WORKERINPUT_KEY, ReportEnricher, WorkerRun
 
         info = workerinput.get(WORKERINPUT_KEY)
         worker_run = WorkerRun(context, info) if info is not None else None

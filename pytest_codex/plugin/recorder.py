@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .reports import TestRecordBuilder
-from .state import WORKERINPUT_KEY
+from .worker import WORKERINPUT_KEY
 
 if TYPE_CHECKING:
     from ..context import Context

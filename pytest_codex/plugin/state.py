@@ -37,9 +37,6 @@ class PluginState:
 
 _state_key: pytest.StashKey[PluginState] = pytest.StashKey()
 
-# Where the controller tells each xdist worker which run it works for (``workerinput``).
-WORKERINPUT_KEY = "codex_run"
-
 
 def _config_of(config_or_request: pytest.Config | pytest.FixtureRequest) -> pytest.Config:
     return (
@@ -66,4 +63,4 @@ def session_run(config_or_request: pytest.Config | pytest.FixtureRequest) -> Run
     return None if state is None else state.run()
 
 
-__all__ = ["WORKERINPUT_KEY", "PluginState", "session_run", "session_state", "set_state"]
+__all__ = ["PluginState", "session_run", "session_state", "set_state"]

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ..context import Context
 
 
+# Where the controller tells each xdist worker which run it works for (``workerinput``).
+WORKERINPUT_KEY = "codex_run"
+
+
 class WorkerRun(RunIdentity):
     """A stand-in for :class:`~pytest_codex.run.Run` inside an xdist worker."""
 
