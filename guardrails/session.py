@@ -25,6 +25,7 @@ from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
 
 if TYPE_CHECKING:
+    from pytest_codex.approvals import Approver
     from pytest_codex.context import Context
     from pytest_codex.emitter import Emitter
     from pytest_codex.handle import RunHandle
@@ -55,7 +56,9 @@ class GuardrailSession:
         )
 
     @classmethod
-    def for_run(cls, run: RunHandle, *, approver: Any = None, **options: Any) -> GuardrailSession:
+    def for_run(
+        cls, run: RunHandle, *, approver: Approver | None = None, **options: Any
+    ) -> GuardrailSession:
         """A session whose events go to ``run`` (a Run, or its xdist stand-in) and whose
         commands go through a ToolOrchestrator bound to it."""
         from pytest_codex.orchestrator import ToolOrchestrator
@@ -83,7 +86,7 @@ class GuardrailSession:
         task_id: str | None,
         *,
         emitter: Emitter,
-        approver: Any = None,
+        approver: Approver | None = None,
         **options: Any,
     ) -> GuardrailSession:
         """A session outside any run (``checklist verify``): events go to ``emitter``."""
