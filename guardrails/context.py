@@ -17,6 +17,7 @@ from .files import find_files
 if TYPE_CHECKING:
     from pytest_codex.emitter import Emitter
     from pytest_codex.orchestrator import ToolOrchestrator, ToolResult
+    from pytest_codex.runtime.runners import Runner
 
 
 class GuardrailCommandError(CodexError):
@@ -229,23 +230,11 @@ class CommandOutput:
         return "no output"
 
 
-def _capturing_runner(streams: dict[str, str]) -> Any:
-    """A Runner (see :class:`pytest_codex.orchestrator.Runner`) over the exec runtime's pipe
-    mode that keeps each attempt's stdout and stderr apart in ``streams``."""
-    from pytest_codex.orchestrator import AttemptOutcome, pipe_attempt
+def _capturing_runner(streams: dict[str, str]) -> Runner:
+    """A pipe-mode Runner keeping each attempt's stdout and stderr apart in ``streams``."""
+    from pytest_codex.runtime.runners import capturing_runner
 
-    def run(
-        argv: Sequence[str],
-        cwd: Path,
-        env: Mapping[str, str] | None,
-        sandbox_prefix: Sequence[str],
-        timeout: float | None,
-    ) -> AttemptOutcome:
-        outcome, texts = pipe_attempt(argv, cwd, env, sandbox_prefix, timeout, cap=OUTPUT_CAP)
-        streams.update(texts)
-        return outcome
-
-    return run
+    return capturing_runner(streams, cap=OUTPUT_CAP)
 
 
 def _approval_entry(record: Mapping[str, Any]) -> dict[str, Any]:

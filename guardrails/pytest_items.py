@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_codex.plugin.state import context_key, recorder_key, worker_run_key
+from pytest_codex.plugin.state import session_run
 
 from .api import Guardrail
 from .registry import available, enabled_names, select
@@ -103,12 +103,7 @@ class GuardrailItems:
         if self._session is None:
             from pytest_codex.approvals import DenyApprover
 
-            run: Any = None
-            recorder = self.config.stash.get(recorder_key, None)
-            if recorder is not None:
-                run = recorder.run
-            if run is None:
-                run = self.config.stash.get(worker_run_key, None)
+            run = session_run(self.config)
             if run is None:
                 raise pytest.UsageError(
                     "pytest-codex: guardrail items need a run; pass --codex-task"
@@ -198,8 +193,8 @@ def _render(finding: dict[str, Any]) -> str:
 PLUGIN_NAME = "codex-guardrails"
 
 
-def register(config: pytest.Config) -> None:
-    """Set up guardrail items for a session that records a run (called by the plugin)."""
-    context = config.stash[context_key]
+def register(config: pytest.Config, context: Context) -> None:
+    """Set up guardrail items for a session that records a run of ``context`` (called by
+    the plugin)."""
     guardrails = enabled_guardrails(config, context)
     config.pluginmanager.register(GuardrailItems(config, guardrails), PLUGIN_NAME)

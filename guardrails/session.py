@@ -25,8 +25,10 @@ from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
 
 if TYPE_CHECKING:
+    from pytest_codex.approvals import Approver
     from pytest_codex.context import Context
     from pytest_codex.emitter import Emitter
+    from pytest_codex.handle import RunHandle
     from pytest_codex.orchestrator import ToolOrchestrator
 
 
@@ -54,7 +56,9 @@ class GuardrailSession:
         )
 
     @classmethod
-    def for_run(cls, run: Any, *, approver: Any = None, **options: Any) -> GuardrailSession:
+    def for_run(
+        cls, run: RunHandle, *, approver: Approver | None = None, **options: Any
+    ) -> GuardrailSession:
         """A session whose events go to ``run`` (a Run, or its xdist stand-in) and whose
         commands go through a ToolOrchestrator bound to it."""
         from pytest_codex.orchestrator import ToolOrchestrator
@@ -62,7 +66,7 @@ class GuardrailSession:
         def factory() -> ToolOrchestrator:
             return ToolOrchestrator.for_run(run, approver=approver)
 
-        context: Context = run.context
+        context = run.context
         return cls(
             root=Path(run.paths.root),
             task_id=run.task_id,
@@ -82,7 +86,7 @@ class GuardrailSession:
         task_id: str | None,
         *,
         emitter: Emitter,
-        approver: Any = None,
+        approver: Approver | None = None,
         **options: Any,
     ) -> GuardrailSession:
         """A session outside any run (``checklist verify``): events go to ``emitter``."""

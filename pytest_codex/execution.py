@@ -10,7 +10,6 @@ tool run's id and every attempt's log.
 from __future__ import annotations
 
 import secrets
-import shlex
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,16 +20,15 @@ from typing import Any
 from .atomic import make_dirs
 from .config import ExecSettings
 from .errors import CodexError
+from .handle import RunHandle
 from .orchestrator import (
-    AttemptOutcome,
     ShellCommand,
     ToolOrchestrator,
     ToolResult,
 )
 from .records import EXEC_BEGIN, EXEC_END, CommandRecord, command_record
 from .runtime import CommandResult, ExecSessionManager
-from .runtime.session_server import ensure_server, run_in_server
-from .sandbox import launch_status
+from .runtime.runners import StreamingRunner
 from .timeutil import now_iso
 
 _counter_lock = threading.Lock()
@@ -140,7 +138,7 @@ class CommandExecution:
 
 
 def execute_command(
-    run: Any,
+    run: RunHandle,
     argv: Sequence[str],
     *,
     cwd: Path,
@@ -179,61 +177,17 @@ def execute_command(
             "startedAt": started,
         },
     )
-    attempts: list[CommandResult] = []
-    logs: list[str] = []
-
-    def attempt(
-        argv: Sequence[str],
-        cwd: Path,
-        env: Mapping[str, str] | None,
-        sandbox_prefix: Sequence[str],
-        timeout: float | None,
-    ) -> AttemptOutcome:
-        number = len(attempts) + 1
-        log = final_log.with_name(f"{index:02d}-{correlation_id}.attempt{number}.log")
-        if use_session is not None and number == 1:
-            # A named session outlives this process: its shell lives in a session server.
-            # (An escalated retry needs another sandbox, so it runs in a fresh shell.)
-            idle = settings.idle_timeout_seconds
-            server = ensure_server(
-                run.paths.run_dir,
-                use_session,
-                cwd=cwd,
-                wrapper=tuple(sandbox_prefix),
-                idle_timeout=idle,
-            )
-            result = run_in_server(
-                server,
-                shlex.join(argv),
-                session_id=use_session,
-                timeout=timeout,
-                log_path=log,
-                emitter=run,  # the session server forwards chunks only
-                correlation_id=correlation_id,
-                cwd=str(cwd),
-                argv=list(argv),
-            )
-        else:
-            result = manager.run(
-                list(argv),
-                mode=mode,
-                cwd=cwd,
-                env=env,
-                timeout=timeout,
-                log_path=log,
-                emitter=run,
-                correlation_id=correlation_id,
-                wrapper=tuple(sandbox_prefix),
-                bracket=False,  # exec:begin/exec:end bracket all attempts, emitted here
-            )
-        attempts.append(result)
-        logs.append(str(log))
-        exit_code = result.exit_code
-        if exit_code is None and result.signal is not None:
-            exit_code = 128 + result.signal
-        text = "".join(capture.text() for capture in result.streams.values())
-        exit_code = launch_status(exit_code, text, bool(sandbox_prefix))
-        return AttemptOutcome(exit_code, text, result.duration_ms / 1000, result.timed_out)
+    attempt = StreamingRunner(
+        manager=manager,
+        emitter=run,
+        correlation_id=correlation_id,
+        log_stem=final_log.with_name(f"{index:02d}-{correlation_id}"),
+        mode=mode,
+        session_id=use_session,
+        server_dir=run.paths.run_dir,
+        idle_timeout=settings.idle_timeout_seconds,
+    )
+    attempts, logs = attempt.attempts, attempt.logs
 
     tool: ToolResult[None] | None = None
     error: BaseException | None = None

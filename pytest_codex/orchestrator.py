@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from .approvals import (
     ApprovalCache,
@@ -61,6 +61,7 @@ from .approvals import (
 from .config import OrchestratorSettings
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
+from .handle import RunHandle
 from .records import (  # re-exported: these names were defined here before records.py
     AttemptRecord,
     AttemptState,
@@ -69,95 +70,23 @@ from .records import (  # re-exported: these names were defined here before reco
     ToolStatus,
 )
 from .redact import redact_argv, redact_text, secret_values
+
+# The attempt runners live in runtime.runners; re-exported under their old import path.
+from .runtime.runners import AttemptOutcome as AttemptOutcome
+from .runtime.runners import Runner as Runner
+from .runtime.runners import pipe_attempt as pipe_attempt
+from .runtime.runners import subprocess_runner as subprocess_runner
 from .sandbox import (
     BackendChoice,
     DenialEvidence,
     Sandbox,
     SandboxMode,
     detect_denial,
-    launch_status,
     validate_mode,
 )
 from .timeutil import now_iso
 
 T = TypeVar("T")
-
-
-# -- running one attempt ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """What one run of a command gave: exit status (None if it never finished), the combined
-    output, the duration in seconds and whether it timed out."""
-
-    exit_code: int | None
-    output_text: str
-    duration: float
-    timed_out: bool = False
-
-
-class Runner(Protocol):
-    """Runs ``[*sandbox_prefix, *argv]`` in ``cwd`` with ``env`` (None: inherit)."""
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        cwd: Path,
-        env: Mapping[str, str] | None,
-        sandbox_prefix: Sequence[str],
-        timeout: float | None,
-    ) -> AttemptOutcome:
-        """Run once and report."""
-        ...
-
-
-def pipe_attempt(
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str] | None,
-    sandbox_prefix: Sequence[str],
-    timeout: float | None,
-    *,
-    cap: int,
-) -> tuple[AttemptOutcome, dict[str, str]]:
-    """One attempt in the exec runtime's pipe mode (no PTY, no stdin, no events): its
-    outcome and each stream's text (head and tail, at most ``cap`` bytes each in memory).
-
-    Exit statuses follow the shell: 127 when the program is not found, 126 when it cannot be
-    executed, 128+N when killed by signal N. On timeout the whole process group is killed.
-    """
-    from .runtime.pipe import run_pipe
-
-    started = time.monotonic()
-    code, sig, timed_out, captures = run_pipe(
-        [*sandbox_prefix, *argv],
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-        log=None,
-        on_chunk=None,
-        cap=cap,
-    )
-    streams = {name: capture.finish().text() for name, capture in captures.items()}
-    exit_code = None if timed_out else (128 + sig if sig is not None else code)
-    exit_code = launch_status(exit_code, streams["stderr"], bool(sandbox_prefix))
-    outcome = AttemptOutcome(
-        exit_code, "".join(streams.values()), time.monotonic() - started, timed_out=timed_out
-    )
-    return outcome, streams
-
-
-def subprocess_runner(
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str] | None,
-    sandbox_prefix: Sequence[str],
-    timeout: float | None,
-) -> AttemptOutcome:
-    """The default runner: :func:`pipe_attempt` under the runtime's default memory cap."""
-    from .runtime.capture import DEFAULT_MEMORY_CAP
-
-    outcome, _ = pipe_attempt(argv, cwd, env, sandbox_prefix, timeout, cap=DEFAULT_MEMORY_CAP)
-    return outcome
 
 
 @dataclass(frozen=True)
@@ -379,7 +308,7 @@ class ToolOrchestrator:
         self.emitter.emit("sandbox:backend", self.sandbox.status.as_dict())
 
     @classmethod
-    def for_run(cls, run: Any, **overrides: Any) -> ToolOrchestrator:
+    def for_run(cls, run: RunHandle, **overrides: Any) -> ToolOrchestrator:
         """An orchestrator bound to a run (``emit``, ``task_id``, ``paths``, ``config``).
 
         Policy, sandbox mode, network, attempts, backoff, rules and the approval scope come

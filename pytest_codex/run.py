@@ -13,9 +13,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .atomic import make_dirs
+from . import schemas
+from .atomic import locked, make_dirs
 from .context import Context
-from .errors import UnsafePathError, UsageError
+from .errors import CodexError, RunNotFoundError, UnsafePathError, UsageError
 from .events import Event, EventBus, Sink, last_seq
 from .handle import RunIdentity
 from .ids import new_run_id, validate_task_id
@@ -303,6 +304,52 @@ class Run(RunIdentity):
             self.finish("cancelled", detail="interrupted")
         else:
             self.finish("failed", detail=f"{exc_type.__name__}: {exc}")
+
+
+def append_event(
+    manifest_path: Path,
+    type: str,
+    payload: Mapping[str, Any],
+    *,
+    validate: bool = True,
+) -> Event:
+    """Add one event to a run that may have ended long ago (a review, ...).
+
+    It goes the way every event goes: through a bus (so the redactor scrubs it) to the
+    journal, then the manifest sink, which folds it in; ``seq`` continues the run's, and
+    the status is left as it is. Writers are serialised on the journal's lock. Raises a
+    CodexError naming the sink that could not write.
+    """
+    if not manifest_path.is_file():
+        raise RunNotFoundError(f"no manifest at {manifest_path}; pass a run's manifest.json")
+    events_path = manifest_path.with_name("events.jsonl")
+    with locked(events_path):
+        document = load_manifest(manifest_path)
+        if validate:
+            schemas.validate("manifest", document, what=f"manifest {manifest_path}")
+        # A manifest naming another run or task than its location is forged: refuse it.
+        location = (manifest_path.parent.parent.parent.name, manifest_path.parent.name)
+        if (document.get("taskId"), document.get("runId")) != location:
+            raise UnsafePathError(
+                f"manifest {manifest_path} names task {document.get('taskId')!r} run "
+                f"{document.get('runId')!r}, not its location {location[0]}/{location[1]}"
+            )
+        journal = JsonlFileSink(events_path)
+        manifest = ManifestSink(
+            manifest_path, document, validate=validate, before_write=journal.flush
+        )
+        bus = EventBus(str(document["runId"]), start_seq=last_seq(events_path))
+        bus.subscribe(journal)
+        bus.subscribe(manifest)
+        try:
+            event = bus.emit(type, payload)
+            manifest.flush()
+        finally:
+            journal.close()
+    if bus.failures:
+        name, error = next(iter(bus.failures.items()))
+        raise CodexError(f"could not record {type} in {manifest_path} ({name}: {error})")
+    return event
 
 
 def _sink_failed(manifest: ManifestSink) -> Any:

@@ -19,8 +19,8 @@ from .model import Pipeline, PipelineResult, Stage, StageOutcome, run_pipeline
 if TYPE_CHECKING:
     from guardrails import Guardrail
 
+    from ..handle import RunHandle
     from ..orchestrator import ToolOrchestrator
-    from ..run import Run
 
 # Guardrail statuses that let a pipeline go on.
 PASSING = frozenset({"passed", "warned", "skipped"})
@@ -45,7 +45,7 @@ def resolve_guardrails(run_config: Any, pipeline: Pipeline) -> dict[str, Guardra
 
 
 def execute_pipeline(
-    run: Run,
+    run: RunHandle,
     pipeline: Pipeline,
     *,
     guardrails: Mapping[str, Guardrail],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ConfigError, UsageError
+from ..handle import RunHandle
 
 StageKind = Literal["command", "guardrail"]
 StageStatus = Literal["succeeded", "failed", "allowed-failure", "skipped"]
@@ -191,7 +192,7 @@ ProgressCallback = Callable[[str, Stage, Mapping[str, Any]], None]
 
 
 def run_pipeline(
-    run: Any,
+    run: RunHandle,
     pipeline: Pipeline,
     *,
     execute: Mapping[str, StageExecutor],

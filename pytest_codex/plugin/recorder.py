@@ -1,109 +1,189 @@
-"""Turning pytest reports into ``test:result`` records.
+"""The controller side of a recording session: :class:`CodexRecorder` owns the run.
 
-A test produces up to three reports (setup, call, teardown); :class:`TestRecordBuilder`
-folds them into one record with the outcome pytest users expect (passed, failed, skipped,
-xfailed, xpassed, error). It works on reports as they reach the controller, so it sees the
-same thing with or without pytest-xdist.
+It starts the run before anything else (xdist configures its workers after that), folds the
+phase reports of every test into one ``test:result`` record (:mod:`.reports`), records
+collection errors, and finishes the run with the session's exit status. Under pytest-xdist
+it is the only writer: workers send their reports (:mod:`.worker`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..redact import redact_text
+from .reports import TestRecordBuilder
+from .worker import WORKERINPUT_KEY
 
-_MAX_FAILURE = 1000
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..run import Run
 
 
-class TestRecordBuilder:
-    """Accumulates the phase reports of one test and builds its record."""
+class CodexRecorder:
+    """Owns the run of a session (controller only) and records every test into it."""
 
-    __test__ = False  # not a test class, whatever pytest's collection thinks of the name
+    def __init__(self, config: pytest.Config, context: Context, task_id: str) -> None:
+        self.config = config
+        self.context = context
+        self.task_id = task_id
+        self.run: Run | None = None
+        self.summary: dict[str, Any] | None = None
+        self._pending: dict[str, TestRecordBuilder] = {}
+        # Without xdist the controller collects the items itself: markers are read once here
+        # instead of riding on every report.
+        self._markers: dict[str, list[str]] = {}
+        self._counts: dict[str, int] = {}
+        self._collected = 0
+        self._interruption: str | None = None
 
-    def __init__(self, report: pytest.TestReport) -> None:
-        path, lineno, domain = report.location
-        self.nodeid = report.nodeid
-        self.location = {
-            "path": str(path),
-            "line": None if lineno is None else lineno + 1,
-            "domain": domain,
-        }
-        self.outcome: str | None = None
-        self.failure: str | None = None
-        self.duration = 0.0
-        self.markers: list[str] = list(getattr(report, "codex_markers", []) or [])
-        self.worker: str | None = getattr(report, "node", None) and _worker_id(report)
+    @property
+    def collect_only(self) -> bool:
+        """Whether the session only collects (``--co`` / ``--collect-only``): no test runs."""
+        return bool(self.config.getoption("collectonly", False))
 
-    def add(self, report: pytest.TestReport) -> None:
-        """Fold one phase report in."""
-        self.duration += float(report.duration or 0.0)
-        if not self.markers:
-            self.markers = list(getattr(report, "codex_markers", []) or [])
-        when = report.when
-        wasxfail = hasattr(report, "wasxfail")
-        if when == "call":
-            if report.passed:
-                self.outcome = "xpassed" if wasxfail else "passed"
-            elif report.skipped:
-                self.outcome = "xfailed" if wasxfail else "skipped"
-                self.failure = _skip_reason(report)
-            else:
-                self.outcome = "failed"
-                self.failure = _failure_text(report)
-        elif when == "setup":
-            if report.failed:
-                self.outcome = "error"
-                self.failure = "error in setup: " + _failure_text(report)
-            elif report.skipped:
-                self.outcome = "xfailed" if wasxfail else "skipped"
-                self.failure = _skip_reason(report)
-        elif report.failed:  # teardown, or xdist's "???" report for a crashed worker
-            prefix = "error in teardown: " if when == "teardown" else "worker crashed: "
-            text = prefix + _failure_text(report)
-            if self.outcome in (None, "passed", "skipped", "xfailed", "xpassed"):
-                self.outcome = "error"
-                self.failure = text
-            else:
-                self.failure = f"{self.failure}; {text}"
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start the run before anything else (xdist configures its workers after this)."""
+        from ..ids import is_run_id
+        from ..paths import PARENT_RUN_ENV
+        from ..run import Run
 
-    def record(self) -> dict[str, Any]:
-        """The ``tests[]`` record."""
-        return {
-            "nodeid": self.nodeid,
-            "outcome": self.outcome or "error",
-            "durationMs": round(self.duration * 1000, 3),
-            "markers": self.markers,
-            "location": self.location,
-            "failure": None if self.failure is None else redact_text(self.failure)[:_MAX_FAILURE],
-            "worker": self.worker,
+        pipeline = self.config.getoption("codex_pipeline") or "pytest"
+        parent = self.context.env.get(PARENT_RUN_ENV) or None
+        self.run = Run.start(
+            self.context,
+            task_id=self.task_id,
+            runner="pytest",
+            pipeline_id=pipeline,
+            parent_run_id=parent if parent and is_run_id(parent) else None,
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Remember each item's marker names (the reports do not carry them)."""
+        self._markers = {
+            item.nodeid: sorted({m.name for m in item.iter_markers()}) for item in items
         }
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """How many items the session collected (after deselection)."""
+        self._collected = len(session.items)
 
-def _worker_id(report: pytest.TestReport) -> str | None:
-    node = getattr(report, "node", None)
-    gateway = getattr(node, "gateway", None)
-    return getattr(gateway, "id", None)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell each xdist worker which run it works for."""
+        if self.run is not None:
+            node.workerinput[WORKERINPUT_KEY] = {
+                "taskId": self.run.task_id,
+                "runId": self.run.run_id,
+            }
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold each phase report; emit ``test:result`` when the test is complete."""
+        run = self.run
+        if run is None:
+            return
+        for event in getattr(report, "codex_events", None) or ():
+            run.emit(event["type"], event["payload"])
+        builder = self._pending.get(report.nodeid)
+        if builder is None:
+            builder = self._pending[report.nodeid] = TestRecordBuilder(report)
+            if not builder.markers:
+                builder.markers = self._markers.get(report.nodeid, [])
+        builder.add(report)
+        if builder.complete:
+            self._complete(report.nodeid)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Collection errors are recorded as errored tests, so nothing fails silently."""
+        if self.run is None or not report.failed:
+            return
+        record = {
+            "nodeid": report.nodeid or "<collection>",
+            "outcome": "error",
+            "durationMs": 0.0,
+            "markers": [],
+            "location": {"path": report.nodeid.split("::")[0], "line": None, "domain": None},
+            "failure": "collection error: "
+            + (str(report.longreprtext).strip().splitlines() or [""])[-1],
+            "worker": None,
+            "reruns": 0,
+        }
+        self._count("error")
+        self.run.emit("test:result", {"test": record})
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C: the test it interrupted keeps the interruption's text."""
+        crash = getattr(excinfo.getrepr(style="short"), "reprcrash", None)
+        where = f" ({crash.path}:{crash.lineno})" if crash is not None else ""
+        self._interruption = f"interrupted: {excinfo.exconly().strip()}{where}"
+
+    def _complete(self, nodeid: str) -> None:
+        builder = self._pending.pop(nodeid)
+        record = builder.record()
+        self._count(record["outcome"])
+        if builder.reruns:
+            self._count("rerun", builder.reruns)  # pytest counts each rerun attempt
+        assert self.run is not None
+        self.run.emit("test:result", {"test": record})
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        self._counts[outcome] = self._counts.get(outcome, 0) + n
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Finish the run; the session's exit status becomes its status."""
+        run = self.run
+        if run is None or run.finished:
+            return
+        for nodeid in list(self._pending):  # a test whose teardown never came
+            if self._interruption is not None:
+                self._pending[nodeid].interrupted(self._interruption)
+            self._complete(nodeid)
+        code = int(exitstatus)
+        extra: dict[str, Any] = {}
+        if self.collect_only and code == pytest.ExitCode.OK:
+            # Collecting proves nothing: never a succeeded run (so never evidence).
+            status = "cancelled"
+            detail = f"collect-only: {self._collected} tests collected, none ran"
+        elif code == pytest.ExitCode.OK:
+            status, detail = "succeeded", None
+        elif code == pytest.ExitCode.INTERRUPTED:
+            status, detail = "cancelled", self._interruption or "pytest was interrupted"
+        else:
+            status = "failed"
+            detail = (
+                f"pytest exited with {pytest.ExitCode(code).name} ({code})"
+                if code in {int(c) for c in pytest.ExitCode}
+                else f"pytest exited with {code}"
+            )
+        if self.collect_only:
+            extra["collectOnly"] = True
+        tests = dict(sorted(self._counts.items()))
+        tests["total"] = sum(n for outcome, n in self._counts.items() if outcome != "rerun")
+        if self.collect_only:
+            tests["collected"] = self._collected
+        self.summary = run.finish(
+            status,
+            detail=detail,
+            summary={"result": {"exitCode": code}, "tests": tests, **extra},
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """One line naming the manifest."""
+        if self.run is None:
+            return
+        status = self.summary["status"] if self.summary else self.run.status
+        terminalreporter.write_sep("-", "codex run")
+        terminalreporter.write_line(
+            f"codex: run {self.run.run_id} {status}; manifest: {self.run.paths.manifest}"
+        )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """A session that never finished (internal error) still ends its run."""
+        if self.run is not None and not self.run.finished:
+            self.run.finish("failed", detail="pytest ended before the session finished")
 
 
-def _failure_text(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = getattr(crash, "message", None)
-    if message:
-        path = getattr(crash, "path", None)
-        line = getattr(crash, "lineno", None)
-        where = f" ({path}:{line})" if path else ""
-        return str(message).strip().splitlines()[0] + where if message.strip() else where
-    text = report.longreprtext.strip()
-    return text.splitlines()[-1] if text else "failed"
-
-
-def _skip_reason(report: pytest.TestReport) -> str | None:
-    if hasattr(report, "wasxfail"):
-        reason = str(report.wasxfail)
-        return f"xfail: {reason}" if reason else "xfail"
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return None
+__all__ = ["WORKERINPUT_KEY", "CodexRecorder", "TestRecordBuilder"]

@@ -18,7 +18,9 @@ class JsonlFileSink:
 
     Lines go out through ``write(2)`` on an ``O_APPEND`` descriptor, so a process killed at
     any moment leaves whole lines behind. Frequent event types (``buffered``, test results by
-    default) are batched for at most ``max_delay`` seconds; any other event, :meth:`flush`
+    default) are batched for at most ``max_delay`` seconds (a timer writes them out even when
+    no other event follows, so a process killed later loses none of them); any other event,
+    :meth:`flush`
     (called before every manifest write, so the manifest never claims an event the journal
     lacks) and :meth:`close` write them out.
     """
@@ -42,6 +44,7 @@ class JsonlFileSink:
         self._pending: list[bytes] = []
         self._oldest = 0.0
         self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def handle(self, event: Event) -> None:
         """Append the event's line (now, or with the next flush for buffered types)."""
@@ -52,6 +55,7 @@ class JsonlFileSink:
             if event.type in self.buffered:
                 if not self._pending:
                     self._oldest = time.monotonic()
+                    self._schedule()
                 self._pending.append(line)
                 if (
                     len(self._pending) >= self.max_lines
@@ -60,6 +64,19 @@ class JsonlFileSink:
                     self._write_pending()
                 return
             self._pending.append(line)
+            self._write_pending()
+
+    def _schedule(self) -> None:
+        # Called with the lock held, when a batch starts. A timer that is armed has not yet
+        # taken the lock, so it will write this batch too.
+        if self._timer is None:
+            self._timer = threading.Timer(self.max_delay, self._timed_flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
             self._write_pending()
 
     def _write_pending(self) -> None:
@@ -79,6 +96,8 @@ class JsonlFileSink:
     def close(self) -> None:
         """Write what is batched and close the file."""
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
             self._write_pending()
             if self._fd is not None:
                 os.close(self._fd)

@@ -75,6 +75,7 @@ class ManifestSink:
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
+        self._timer: threading.Timer | None = None
         self._latencies: list[float] = [
             float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
         ]
@@ -89,6 +90,24 @@ class ManifestSink:
             self.document["updatedAt"] = event.timestamp
             if event.type not in THROTTLED or self._due():
                 self.write()
+            else:
+                self._schedule()
+
+    def _schedule(self) -> None:
+        # A throttled change reaches the file within ``min_interval`` even when no other
+        # event follows (a session killed later keeps it).
+        if self._timer is not None:
+            return  # armed, and not yet holding the lock: it writes this change too
+        delay = max(0.0, self.min_interval - (self._clock() - self._last_write))
+        self._timer = threading.Timer(delay, self._timed_flush)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _timed_flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._closed:
+                self.flush()
 
     def _apply(self, event: Event) -> bool:
         section = LIST_SECTIONS.get(event.type)
@@ -132,6 +151,8 @@ class ManifestSink:
         doc["summary"] = dict(payload)
         doc["status"] = payload["status"]
         doc["statusDetail"] = payload.get("statusDetail")
+        if payload.get("collectOnly"):
+            doc["collectOnly"] = True
         if payload["status"] in TERMINAL_STATUSES:
             doc["completedAt"] = payload["run"].get("completedAt") or event.timestamp
 
@@ -186,6 +207,8 @@ class ManifestSink:
         with self._lock:
             if self._closed:
                 return
+            if self._timer is not None:
+                self._timer.cancel()
             self.document["sinks"][self.name] = {"state": "closed", "error": None}
             self.write()
             self._closed = True
