@@ -118,10 +118,7 @@ def check_evidence(
 
 def _schema_error(document: Any) -> str | None:
     """The most relevant manifest-schema error of ``document``, described in one line."""
-    from jsonschema.exceptions import best_match
-
-    error = best_match(schemas.iter_errors("manifest", document))
-    if error is None:
+    text = schemas.named_problem("manifest", document)
+    if text is None:
         return None
-    text = " ".join(schemas.describe(error).split())
     return text if len(text) <= 200 else text[:197] + "..."

@@ -116,6 +116,15 @@ def schema_problem(schema: Any) -> str | None:
     return None
 
 
+def named_problem(name: str, document: Any) -> str | None:
+    """The best-matching error of ``document`` against the published schema ``name``
+    (``manifest``, ``event``, ...), described in one line, or None when it is valid."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(iter_errors(name, document))
+    return None if error is None else " ".join(describe(error).split())
+
+
 def document_problem(schema: Any, document: Any) -> str | None:
     """The best-matching error of ``document`` against a user's ``schema``, or None."""
     from jsonschema import Draft202012Validator

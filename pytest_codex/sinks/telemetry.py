@@ -43,7 +43,7 @@ from ..events import DispatchingSink, Event
 from ..records import CommandRecord, GuardrailRecord, StageRecord, TestRecord, ToolRunRecord
 from ..redact import redact_text
 from ..timeutil import parse_timestamp
-from .otlp_http import (  # the budget constants and resolve_endpoint: importable as before
+from ._otlp_http import (  # the budget constants and resolve_endpoint: importable as before
     MAX_ATTEMPTS_PER_MINUTE,
     MAX_CONSECUTIVE_FAILURES,
     Poster,

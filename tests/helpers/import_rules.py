@@ -169,6 +169,8 @@ def rule_sinks(modules: dict[str, Module]) -> list[str]:
                 and i.target != m.name
                 and not m.is_package  # the package __init__ re-exports its sinks
                 and i.target != "pytest_codex.sinks"
+                # A private helper module (``sinks/_otlp_http.py``) is no sink.
+                and not i.target.rsplit(".", 1)[-1].startswith("_")
             ):
                 found.append(m.where(i) + " (a sink importing another sink)")
     return found

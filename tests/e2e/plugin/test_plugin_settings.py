@@ -47,14 +47,6 @@ def test_tool_orchestrator_fixture(tool_orchestrator):
     pytester.runpytest("--codex-task", "0505-settings").assert_outcomes(passed=2)
 
 
-def test_an_empty_codex_task_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_ok():\n    pass\n")
-    result = pytester.runpytest_subprocess("--codex-task=")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--codex-task is empty; pass a task id*"])
-    assert not (pytester.path / ".runs").exists()
-
-
 def test_an_empty_task_variable_means_unset(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

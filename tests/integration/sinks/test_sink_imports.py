@@ -11,7 +11,7 @@ import pytest_codex
 
 PACKAGE = Path(pytest_codex.__file__).parent
 SINKS = ["manifest", "jsonl", "codex_dialect", "human", "notify", "telemetry"]
-HELPERS = ["otlp_http"]  # private to one sink; imports what sinks may import
+HELPERS = ["_otlp_http"]  # private to one sink; imports what sinks may import
 FORBIDDEN = [
     "run",
     "execution",
