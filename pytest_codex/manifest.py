@@ -25,7 +25,7 @@ from .events import Event
 from .timeutil import now_iso
 
 SCHEMA_VERSION = 1
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "abandoned"})
 
 # event type -> (list section, payload key holding the record; None = the payload itself)
 LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
@@ -112,7 +112,15 @@ def new_manifest(
             "platform": sys.platform,
             "pid": os.getpid(),
         },
+        "repository": _repository(paths),
     }
+
+
+def _repository(paths: Mapping[str, str]) -> dict[str, Any]:
+    """The run's repository identity (see :func:`pytest_codex.attestation.repository_identity`)."""
+    from .attestation import repository_identity
+
+    return repository_identity(Path(paths["root"]))
 
 
 class ManifestSink:
@@ -354,3 +362,31 @@ def latency_summary(samples: list[float]) -> dict[str, Any]:
         return round(ordered[index], 3)
 
     return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95)}
+
+
+def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list[Path]:
+    """Mark every ``in_progress`` run of a task whose heartbeat is stale as ``abandoned`` (a
+    terminal status; the detail says when it last beat and who marked it). A manifest that
+    cannot be read is left alone. Returns the manifests it marked."""
+    marked: list[Path] = []
+    runs = task_dir / "cli"
+    if not runs.is_dir():
+        return marked
+    for path in sorted(runs.glob("*/manifest.json")):
+        try:
+            with locked(path):
+                document: Any = read_json(path)
+                if not isinstance(document, dict) or not is_stale(document, now):
+                    continue
+                stamp = now_iso()
+                document["status"] = "abandoned"
+                document["statusDetail"] = (
+                    f"heartbeat stale since {document['heartbeatAt']}; marked abandoned by {by}"
+                )
+                document["completedAt"] = stamp
+                document["updatedAt"] = stamp
+                atomic_write_text(path, dumps(document, indent=None))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        marked.append(path)
+    return marked

@@ -23,7 +23,9 @@ from .manifest import (
     TERMINAL_STATUSES,
     Heartbeat,
     ManifestSink,
+    is_stale,
     load_manifest,
+    mark_abandoned,
     new_manifest,
     update_task_metrics,
     write_state,
@@ -86,6 +88,7 @@ class Run(RunIdentity):
         # Everything that can be refused is checked before the run directory exists.
         instructions = load_run_instructions(context)
         paths = context.roots.run_paths(task, run_id or new_run_id())
+        mark_abandoned(paths.task_dir, by=f"run {paths.run_id}")
         paths.run_dir.mkdir(parents=True, exist_ok=False)
         config = context.config
         interval = float(config.get("heartbeat_interval_seconds") or 5.0)
@@ -126,6 +129,11 @@ class Run(RunIdentity):
             raise UsageError(
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
+            )
+        if is_stale(document) and not reopen:
+            raise UsageError(
+                f"run {document['runId']} was killed (heartbeat stale since "
+                f"{document['heartbeatAt']}); pass --reopen to append to it anyway"
             )
         paths = context.roots.run_paths(document["taskId"], document["runId"])
         document["status"] = "in_progress"
@@ -255,6 +263,14 @@ class Run(RunIdentity):
         body.setdefault("notifications", {"targets": [], "delivered": [], "failures": []})
         self.emit("run:summary", body)
         self._close_sinks()
+        from .attestation import attest_run
+
+        attest_run(
+            self.paths.run_dir,
+            root=self.paths.root,
+            env=self.context.env,
+            settings=self.context.config.get("evidence"),
+        )
         # Aggregates and the state mirror come after the manifest is final on disk.
         write_state(self.paths.state, body)
         update_task_metrics(self.paths.metrics, self.manifest.document)
