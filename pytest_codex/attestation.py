@@ -34,7 +34,10 @@ from .errors import ConfigError
 from .timeutil import now_iso
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import CryptoSigner, SSlibKey
+    from securesystemslib.signer import (  # type: ignore[attr-defined]  # no __all__
+        CryptoSigner,
+        SSlibKey,
+    )
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -132,7 +135,7 @@ def load_signer(
     :class:`ConfigError` for a key that cannot be read or lies inside ``workspace``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
     pem_text = _lookup(env, KEY_PEM_ENV)
     if pem_text:
@@ -206,7 +209,7 @@ class PublicKey:
 def public_key_from_pem(pem: str, source: str) -> PublicKey:
     """A :class:`PublicKey` from PEM text; a :class:`ConfigError` naming ``source``."""
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
-    from securesystemslib.signer import SSlibKey
+    from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
     try:
         crypto_key = load_pem_public_key(pem.strip().encode())

@@ -164,6 +164,8 @@ def run_flip(args: argparse.Namespace) -> int:
     settings = _section(context.config.get("guardrails") or {}, "checklist")
     from guardrails.checklist.flip import apply_flip, plan_flip
 
+    from ..attestation import EvidencePolicy
+
     plan = plan_flip(
         context.roots.root,
         task,
@@ -172,6 +174,7 @@ def run_flip(args: argparse.Namespace) -> int:
         str(args.manifest),
         runs_dir=context.roots.runs_dir,
         cwd=Path.cwd(),
+        policy=EvidencePolicy.from_settings(context.config.get("evidence"), context.roots.root),
     )
     apply_flip(plan)
     for warning in plan.warnings:
