@@ -183,7 +183,7 @@ def test_verify_names_the_item_and_why_and_warns_about_stale_evidence(
             f"- [x] Polish the glass; Evidence: `{rel(empty)}`\n"
         },
     )
-    git(signed_repo, "commit", "-q", "--amend", "-m", "rewritten work")
+    git(signed_repo, "commit", "-q", "--amend", "--allow-empty", "-m", "rewritten work")
     capsys.readouterr()
     code = main(["checklist", "verify", "--task", TASK])
     out = capsys.readouterr().out
