@@ -174,8 +174,10 @@ class ManifestSink:
             if event.type == "exec:end":
                 self._latencies.append(float(record.get("durationMs") or 0.0))
                 doc["metrics"]["commandLatencyMs"] = latency_summary(self._latencies)
-            if event.type == "tool:complete" and isinstance(payload.get("metrics"), Mapping):
-                doc["metrics"].update(payload["metrics"])
+            if event.type == "tool:complete":
+                # Every orchestrator of the run reports its own running totals; the run's
+                # are counted from the run's records, so no orchestrator overwrites another's.
+                doc["metrics"].update(tool_metrics(doc["toolRuns"]))
             return True
         if event.type == "metrics:update":
             doc["metrics"].update(payload.get("metrics", {}))
@@ -309,29 +311,73 @@ def is_stale(manifest: Mapping[str, Any], now: float | None = None) -> bool:
     return (time.time() if now is None else now) - beat > limit
 
 
+def tool_metrics(tool_runs: list[Any]) -> dict[str, Any]:
+    """A run's approval metrics counted from its ``toolRuns[]``: ``approvalRequests`` (runs
+    that needed approval), ``cacheHits`` (those the approval cache answered), their ratio
+    ``approvalReuse`` and ``retries`` (attempts beyond the first)."""
+    requests = hits = retries = 0
+    for record in tool_runs:
+        source = record.get("approvalSource") if isinstance(record, Mapping) else None
+        requests += source not in (None, "not-required")
+        hits += source == "cache"
+        retries += int(record.get("retryCount") or 0) if isinstance(record, Mapping) else 0
+    return {
+        "approvalRequests": requests,
+        "cacheHits": hits,
+        "approvalReuse": hits / requests if requests else None,
+        "retries": retries,
+    }
+
+
+def run_contribution(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What one run adds to its task's metrics (replaced, not added, when it finishes again)."""
+    tests: dict[str, int] = {}
+    for record in manifest.get("tests", []):
+        tests[record["outcome"]] = tests.get(record["outcome"], 0) + 1
+    commands = manifest.get("commands", [])
+    metrics = tool_metrics(manifest.get("toolRuns", []))
+    return {
+        "status": manifest["status"],
+        "tests": tests,
+        "commands": len(commands),
+        "commandsDurationMs": sum(float(c.get("durationMs") or 0) for c in commands),
+        "approvalRequests": metrics["approvalRequests"],
+        "cacheHits": metrics["cacheHits"],
+    }
+
+
 def update_task_metrics(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Fold a finished run into ``.runs/<task>/metrics.json`` (read-modify-write under lock)."""
+    """Fold a finished run into ``.runs/<task>/metrics.json`` (read-modify-write under lock):
+    per run first (``perRun``, so a resumed run replaces its earlier contribution), then the
+    task's totals from those."""
 
     def fold(current: Any) -> dict[str, Any]:
         doc: dict[str, Any] = current if isinstance(current, dict) else {}
         doc.setdefault("taskId", manifest["taskId"])
-        doc["runs"] = int(doc.get("runs", 0)) + 1
-        by_status = doc.setdefault("byStatus", {})
-        by_status[manifest["status"]] = int(by_status.get(manifest["status"], 0)) + 1
-        tests = doc.setdefault("tests", {})
-        for record in manifest.get("tests", []):
-            tests[record["outcome"]] = int(tests.get(record["outcome"], 0)) + 1
-        commands = doc.setdefault("commands", {"count": 0, "totalDurationMs": 0.0})
-        for record in manifest.get("commands", []):
-            commands["count"] += 1
-            commands["totalDurationMs"] += float(record.get("durationMs") or 0)
-        approvals = doc.setdefault("approvals", {"requests": 0, "cacheHits": 0})
-        metrics = manifest.get("metrics", {})
-        approvals["requests"] += int(metrics.get("approvalRequests") or 0)
-        approvals["cacheHits"] += int(metrics.get("cacheHits") or 0)
-        approvals["approvalReuse"] = (
-            approvals["cacheHits"] / approvals["requests"] if approvals["requests"] else None
-        )
+        found = doc.get("perRun")
+        per_run: dict[str, Any] = found if isinstance(found, dict) else {}
+        per_run[manifest["runId"]] = run_contribution(manifest)
+        doc["perRun"] = per_run
+        runs = list(per_run.values())
+        doc["runs"] = len(runs)
+        by_status: dict[str, int] = {}
+        tests: dict[str, int] = {}
+        for run in runs:
+            by_status[run["status"]] = by_status.get(run["status"], 0) + 1
+            for outcome, count in run["tests"].items():
+                tests[outcome] = tests.get(outcome, 0) + count
+        doc["byStatus"], doc["tests"] = by_status, tests
+        doc["commands"] = {
+            "count": sum(r["commands"] for r in runs),
+            "totalDurationMs": sum(r["commandsDurationMs"] for r in runs),
+        }
+        requests = sum(r["approvalRequests"] for r in runs)
+        hits = sum(r["cacheHits"] for r in runs)
+        doc["approvals"] = {
+            "requests": requests,
+            "cacheHits": hits,
+            "approvalReuse": hits / requests if requests else None,
+        }
         doc["lastRun"] = {
             "runId": manifest["runId"],
             "status": manifest["status"],
@@ -390,3 +436,33 @@ def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list
             continue
         marked.append(path)
     return marked
+
+
+class RunLock:
+    """The exclusive lock of one run directory, held by the process writing the run from
+    start (or resume) to finish, so that concurrent resumes append one after another and
+    none loses another's records or reuses its ``seq``. The kernel drops it when a writer
+    dies, so a killed run never blocks the next writer."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".run.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Block until this process holds the lock."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Let the next writer in (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None

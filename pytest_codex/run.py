@@ -23,6 +23,7 @@ from .manifest import (
     TERMINAL_STATUSES,
     Heartbeat,
     ManifestSink,
+    RunLock,
     is_stale,
     load_manifest,
     mark_abandoned,
@@ -57,6 +58,7 @@ class Run(RunIdentity):
         self.manifest = manifest
         self._heartbeat = heartbeat
         self._finished: dict[str, Any] | None = None
+        self._run_lock: RunLock | None = None
 
     @property
     def status(self) -> str:
@@ -90,6 +92,7 @@ class Run(RunIdentity):
         paths = context.roots.run_paths(task, run_id or new_run_id())
         mark_abandoned(paths.task_dir, by=f"run {paths.run_id}")
         paths.run_dir.mkdir(parents=True, exist_ok=False)
+        lock = RunLock(paths.run_dir).acquire()
         config = context.config
         interval = float(config.get("heartbeat_interval_seconds") or 5.0)
         document = new_manifest(
@@ -107,6 +110,7 @@ class Run(RunIdentity):
             heartbeat_interval=interval,
         )
         run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        run._run_lock = lock
         run.emit("instructions:loaded", {"instructions": instructions.to_manifest()})
         return run
 
@@ -124,13 +128,17 @@ class Run(RunIdentity):
     ) -> Run:
         """Append to an existing run (``latest`` = the newest run of the task)."""
         manifest_path = find_manifest(context, run_ref, task_id=task_id)
+        # One writer at a time: a concurrent resume waits here, then sees what ours wrote.
+        lock = RunLock(manifest_path.parent).acquire()
         document = load_manifest(manifest_path)
         if document["status"] in TERMINAL_STATUSES and not reopen:
+            lock.release()
             raise UsageError(
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
             )
         if is_stale(document) and not reopen:
+            lock.release()
             raise UsageError(
                 f"run {document['runId']} was killed (heartbeat stale since "
                 f"{document['heartbeatAt']}); pass --reopen to append to it anyway"
@@ -143,6 +151,7 @@ class Run(RunIdentity):
         run = cls._assemble(
             context, paths, document["runner"], document, sinks, heartbeat, start_seq, None
         )
+        run._run_lock = lock
         run.emit(
             "run:resume",
             {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
@@ -275,6 +284,8 @@ class Run(RunIdentity):
         write_state(self.paths.state, body)
         update_task_metrics(self.paths.metrics, self.manifest.document)
         self._finished = body
+        if self._run_lock is not None:
+            self._run_lock.release()
         return body
 
     def _close_sinks(self) -> None:
