@@ -123,6 +123,18 @@ def key_location(env: Mapping[str, str], settings: Mapping[str, Any] | None = No
     return str(Path(path).expanduser()) if path else str(default_key_path(env))
 
 
+def key_paths_to_hide(
+    env: Mapping[str, str], settings: Mapping[str, Any] | None = None
+) -> list[Path]:
+    """What a sandbox must neither read nor write: the signing key's file (named by
+    ``$CODEX_ORCHESTRATOR_SIGNING_KEY`` or ``evidence.key_path``) or the default key's
+    directory. (A key given as PEM text lives in the environment: drop the variable.)"""
+    configured = _lookup(env, KEY_PATH_ENV) or (settings or {}).get("key_path")
+    if configured:
+        return [Path(configured).expanduser()]
+    return [default_key_path(env).parent]
+
+
 def load_signer(
     env: Mapping[str, str],
     settings: Mapping[str, Any] | None = None,
