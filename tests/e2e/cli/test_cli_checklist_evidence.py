@@ -191,3 +191,22 @@ def test_verify_names_the_item_and_why_and_warns_about_stale_evidence(
     assert "checklist/evidence-not-evidence: item 2 'Polish the glass'" in out
     assert "checklist/evidence-stale: item 1 'Grind the lens'" in out
     assert "not an ancestor of HEAD" in out
+
+
+def test_pytest_collect_only_is_no_evidence_and_a_real_session_is(
+    pytester: pytest.Pytester,
+) -> None:
+    from guardrails.evidence import check_evidence
+    from pytest_codex.attestation import EvidencePolicy
+
+    pytester.makepyfile("def test_one():\n    assert 1 + 1 == 2\n")
+    runs = pytester.path / ".runs" / TASK / "cli"
+    pytester.runpytest("--co", f"--codex-task={TASK}")
+    [collected] = sorted(runs.iterdir())
+    assert pytester.runpytest(f"--codex-task={TASK}").ret == 0
+    [real] = [p for p in runs.iterdir() if p != collected]
+    policy = EvidencePolicy()
+    for run_dir, problem in ((collected, "not-evidence"), (real, None)):
+        cited = f".runs/{TASK}/cli/{run_dir.name}/manifest.json"
+        verdict = check_evidence(pytester.path, cited, TASK, policy=policy)
+        assert verdict.problem == problem, verdict.describe()
