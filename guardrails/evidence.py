@@ -216,18 +216,26 @@ def _foreign(document: dict[str, Any], root: Path) -> str | None:
 
 def _journal_disagrees(document: dict[str, Any], run_dir: Path) -> str | None:
     """Why ``events.jsonl`` contradicts the manifest, or None."""
+    import os
+    import stat
+
     journal = run_dir / "events.jsonl"
-    data = read_regular(journal)
-    if data is None:
+    try:  # a journal may be large: streamed, not read whole (a FIFO is refused first)
+        if not stat.S_ISREG(os.stat(journal).st_mode):
+            raise OSError("not a regular file")
+        final: str | None = None
+        with journal.open("rb") as handle:
+            for line in handle:
+                if b'"run:summary"' not in line:
+                    continue
+                try:
+                    event: Any = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("type") == "run:summary":
+                    final = str((event.get("payload") or {}).get("status"))
+    except OSError:
         return "has no events.jsonl journal beside it (manifests are derived from events)"
-    final: str | None = None
-    for line in data.decode("utf-8", "replace").splitlines():
-        try:
-            event: Any = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("type") == "run:summary":
-            final = str((event.get("payload") or {}).get("status"))
     if final != document["status"]:
         said = f"status {final}" if final else "no run:summary"
         return f"records status {document['status']} but its events.jsonl ends with {said}"
