@@ -419,6 +419,8 @@ def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list
     if not runs.is_dir():
         return marked
     for path in sorted(runs.glob("*/manifest.json")):
+        if not _maybe_in_progress(path):
+            continue
         try:
             with locked(path):
                 document: Any = read_json(path)
@@ -436,6 +438,17 @@ def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list
             continue
         marked.append(path)
     return marked
+
+
+def _maybe_in_progress(path: Path) -> bool:
+    """A cheap look at the head of a manifest (``status`` comes early in the document), so
+    that the next run of a task does not parse every finished manifest of the task."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'"in_progress"' in head or b'"status"' not in head
 
 
 class RunLock:

@@ -205,7 +205,7 @@ def run_gc(args: argparse.Namespace) -> int:
 
 def run_key(args: argparse.Namespace) -> int:
     """``runs key``: this machine's public key and keyid."""
-    from ..attestation import key_location, load_signer, signer_public_key
+    from ..attestation import EvidencePolicy, key_location, load_signer, signer_public_key
 
     context = load_context(args)
     settings = context.config.get("evidence")
@@ -213,11 +213,28 @@ def run_key(args: argparse.Namespace) -> int:
     if signer is None:  # only when the key may not be created, which it may here
         raise CodexError(f"no signing key at {key_location(context.env, settings)}")
     public = signer_public_key(signer)
+    policy = EvidencePolicy.from_settings(settings, context.roots.root)
+    trusted = [{"keyid": k.keyid, "source": k.source} for k in policy.trusted]
     if args.format == "json":
-        print(json.dumps({"keyid": public.keyid, "publicKey": public.pem}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "keyid": public.keyid,
+                    "publicKey": public.pem,
+                    "trusted": trusted,
+                    "trustedHere": any(k["keyid"] == public.keyid for k in trusted),
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"keyid {public.keyid} (private key: {key_location(context.env, settings)})")
         print(public.pem, end="")
+        for key in trusted:
+            mine = " (this machine)" if key["keyid"] == public.keyid else ""
+            print(f"trusted {key['keyid']} from {key['source']}{mine}")
+        if not trusted:
+            print("no trusted keys: add the key above to evidence.trusted_keys")
     return 0
 
 

@@ -81,6 +81,13 @@ def test_key_prints_the_public_key_and_keyid(
     key = json.loads(out)
     assert code == 0 and key["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
     assert len(key["keyid"]) == 64 and "PRIVATE" not in out
+    assert key["trusted"] == [] and not key["trustedHere"]
+    (repo / "team.pub").write_text(key["publicKey"])
+    (repo / "codex.orchestrator.json").write_text(
+        json.dumps({"evidence": {"trusted_keys": ["team.pub"]}})
+    )
+    code, out, _ = cli(capsys, "runs", "key")
+    assert f"trusted {key['keyid']} from evidence.trusted_keys[0] (team.pub) (this machine)" in out
 
 
 # -- listing ----------------------------------------------------------------------------------
