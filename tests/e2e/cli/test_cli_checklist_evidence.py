@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,63 @@ def test_pytest_collect_only_is_no_evidence_and_a_real_session_is(
         cited = f".runs/{TASK}/cli/{run_dir.name}/manifest.json"
         verdict = check_evidence(pytester.path, cited, TASK, policy=policy)
         assert verdict.problem == problem, verdict.describe()
+
+
+REWRITER = """
+import json, sys, time
+from pathlib import Path
+runs = Path(".runs") / sys.argv[1] / "cli"
+for _ in range(6000):  # wait for the run to finish (its attestation is its last write there)
+    found = list(runs.glob("*/attestation.intoto.jsonl"))
+    if found:
+        manifest = found[0].parent / "manifest.json"
+        document = json.loads(manifest.read_text())
+        document["status"], document["statusDetail"] = "succeeded", None
+        manifest.write_text(json.dumps(document))
+        Path("rewritten").write_text("done")
+        break
+    time.sleep(0.01)
+"""
+
+
+def test_a_command_that_rewrites_its_own_failed_run_after_it_ends_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (repo / "rewrite.py").write_text(REWRITER)
+    forger = f"{sys.executable} rewrite.py {TASK} >/dev/null 2>&1 </dev/null & exit 1"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_codex.cli",
+            "exec",
+            "--task",
+            TASK,
+            "--",
+            "sh",
+            "-c",
+            forger,
+        ],
+        cwd=repo,
+        env={**os.environ, ROOT_ENV: str(repo)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    give_up = time.monotonic() + 60  # a hang guard, not a timing assertion
+    while not (repo / "rewritten").exists():  # the forger outlives the command
+        assert time.monotonic() < give_up, "the forger never rewrote the manifest"
+        time.sleep(0.01)
+    [run_dir] = (repo / ".runs" / TASK / "cli").iterdir()
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "succeeded"
+    code, out = flip(capsys, f".runs/{TASK}/cli/{run_dir.name}/manifest.json")
+    assert code == 1
+    assert "records status succeeded but its events.jsonl ends with status failed" in out
+    capsys.readouterr()
+    assert main(["runs", "verify", run_dir.name, "--task", TASK]) == 1
+    assert "subject manifest.json does not match" in capsys.readouterr().out

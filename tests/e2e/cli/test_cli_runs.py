@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,8 +143,10 @@ def killed_run(root: Path) -> str:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     manifest = root / ".runs" / TASK / "cli" / run_id / "manifest.json"
+    give_up = time.monotonic() + 60  # a hang guard, not a timing assertion
     while not is_stale(load_manifest(manifest)):  # three missed beats of 0.05 s
-        os.sched_yield()
+        assert time.monotonic() < give_up, "the killed run's heartbeat never went stale"
+        time.sleep(0.01)
     return run_id
 
 
