@@ -24,7 +24,6 @@ from .manifest import (
     Heartbeat,
     ManifestSink,
     RunLock,
-    is_stale,
     load_manifest,
     mark_abandoned,
     new_manifest,
@@ -137,11 +136,13 @@ class Run(RunIdentity):
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
             )
-        if is_stale(document) and not reopen:
+        if document["status"] == "in_progress" and not reopen:
+            # Its writer held this lock until it finished; in progress with the lock free,
+            # the writer died (killed) mid-way: appending would finish it as if it had not.
             lock.release()
             raise UsageError(
-                f"run {document['runId']} was killed (heartbeat stale since "
-                f"{document['heartbeatAt']}); pass --reopen to append to it anyway"
+                f"run {document['runId']} was killed mid-way (its writer is gone; last "
+                f"heartbeat {document['heartbeatAt']}); pass --reopen to append to it anyway"
             )
         paths = context.roots.run_paths(document["taskId"], document["runId"])
         document["status"] = "in_progress"

@@ -131,9 +131,12 @@ time.sleep(600)
 """
 
 
-def killed_run(root: Path) -> str:
+def killed_run(root: Path, *, stale: bool = True) -> str:
     """A run whose process was killed (SIGKILL) mid-way; waits until its heartbeat is stale."""
-    (root / "codex.orchestrator.json").write_text(json.dumps({"heartbeat_interval_seconds": 0.05}))
+    interval = 0.05 if stale else 60.0
+    (root / "codex.orchestrator.json").write_text(
+        json.dumps({"heartbeat_interval_seconds": interval})
+    )
     env = {**os.environ, ROOT_ENV: str(root)}
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLED, TASK], cwd=root, env=env, stdout=subprocess.PIPE, text=True
@@ -144,10 +147,20 @@ def killed_run(root: Path) -> str:
     proc.wait()
     manifest = root / ".runs" / TASK / "cli" / run_id / "manifest.json"
     give_up = time.monotonic() + 60  # a hang guard, not a timing assertion
-    while not is_stale(load_manifest(manifest)):  # three missed beats of 0.05 s
+    while stale and not is_stale(load_manifest(manifest)):  # three missed beats of 0.05 s
         assert time.monotonic() < give_up, "the killed run's heartbeat never went stale"
         time.sleep(0.01)
     return run_id
+
+
+def test_resume_refuses_a_killed_run_before_its_heartbeat_is_stale(repo: Path) -> None:
+    run_id = killed_run(repo, stale=False)
+    done = child(repo, "resume", run_id, "--task", TASK, "--", "true")
+    assert done.returncode == 2 and "was killed mid-way" in done.stderr
+    manifest = repo / ".runs" / TASK / "cli" / run_id / "manifest.json"
+    assert load_manifest(manifest)["status"] == "in_progress"
+    done = child(repo, "resume", run_id, "--reopen", "--task", TASK, "--", "true")
+    assert done.returncode == 0, done.stderr
 
 
 def test_resume_refuses_a_killed_run_and_gc_marks_it_abandoned(repo: Path) -> None:
