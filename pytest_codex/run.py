@@ -108,7 +108,11 @@ class Run(RunIdentity):
             paths=_paths_record(paths),
             heartbeat_interval=interval,
         )
-        run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        try:
+            run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        except BaseException:
+            lock.release()
+            raise
         run._run_lock = lock
         run.emit("instructions:loaded", {"instructions": instructions.to_manifest()})
         return run
@@ -129,9 +133,30 @@ class Run(RunIdentity):
         manifest_path = find_manifest(context, run_ref, task_id=task_id)
         # One writer at a time: a concurrent resume waits here, then sees what ours wrote.
         lock = RunLock(manifest_path.parent).acquire()
+        try:
+            run = cls._reopened(context, manifest_path, reopen, sinks, heartbeat)
+        except BaseException:
+            lock.release()
+            raise
+        run._run_lock = lock
+        run.emit(
+            "run:resume",
+            {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
+        )
+        return run
+
+    @classmethod
+    def _reopened(
+        cls,
+        context: Context,
+        manifest_path: Path,
+        reopen: bool,
+        sinks: Iterable[Sink],
+        heartbeat: bool,
+    ) -> Run:
+        """The run of ``manifest_path`` assembled again (its lock already held)."""
         document = load_manifest(manifest_path)
         if document["status"] in TERMINAL_STATUSES and not reopen:
-            lock.release()
             raise UsageError(
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
@@ -139,7 +164,6 @@ class Run(RunIdentity):
         if document["status"] == "in_progress" and not reopen:
             # Its writer held this lock until it finished; in progress with the lock free,
             # the writer died (killed) mid-way: appending would finish it as if it had not.
-            lock.release()
             raise UsageError(
                 f"run {document['runId']} was killed mid-way (its writer is gone; last "
                 f"heartbeat {document['heartbeatAt']}); pass --reopen to append to it anyway"
@@ -149,15 +173,9 @@ class Run(RunIdentity):
         document["completedAt"] = None
         document["statusDetail"] = None
         start_seq = last_seq(paths.events)
-        run = cls._assemble(
+        return cls._assemble(
             context, paths, document["runner"], document, sinks, heartbeat, start_seq, None
         )
-        run._run_lock = lock
-        run.emit(
-            "run:resume",
-            {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
-        )
-        return run
 
     @classmethod
     def _assemble(
