@@ -64,19 +64,24 @@ def path_hash(root: Path) -> str:
     return "sha256:" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()
 
 
+def git_state(root: Path) -> dict[str, Any]:
+    """The ``commit`` at HEAD and whether tracked files are ``dirty`` (None outside git)."""
+    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit or None, "dirty": bool(status) if status is not None else None}
+
+
 def repository_identity(root: Path) -> dict[str, Any]:
     """Which repository ``root`` is, and at which commit: ``rootCommit`` (its first commit,
     shared by every clone), ``remote`` (origin's URL), ``pathHash``, ``commit``, ``dirty``."""
-    inside = _git(root, "rev-parse", "--is-inside-work-tree") == "true"
-    commit = _git(root, "rev-parse", "HEAD") if inside else None
-    roots = _git(root, "rev-list", "--max-parents=0", "HEAD") if commit else None
-    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit else None
+    state = git_state(root)
+    roots = _git(root, "rev-list", "--max-parents=0", "HEAD") if state["commit"] else None
+    remote = _git(root, "config", "--get", "remote.origin.url") if state["commit"] else None
     return {
         "rootCommit": sorted(roots.split())[0] if roots else None,
-        "remote": (_git(root, "config", "--get", "remote.origin.url") or None) if inside else None,
+        "remote": remote or None,
         "pathHash": path_hash(root),
-        "commit": commit,
-        "dirty": bool(status) if status is not None else None,
+        **state,
     }
 
 
@@ -319,7 +324,9 @@ def test_counts(manifest: Mapping[str, Any]) -> dict[str, int]:
 def build_statement(run_dir: Path, manifest: Mapping[str, Any], root: Path) -> dict[str, Any]:
     """The in-toto Statement v1 of a finished run."""
     instructions = manifest.get("instructions") or {}
-    git = repository_identity(root)
+    recorded = manifest.get("repository")
+    # The repository is the one the run started in; only HEAD may have moved since.
+    git = {**recorded, **git_state(root)} if recorded else repository_identity(root)
     predicate = {
         "taskId": manifest["taskId"],
         "runId": manifest["runId"],
