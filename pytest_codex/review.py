@@ -1,8 +1,9 @@
 """Reviewer hand-off: record a review outcome on a run's manifest.
 
-The run may have ended long ago, so there is no live bus: under the manifest's lock we append
-the review to ``reviews[]``, write the manifest atomically, and append a ``review:recorded``
-event to ``events.jsonl`` continuing the run's ``seq``.
+The run may have ended long ago, so there is no live bus: under the run's lock (and the
+manifest's) we append the review to ``reviews[]``, write the manifest atomically, append a
+``review:recorded`` event to ``events.jsonl`` continuing the run's ``seq``, and re-attest an
+attested run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 from . import schemas
 from .atomic import atomic_write_json, locked, read_json
+from .attestation import ATTESTATION_FILE, attest_run
 from .errors import UsageError
 from .events import Event, JsonlFileSink, last_seq
+from .manifest import RunLock
 from .timeutil import now_iso
 
 OUTCOMES = ("approved", "changes-requested", "skip")
@@ -44,6 +47,21 @@ def record_review(
         "reason": reason.strip(),
         "manifest": str(manifest_path),
     }
+    # A review is one more writer of the run: under the run's lock, and re-attested after,
+    # so that a reviewed run still verifies (signed by the reviewer's key).
+    lock = RunLock(manifest_path.parent).acquire()
+    try:
+        document = _append(manifest_path, review)
+        if (manifest_path.parent / ATTESTATION_FILE).is_file():
+            root = Path(str((document.get("paths") or {}).get("root") or manifest_path.parent))
+            attest_run(manifest_path.parent, root=root, env=os.environ)
+    finally:
+        lock.release()
+    return review
+
+
+def _append(manifest_path: Path, review: dict[str, Any]) -> dict[str, Any]:
+    """Append ``review`` to the manifest and its journal; the new manifest document."""
     events_path = manifest_path.with_name("events.jsonl")
     with locked(manifest_path):
         document: dict[str, Any] = read_json(manifest_path)
@@ -64,4 +82,4 @@ def record_review(
             )
         finally:
             sink.close()
-    return review
+    return document

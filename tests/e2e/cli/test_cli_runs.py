@@ -64,6 +64,28 @@ def test_verify_accepts_an_untouched_run_and_names_the_changed_subject(
     assert f"subject commands/{log.name} does not match its sha256 digest" in out
 
 
+def test_a_reviewed_run_is_re_attested_and_still_verifies(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_with_command(repo, TASK)
+    code, _, err = cli(
+        capsys,
+        "review",
+        "--manifest",
+        run.run_id,
+        "--task",
+        TASK,
+        "--outcome",
+        "approved",
+        "--reason",
+        "ok",
+    )
+    assert code == 0, err
+    assert load_manifest(run.paths.manifest)["reviews"][0]["outcome"] == "approved"
+    code, out, _ = cli(capsys, "runs", "verify", run.run_id, "--task", TASK)
+    assert code == 0, out
+
+
 def test_verify_exit_codes_for_a_missing_attestation_and_a_bad_reference(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
