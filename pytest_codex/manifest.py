@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_write_json, locked, read_json, update_json
+from .atomic import (
+    atomic_write_json,
+    atomic_write_text,
+    dumps,
+    locked,
+    open_nofollow,
+    read_json,
+    update_json,
+)
 from .errors import RunNotFoundError
 from .ids import is_run_id, validate_task_id
 from .timeutil import now_iso
@@ -28,7 +36,7 @@ if TYPE_CHECKING:
     from .context import Context
 
 SCHEMA_VERSION = 1
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "abandoned"})
 
 
 def new_manifest(
@@ -90,7 +98,15 @@ def new_manifest(
             "platform": sys.platform,
             "pid": os.getpid(),
         },
+        "repository": _repository(paths),
     }
+
+
+def _repository(paths: Mapping[str, str]) -> dict[str, Any]:
+    """The run's repository identity (see :func:`pytest_codex.attestation.repository_identity`)."""
+    from .attestation import repository_identity
+
+    return repository_identity(Path(paths["root"]))
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -111,29 +127,73 @@ def is_stale(manifest: Mapping[str, Any], now: float | None = None) -> bool:
     return (time.time() if now is None else now) - beat > limit
 
 
+def tool_metrics(tool_runs: list[Any]) -> dict[str, Any]:
+    """A run's approval metrics counted from its ``toolRuns[]``: ``approvalRequests`` (runs
+    that needed approval), ``cacheHits`` (those the approval cache answered), their ratio
+    ``approvalReuse`` and ``retries`` (attempts beyond the first)."""
+    requests = hits = retries = 0
+    for record in tool_runs:
+        source = record.get("approvalSource") if isinstance(record, Mapping) else None
+        requests += source not in (None, "not-required")
+        hits += source == "cache"
+        retries += int(record.get("retryCount") or 0) if isinstance(record, Mapping) else 0
+    return {
+        "approvalRequests": requests,
+        "cacheHits": hits,
+        "approvalReuse": hits / requests if requests else None,
+        "retries": retries,
+    }
+
+
+def run_contribution(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What one run adds to its task's metrics (replaced, not added, when it finishes again)."""
+    tests: dict[str, int] = {}
+    for record in manifest.get("tests", []):
+        tests[record["outcome"]] = tests.get(record["outcome"], 0) + 1
+    commands = manifest.get("commands", [])
+    metrics = tool_metrics(manifest.get("toolRuns", []))
+    return {
+        "status": manifest["status"],
+        "tests": tests,
+        "commands": len(commands),
+        "commandsDurationMs": sum(float(c.get("durationMs") or 0) for c in commands),
+        "approvalRequests": metrics["approvalRequests"],
+        "cacheHits": metrics["cacheHits"],
+    }
+
+
 def update_task_metrics(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Fold a finished run into ``.runs/<task>/metrics.json`` (read-modify-write under lock)."""
+    """Fold a finished run into ``.runs/<task>/metrics.json`` (read-modify-write under lock):
+    per run first (``perRun``, so a resumed run replaces its earlier contribution), then the
+    task's totals from those."""
 
     def fold(current: Any) -> dict[str, Any]:
         doc: dict[str, Any] = current if isinstance(current, dict) else {}
         doc.setdefault("taskId", manifest["taskId"])
-        doc["runs"] = int(doc.get("runs", 0)) + 1
-        by_status = doc.setdefault("byStatus", {})
-        by_status[manifest["status"]] = int(by_status.get(manifest["status"], 0)) + 1
-        tests = doc.setdefault("tests", {})
-        for record in manifest.get("tests", []):
-            tests[record["outcome"]] = int(tests.get(record["outcome"], 0)) + 1
-        commands = doc.setdefault("commands", {"count": 0, "totalDurationMs": 0.0})
-        for record in manifest.get("commands", []):
-            commands["count"] += 1
-            commands["totalDurationMs"] += float(record.get("durationMs") or 0)
-        approvals = doc.setdefault("approvals", {"requests": 0, "cacheHits": 0})
-        metrics = manifest.get("metrics", {})
-        approvals["requests"] += int(metrics.get("approvalRequests") or 0)
-        approvals["cacheHits"] += int(metrics.get("cacheHits") or 0)
-        approvals["approvalReuse"] = (
-            approvals["cacheHits"] / approvals["requests"] if approvals["requests"] else None
-        )
+        found = doc.get("perRun")
+        per_run: dict[str, Any] = found if isinstance(found, dict) else {}
+        per_run[manifest["runId"]] = run_contribution(manifest)
+        doc["perRun"] = per_run
+        runs = list(per_run.values())
+        doc["runs"] = len(runs)
+        by_status: dict[str, int] = {}
+        tests: dict[str, int] = {}
+        for run in runs:
+            by_status[run["status"]] = by_status.get(run["status"], 0) + 1
+            for outcome, count in run["tests"].items():
+                tests[outcome] = tests.get(outcome, 0) + count
+        doc["byStatus"], doc["tests"] = by_status, tests
+        doc["commands"] = {
+            "count": sum(r["commands"] for r in runs),
+            "totalDurationMs": sum(r["commandsDurationMs"] for r in runs),
+        }
+        requests = sum(r["approvalRequests"] for r in runs)
+        hits = sum(r["cacheHits"] for r in runs)
+        doc["approvals"] = {
+            "requests": requests,
+            "cacheHits": hits,
+            "approvalReuse": hits / requests if requests else None,
+        }
         doc["lastRun"] = {
             "runId": manifest["runId"],
             "status": manifest["status"],
@@ -216,3 +276,75 @@ def __getattr__(name: str) -> Any:
     if name not in _MOVED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module("pytest_codex.sinks.manifest"), name)
+
+
+def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list[Path]:
+    """Mark every ``in_progress`` run of a task whose heartbeat is stale as ``abandoned`` (a
+    terminal status; the detail says when it last beat and who marked it). A manifest that
+    cannot be read is left alone. Returns the manifests it marked."""
+    marked: list[Path] = []
+    runs = task_dir / "cli"
+    if not runs.is_dir():
+        return marked
+    for path in sorted(runs.glob("*/manifest.json")):
+        if not _maybe_in_progress(path):
+            continue
+        try:
+            with locked(path):
+                document: Any = read_json(path)
+                if not isinstance(document, dict) or not is_stale(document, now):
+                    continue
+                stamp = now_iso()
+                document["status"] = "abandoned"
+                document["statusDetail"] = (
+                    f"heartbeat stale since {document['heartbeatAt']}; marked abandoned by {by}"
+                )
+                document["completedAt"] = stamp
+                document["updatedAt"] = stamp
+                atomic_write_text(path, dumps(document, indent=None))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        marked.append(path)
+    return marked
+
+
+def _maybe_in_progress(path: Path) -> bool:
+    """A cheap look at the head of a manifest (``status`` comes early in the document), so
+    that the next run of a task does not parse every finished manifest of the task."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'"in_progress"' in head or b'"status"' not in head
+
+
+class RunLock:
+    """The exclusive lock of one run directory, held by the process writing the run from
+    start (or resume) to finish, so that concurrent resumes append one after another and
+    none loses another's records or reuses its ``seq``. The kernel drops it when a writer
+    dies, so a killed run never blocks the next writer."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".run.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Block until this process holds the lock."""
+        import fcntl
+
+        # Never through a link a command may have planted (see atomic).
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, create_dirs=False)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Let the next writer in (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None

@@ -3,7 +3,8 @@
 The run may have ended long ago, so there is no live bus: :func:`pytest_codex.run.append_event`
 reopens one with the run's journal and manifest sinks, and the review travels as a
 ``review:recorded`` event like any other: redacted, appended to ``events.jsonl`` continuing
-the run's ``seq``, and folded into the manifest's ``reviews[]``.
+the run's ``seq``, and folded into the manifest's ``reviews[]``; an attested run is
+re-attested after (under the run's lock).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .attestation import ATTESTATION_FILE, attest_run
 from .errors import UsageError
+from .manifest import RunLock, load_manifest
 from .timeutil import now_iso
 
 OUTCOMES = ("approved", "changes-requested", "skip")
@@ -45,5 +48,15 @@ def record_review(
         "reason": reason.strip(),
         "manifest": str(manifest_path),
     }
-    event = append_event(manifest_path, "review:recorded", {"review": review})
+    # A review is one more writer of the run: under the run's lock, and re-attested after,
+    # so that a reviewed run still verifies (signed by the reviewer's key).
+    lock = RunLock(manifest_path.parent).acquire()
+    try:
+        event = append_event(manifest_path, "review:recorded", {"review": review})
+        if (manifest_path.parent / ATTESTATION_FILE).is_file():
+            document = load_manifest(manifest_path)
+            root = Path(str((document.get("paths") or {}).get("root") or manifest_path.parent))
+            attest_run(manifest_path.parent, root=root, env=os.environ)
+    finally:
+        lock.release()
     return dict(event.payload["review"])

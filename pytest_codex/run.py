@@ -23,7 +23,9 @@ from .ids import new_run_id, validate_task_id
 from .instructions import InstructionSet, instructions_config_from_mapping, load_instructions
 from .manifest import (
     TERMINAL_STATUSES,
+    RunLock,
     load_manifest,
+    mark_abandoned,
     new_manifest,
     update_task_metrics,
     write_state,
@@ -59,6 +61,7 @@ class Run(RunIdentity):
         self.manifest = manifest
         self._heartbeat = heartbeat
         self._finished: dict[str, Any] | None = None
+        self._run_lock: RunLock | None = None
 
     @property
     def status(self) -> str:
@@ -90,7 +93,9 @@ class Run(RunIdentity):
         # Everything that can be refused is checked before the run directory exists.
         instructions = load_run_instructions(context)
         paths = context.roots.run_paths(task, run_id or new_run_id())
+        mark_abandoned(paths.task_dir, by=f"run {paths.run_id}")
         make_dirs(paths.run_dir, exist_ok=False)  # refuses a symlink on the way
+        lock = RunLock(paths.run_dir).acquire()
         config = context.config
         interval = float(config.get("heartbeat_interval_seconds") or 5.0)
         document = new_manifest(
@@ -107,7 +112,12 @@ class Run(RunIdentity):
             paths=_paths_record(paths),
             heartbeat_interval=interval,
         )
-        run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        try:
+            run = cls._assemble(context, paths, runner, document, sinks, heartbeat, 0, "run:start")
+        except BaseException:
+            lock.release()
+            raise
+        run._run_lock = lock
         run.emit("instructions:loaded", {"instructions": instructions.to_manifest()})
         return run
 
@@ -127,6 +137,32 @@ class Run(RunIdentity):
         manifest_path = find_manifest(context, run_ref, task_id=task_id)
         # Every path comes from the validated location, never from the file's own ids.
         task, run_id = confine_manifest(context.roots, manifest_path, task_id)
+        # One writer at a time: a concurrent resume waits here, then sees what ours wrote.
+        lock = RunLock(manifest_path.parent).acquire()
+        try:
+            run = cls._reopened(context, manifest_path, task, run_id, reopen, sinks, heartbeat)
+        except BaseException:
+            lock.release()
+            raise
+        run._run_lock = lock
+        run.emit(
+            "run:resume",
+            {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
+        )
+        return run
+
+    @classmethod
+    def _reopened(
+        cls,
+        context: Context,
+        manifest_path: Path,
+        task: str,
+        run_id: str,
+        reopen: bool,
+        sinks: Iterable[Sink],
+        heartbeat: bool,
+    ) -> Run:
+        """The run of ``manifest_path`` assembled again (its lock already held)."""
         document = load_manifest(manifest_path)
         if (document.get("taskId"), document.get("runId")) != (task, run_id):
             raise UnsafePathError(
@@ -138,19 +174,21 @@ class Run(RunIdentity):
                 f"run {document['runId']} already finished ({document['status']}); "
                 "pass --reopen to append to it anyway"
             )
+        if document["status"] == "in_progress" and not reopen:
+            # Its writer held this lock until it finished; in progress with the lock free,
+            # the writer died (killed) mid-way: appending would finish it as if it had not.
+            raise UsageError(
+                f"run {document['runId']} was killed mid-way (its writer is gone; last "
+                f"heartbeat {document['heartbeatAt']}); pass --reopen to append to it anyway"
+            )
         paths = context.roots.run_paths(task, run_id)
         document["status"] = "in_progress"
         document["completedAt"] = None
         document["statusDetail"] = None
         start_seq = last_seq(paths.events)
-        run = cls._assemble(
+        return cls._assemble(
             context, paths, document["runner"], document, sinks, heartbeat, start_seq, None
         )
-        run.emit(
-            "run:resume",
-            {"resume": {"resumedAt": now_iso(), "reason": reason, "reopened": reopen}},
-        )
-        return run
 
     @classmethod
     def _assemble(
@@ -266,10 +304,20 @@ class Run(RunIdentity):
         body.setdefault("notifications", {"targets": [], "delivered": [], "failures": []})
         self.emit("run:summary", body)
         self._close_sinks()
+        from .attestation import attest_run
+
+        attest_run(
+            self.paths.run_dir,
+            root=self.paths.root,
+            env=self.context.env,
+            settings=self.context.config.get("evidence"),
+        )
         # Aggregates and the state mirror come after the manifest is final on disk.
         write_state(self.paths.state, body)
         update_task_metrics(self.paths.metrics, self.manifest.document)
         self._finished = body
+        if self._run_lock is not None:
+            self._run_lock.release()
         return body
 
     def _close_sinks(self) -> None:

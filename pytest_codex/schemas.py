@@ -26,6 +26,7 @@ SCHEMA_FILES: dict[str, str] = {
     "config": "config.schema.json",
     "summary": "summary.schema.json",
     "codex-event": "codex-event.schema.json",
+    "attestation-predicate": "attestation-predicate.schema.json",
 }
 
 

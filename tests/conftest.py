@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,12 @@ for _name in (
     "CODEX_ORCHESTRATOR_CONFIG",
     "CODEX_ORCHESTRATOR_GUARDRAILS",
     "BASE_SHA",
+    "CODEX_ORCHESTRATOR_SIGNING_KEY",
+    "CODEX_ORCHESTRATOR_SIGNING_KEY_PEM",
 ):
     os.environ.pop(_name, None)
+# Runs sign their attestations with a key of this session, never the developer's own.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="codex-tests-config-")
 
 _EXEMPT = "intentionally-invalid"
 

@@ -14,9 +14,15 @@ one mirror may hold the checklists of several tasks.
 
 Rules: ``checklist/evidence-missing``, ``checklist/evidence-invalid``,
 ``checklist/evidence-wrong-task``, ``checklist/evidence-not-succeeded``,
+``checklist/evidence-not-evidence`` (ran nothing, collect-only, dry run, a failed guardrail),
+``checklist/evidence-foreign`` (another repository), ``checklist/evidence-tampered`` (the
+journal or the attestation disagrees), ``checklist/evidence-unsigned`` (no valid attestation
+by a trusted key while ``evidence.require_signed`` is on),
 ``checklist/ticked-without-evidence``, ``checklist/evidence-on-open-item``,
 ``checklist/mirror-state-mismatch``, ``checklist/mirror-evidence-mismatch`` (errors),
-``checklist/mirror-missing-item`` and ``checklist/no-items`` (warnings).
+``checklist/mirror-missing-item``, ``checklist/evidence-stale`` (a cited run's commit is not an
+ancestor of HEAD) and ``checklist/no-items`` (warnings). The evidence rules are
+:mod:`guardrails.evidence`'s; signing is described in docs/evidence.md.
 
 Settings (``guardrails: {checklist: {...}}``): ``checklist`` (default
 ``tasks/tasks-{task}.md``) and ``mirrors`` (default ``[docs/TASKS.md,
@@ -34,6 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_codex.attestation import EvidencePolicy, evidence_policy, repository_identity
+
 from ..api import Finding, Guardrail, Inputs, Result
 from ..context import GuardrailContext
 from ..evidence import EvidenceVerdict, check_evidence
@@ -47,6 +55,12 @@ _EVIDENCE_HINTS = {
     "(manifests are not edited by hand)",
     "wrong-task": "cite a manifest under {runs}/{task}/cli/ (a run started with --task {task})",
     "not-succeeded": "cite a run of the task that succeeded, or untick the item",
+    "not-evidence": "cite a run that executed tests or commands and failed no guardrail",
+    "foreign": "cite a run recorded in this repository",
+    "tampered": "the run's files changed after it finished; cite an untouched run, or run "
+    "the work again",
+    "unsigned": "cite a run attested by a key in evidence.trusted_keys (see "
+    "'codex-orchestrator runs key' and docs/evidence.md)",
 }
 
 
@@ -54,7 +68,7 @@ class ChecklistGuardrail(Guardrail):
     """Ticked checklist items cite a succeeded run of the task; mirrors agree."""
 
     name = "checklist"
-    version = "1"
+    version = "2"
     shared_settings = ("tasks",)
     description = (
         "every [x] item of tasks/tasks-<task>.md cites the manifest of a succeeded run of the "
@@ -68,10 +82,27 @@ class ChecklistGuardrail(Guardrail):
         data = read_bytes(ctx.path(layout.checklist))
         if data is not None:
             doc = ChecklistDoc.from_bytes(data, runs_prefix=layout.runs_prefix)
-            globs.extend(path for item in doc.items for path in item.evidence)
+            for item in doc.items:
+                for path in item.evidence:
+                    run_dir = path.rsplit("/", 1)[0]
+                    globs.extend(
+                        (
+                            path,
+                            f"{run_dir}/events.jsonl",
+                            f"{run_dir}/attestation.intoto.jsonl",
+                            f"{run_dir}/commands/*.log",
+                        )
+                    )
+        policy = evidence_policy(ctx.root, ctx.env)
         return Inputs(
             globs=tuple(dict.fromkeys(globs)),
-            values={"settings": dict(ctx.settings), "runsPrefix": layout.runs_prefix},
+            values={
+                "settings": dict(ctx.settings),
+                "runsPrefix": layout.runs_prefix,
+                "trustedKeys": sorted(k.keyid for k in policy.trusted),
+                "requireSigned": policy.require_signed,
+                "head": repository_identity(ctx.root)["commit"],
+            },
         )
 
     def run(self, ctx: GuardrailContext) -> Result:
@@ -85,7 +116,8 @@ class ChecklistGuardrail(Guardrail):
                 "guardrails.checklist.checklist to use another file)"
             )
         doc = ChecklistDoc.from_bytes(data, runs_prefix=layout.runs_prefix)
-        findings = list(_check_items(ctx.root, layout, doc))
+        policy = evidence_policy(ctx.root, ctx.env)
+        findings = list(_check_items(ctx.root, layout, doc, policy))
         mirrors = layout.mirror_files(ctx.root)
         for mirror in mirrors:
             mirror_data = read_bytes(ctx.path(mirror))
@@ -104,7 +136,9 @@ class ChecklistGuardrail(Guardrail):
         return Result.from_findings(findings, summary)
 
 
-def _check_items(root: Path, layout: Layout, doc: ChecklistDoc) -> list[Finding]:
+def _check_items(
+    root: Path, layout: Layout, doc: ChecklistDoc, policy: EvidencePolicy
+) -> list[Finding]:
     """The evidence findings of the checklist's own items."""
     task = layout.task.task_id
     path = layout.checklist
@@ -150,9 +184,22 @@ def _check_items(root: Path, layout: Layout, doc: ChecklistDoc) -> list[Finding]
         for cited in item.evidence:
             verdict = verdicts.get(cited)
             if verdict is None:
-                verdict = check_evidence(root, cited, task, runs_prefix=layout.runs_prefix)
+                verdict = check_evidence(
+                    root, cited, task, runs_prefix=layout.runs_prefix, policy=policy
+                )
                 verdicts[cited] = verdict
             if verdict.problem is None:
+                if verdict.warning is not None:
+                    findings.append(
+                        Finding(
+                            "checklist/evidence-stale",
+                            f"{where} cites {cited}, which {verdict.warning}",
+                            path,
+                            item.line,
+                            hint="run the work again on the current history and cite that run",
+                            severity="warning",
+                        )
+                    )
                 continue
             hint = _EVIDENCE_HINTS[verdict.problem].format(runs=layout.runs_prefix, task=task)
             findings.append(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_codex.attestation import EvidencePolicy
 from pytest_codex.errors import CodexError, UnsafePathError, UsageError
 
 from .doc import ChecklistDoc, ChecklistItem
@@ -59,10 +60,12 @@ def plan_flip(
     *,
     runs_dir: Path,
     cwd: Path,
+    policy: EvidencePolicy | None = None,
 ) -> FlipPlan:
     """Decide what ticking ``selector`` with ``manifest`` changes; :class:`UsageError` for
     a missing checklist or an item that cannot be told, :class:`FlipRefused` when the
-    manifest is not evidence or the item is already ticked."""
+    manifest is not evidence under ``policy`` (default: the repository's configured
+    evidence policy) or the item is already ticked."""
     from ..evidence import check_evidence
     from ..tasks import Layout, runs_prefix_for
     from . import match_mirror
@@ -86,7 +89,7 @@ def plan_flip(
             f"{label} at {layout.checklist}:{item.line} is already ticked{cites}; nothing to do"
         )
     rel = _manifest_rel(manifest, root=root, cwd=cwd, runs_dir=runs_dir, task=task)
-    verdict = check_evidence(root, rel, task, runs_prefix=runs_prefix)
+    verdict = check_evidence(root, rel, task, runs_prefix=runs_prefix, policy=policy)
     if not verdict.ok:
         raise FlipRefused(
             f"not ticking {label}: {verdict.describe()}; cite the manifest of a succeeded "
@@ -96,6 +99,8 @@ def plan_flip(
         item={"number": item.number, "line": item.line, "label": item.label, "key": item.key},
         manifest=verdict.cited,
     )
+    if verdict.warning is not None:
+        plan.warnings.append(f"{verdict.cited} {verdict.warning} (stale evidence)")
     plan.changes.append(
         _ticked(root, layout.checklist, checklist_path, old, item.line, verdict.cited)
     )

@@ -60,7 +60,10 @@ def register(subparsers: Any) -> None:
         description="Tick ITEM in the checklist and in every mirror that has it, appending "
         "'; Evidence: `<manifest>`' with the manifest's repository-relative path. The "
         "manifest must exist, validate against the manifest schema, belong to the task and "
-        "record a succeeded run; otherwise nothing is changed. Every new file text is "
+        "this repository, record a succeeded run that executed tests or commands (not "
+        "collect-only, no dry run, no failed guardrail), agree with its events.jsonl and, "
+        "when it has one or evidence.require_signed is on, carry a valid attestation "
+        "(docs/evidence.md); otherwise nothing is changed. Every new file text is "
         "computed and checked before the first (atomic) write. A mirror without the item is "
         "reported as a warning and does not block the flip.",
         epilog="Exit codes: 0 ticked, 1 refused (manifest not valid evidence, item already "
@@ -157,6 +160,8 @@ def run_flip(args: argparse.Namespace) -> int:
 
     settings = guardrail_settings(context.config.settings().guardrails, ChecklistGuardrail())
 
+    from ..attestation import EvidencePolicy
+
     plan = plan_flip(
         context.roots.root,
         task,
@@ -165,6 +170,7 @@ def run_flip(args: argparse.Namespace) -> int:
         str(args.manifest),
         runs_dir=context.roots.runs_dir,
         cwd=Path.cwd(),
+        policy=EvidencePolicy.from_settings(context.config.get("evidence"), context.roots.root),
     )
     apply_flip(plan)
     for warning in plan.warnings:

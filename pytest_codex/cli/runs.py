@@ -1,4 +1,5 @@
-"""``codex-orchestrator runs list|show``: read the manifests runs left."""
+"""``codex-orchestrator runs list|show|verify|gc|key``: read the manifests runs left, verify
+their signed attestations, mark killed runs abandoned, and show this machine's signing key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CodexError
-from ..manifest import is_stale, load_manifest
+from ..manifest import is_stale, load_manifest, mark_abandoned
 from ..run import find_manifest, iter_manifests
 from ._options import add_context_options, add_format_option, load_context
 
@@ -29,12 +30,67 @@ def register(subparsers: Any) -> None:
     add_format_option(show)
     show.set_defaults(handler=run_show)
 
+    verify = runs_sub.add_parser(
+        "verify",
+        help="verify a run's signed attestation (attestation.intoto.jsonl)",
+        description="Check the DSSE signature of the run's attestation against the trusted "
+        "keys (config evidence.trusted_keys, and this machine's own key) and the sha256 digest "
+        "of every subject (manifest.json, events.jsonl, commands/*.log) against the files.",
+        epilog="Exit codes: 0 valid, 1 invalid (names the bad signature or the first subject "
+        "that changed), 2 usage error (no such run).",
+    )
+    verify.add_argument(
+        "run", metavar="RUN|PATH", help="a run id, 'latest', or a run directory / file in it"
+    )
+    add_context_options(verify)
+    add_format_option(verify)
+    verify.set_defaults(handler=run_verify)
+
+    gc = runs_sub.add_parser(
+        "gc", help="mark runs whose heartbeat is stale (killed runs) as abandoned"
+    )
+    add_context_options(gc)
+    add_format_option(gc)
+    gc.set_defaults(handler=run_gc)
+
+    key = runs_sub.add_parser(
+        "key",
+        help="print this machine's public signing key and its keyid (creating the key if "
+        "needed), to add to a repository's evidence.trusted_keys",
+    )
+    add_context_options(key, task=False)
+    add_format_option(key)
+    key.set_defaults(handler=run_key)
+
+
+def _readable(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``; a :class:`CodexError` in one line when it is not one."""
+    try:
+        manifest: Any = load_manifest(path)
+    except (OSError, ValueError) as exc:
+        raise CodexError(f"{path}: cannot read the manifest ({exc})") from exc
+    missing = [k for k in _SHOWN if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        what = "an object" if isinstance(manifest, dict) else type(manifest).__name__
+        raise CodexError(
+            f"{path}: not a run manifest ({what} without {', '.join(missing[:3])}); "
+            "it was not written by codex-orchestrator"
+        )
+    return dict(manifest)
+
+
+_SHOWN = ("runId", "taskId", "status", "runner", "startedAt")
+
 
 def _row(path: Path) -> dict[str, Any]:
     try:
-        manifest = load_manifest(path)
-    except (OSError, ValueError) as exc:
+        manifest = _readable(path)
+        return _fields(manifest, path)
+    except (CodexError, KeyError, TypeError, ValueError) as exc:
         return {"runId": path.parent.name, "status": "unreadable", "error": str(exc)}
+
+
+def _fields(manifest: dict[str, Any], path: Path) -> dict[str, Any]:
     return {
         "runId": manifest["runId"],
         "taskId": manifest["taskId"],
@@ -63,6 +119,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN ID':36} {'TASK':28} {'STATUS':18} {'RUNNER':7} {'TESTS':>5} {'CMDS':>5}")
     for row in rows:
+        if row["status"] == "unreadable":
+            print(f"{row['runId']:36} unreadable: {row['error']}")
+            continue
         status = str(row["status"]) + (" (stale)" if row.get("stale") else "")
         print(
             f"{row['runId']:36} {row.get('taskId', '?')!s:28} {status:18} "
@@ -75,14 +134,107 @@ def run_show(args: argparse.Namespace) -> int:
     """``runs show``."""
     context = load_context(args)
     path = find_manifest(context, args.run, task_id=args.task or None)
-    try:
-        manifest = load_manifest(path)
-    except (OSError, ValueError) as exc:
-        raise CodexError(f"{path}: cannot read the manifest ({exc})") from exc
+    manifest = _readable(path)
     if args.format == "json":
         print(json.dumps(manifest, indent=2, ensure_ascii=False))
         return 0
-    print(render_manifest(manifest, path))
+    try:
+        print(render_manifest(manifest, path))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CodexError(f"{path}: malformed manifest ({type(exc).__name__}: {exc})") from exc
+    return 0
+
+
+def _run_dir(context: Any, ref: str, task: str | None) -> Path:
+    """The run directory ``ref`` names: a run id, ``latest``, or a path in a run directory."""
+    from ..errors import RunNotFoundError
+    from ..ids import is_run_id
+
+    if ref == "latest" or is_run_id(ref):
+        return find_manifest(context, ref, task_id=task).parent
+    path = Path(ref).expanduser()
+    if path.is_file():
+        path = path.parent
+    if path.name == "commands":
+        path = path.parent
+    if not path.is_dir() or not is_run_id(path.name):
+        raise RunNotFoundError(
+            f"{ref} is not a run id, 'latest' or a run directory (.runs/<task>/cli/<run-id>)"
+        )
+    return path
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``runs verify``: exit 0 valid, 1 invalid."""
+    from ..attestation import EvidencePolicy, load_signer, signer_public_key, verify_run
+
+    context = load_context(args)
+    run_dir = _run_dir(context, str(args.run), args.task or None)
+    policy = EvidencePolicy.from_settings(context.config.get("evidence"), context.roots.root)
+    keys = list(policy.trusted)
+    own = load_signer(context.env, context.config.get("evidence"), create=False)
+    if own is not None:
+        keys.append(signer_public_key(own))
+    result = verify_run(run_dir, keys)
+    if args.format == "json":
+        print(json.dumps({"run": run_dir.name, **result.to_json()}, indent=2))
+    elif result.ok:
+        print(f"run {run_dir.name}: valid attestation signed by {result.keyid}")
+    else:
+        print(f"run {run_dir.name}: INVALID: {result.detail} ({result.attestation})")
+    return 0 if result.ok else 1
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    """``runs gc``: mark stale ``in_progress`` runs ``abandoned``."""
+    from ..ids import validate_task_id
+
+    context = load_context(args)
+    runs_dir = context.roots.runs_dir
+    if args.task:
+        tasks = [runs_dir / validate_task_id(args.task)]
+    else:
+        tasks = sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []
+    marked = [str(p) for task in tasks for p in mark_abandoned(task, by="runs gc")]
+    if args.format == "json":
+        print(json.dumps({"abandoned": marked}, indent=2))
+    else:
+        print("\n".join(f"abandoned {p}" for p in marked) or "no stale runs")
+    return 0
+
+
+def run_key(args: argparse.Namespace) -> int:
+    """``runs key``: this machine's public key and keyid."""
+    from ..attestation import EvidencePolicy, key_location, load_signer, signer_public_key
+
+    context = load_context(args)
+    settings = context.config.get("evidence")
+    signer = load_signer(context.env, settings, workspace=context.roots.root)
+    if signer is None:  # only when the key may not be created, which it may here
+        raise CodexError(f"no signing key at {key_location(context.env, settings)}")
+    public = signer_public_key(signer)
+    policy = EvidencePolicy.from_settings(settings, context.roots.root)
+    trusted = [{"keyid": k.keyid, "source": k.source} for k in policy.trusted]
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "keyid": public.keyid,
+                    "publicKey": public.pem,
+                    "trusted": trusted,
+                    "trustedHere": any(k["keyid"] == public.keyid for k in trusted),
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"keyid {public.keyid} (private key: {key_location(context.env, settings)})")
+        print(public.pem, end="")
+        for key in trusted:
+            mine = " (this machine)" if key["keyid"] == public.keyid else ""
+            print(f"trusted {key['keyid']} from {key['source']}{mine}")
+        if not trusted:
+            print("no trusted keys: add the key above to evidence.trusted_keys")
     return 0
 
 

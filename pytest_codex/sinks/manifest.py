@@ -20,7 +20,7 @@ from .. import records as r
 from .. import schemas
 from ..atomic import atomic_write_text, dumps, locked
 from ..events import Event
-from ..manifest import TERMINAL_STATUSES, latency_summary
+from ..manifest import TERMINAL_STATUSES, latency_summary, tool_metrics
 from ..records import handler_name
 from ..timeutil import now_iso
 
@@ -126,8 +126,9 @@ class ManifestSink:
         self.document["metrics"]["commandLatencyMs"] = latency_summary(self._latencies)
 
     def _on_tool_complete(self, payload: Mapping[str, Any], event: Event) -> None:
-        if isinstance(payload.get("metrics"), Mapping):
-            self.document["metrics"].update(payload["metrics"])
+        # Every orchestrator of the run reports its own running totals; the run's are
+        # counted from the run's records, so no orchestrator overwrites another's.
+        self.document["metrics"].update(tool_metrics(self.document["toolRuns"]))
 
     def _on_metrics_update(self, payload: Mapping[str, Any], event: Event) -> None:
         self.document["metrics"].update(payload.get("metrics", {}))

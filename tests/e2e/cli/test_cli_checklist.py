@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.cli import main
-from pytest_codex.context import Context
 from pytest_codex.paths import ROOT_ENV, TASK_ENV
-from pytest_codex.run import Run
 from tests.helpers.repos import git, write
+from tests.helpers.runs import run_with_command
 
 TASK = "0404-lantern-repair"
 CHECKLIST = f"tasks/tasks-{TASK}.md"
@@ -46,10 +45,7 @@ AGENT_TEXT = f"""# Mirror of {TASK}
 
 def real_run(root: Path, task: str = TASK, status: str = "succeeded") -> str:
     """A real finished run; its manifest path relative to ``root``."""
-    run = Run.start(
-        Context.load(cwd=root, env={ROOT_ENV: str(root)}), task_id=task, heartbeat=False
-    )
-    run.finish(status)
+    run = run_with_command(root, task, status)
     return run.paths.manifest.relative_to(root).as_posix()
 
 

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from guardrails.checklist import ChecklistGuardrail
-from pytest_codex.context import Context
-from pytest_codex.paths import ROOT_ENV
-from pytest_codex.run import Run
 from tests.helpers.repos import SessionFactory, git, rules, write
+from tests.helpers.runs import run_with_command
 
 TASK = "0808-tide-tables"
 OTHER = "0909-buoy-census"
@@ -27,13 +25,7 @@ def real_run(
     root: Path, task: str = TASK, status: str = "succeeded", run_id: str | None = None
 ) -> str:
     """Start and finish a real run; its manifest path relative to ``root``."""
-    run = Run.start(
-        Context.load(cwd=root, env={ROOT_ENV: str(root)}),
-        task_id=task,
-        heartbeat=False,
-        run_id=run_id,
-    )
-    run.finish(status)
+    run = run_with_command(root, task, status, run_id=run_id)
     return run.paths.manifest.relative_to(root).as_posix()
 
 
