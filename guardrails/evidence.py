@@ -200,7 +200,7 @@ def _no_failed_guardrail(document: dict[str, Any]) -> str | None:
 
 def _foreign(document: dict[str, Any], root: Path) -> str | None:
     """Why the run belongs to another repository, or None."""
-    from pytest_codex.attestation import path_hash, repository_identity, same_repository
+    from pytest_codex.repository import path_hash, repository_identity, same_repository
 
     recorded = document.get("repository")
     if isinstance(recorded, dict):
@@ -265,7 +265,7 @@ def _attestation(run_dir: Path, policy: EvidencePolicy, status: str) -> tuple[Pr
 
 def _stale(document: dict[str, Any], run_dir: Path, root: Path) -> str | None:
     """A warning when the run's commit is not an ancestor of HEAD, else None."""
-    from pytest_codex.attestation import is_ancestor
+    from pytest_codex.repository import is_ancestor
 
     commit = (document.get("repository") or {}).get("commit")
     if not commit:

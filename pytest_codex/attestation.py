@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .repository import (  # re-exported: they lived here
+    git_state,
+    repository_identity,
+)
 from .timeutil import now_iso
 
 if TYPE_CHECKING:
@@ -46,66 +49,6 @@ ATTESTATION_FILE = "attestation.intoto.jsonl"
 KEY_PATH_ENV = "CODEX_ORCHESTRATOR_SIGNING_KEY"
 KEY_PEM_ENV = "CODEX_ORCHESTRATOR_SIGNING_KEY_PEM"
 KEY_FILE = "signing-key.pem"
-
-
-# -- repository identity ---------------------------------------------------------------------
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def path_hash(root: Path) -> str:
-    """``sha256:`` of the repository root's resolved path (identity outside git)."""
-    return "sha256:" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()
-
-
-def git_state(root: Path) -> dict[str, Any]:
-    """The ``commit`` at HEAD and whether tracked files are ``dirty`` (None outside git)."""
-    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD")
-    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit or None, "dirty": bool(status) if status is not None else None}
-
-
-def repository_identity(root: Path) -> dict[str, Any]:
-    """Which repository ``root`` is, and at which commit: ``rootCommit`` (its first commit,
-    shared by every clone), ``remote`` (origin's URL), ``pathHash``, ``commit``, ``dirty``."""
-    state = git_state(root)
-    roots = _git(root, "rev-list", "--max-parents=0", "HEAD") if state["commit"] else None
-    remote = _git(root, "config", "--get", "remote.origin.url") if state["commit"] else None
-    return {
-        "rootCommit": sorted(roots.split())[0] if roots else None,
-        "remote": remote or None,
-        "pathHash": path_hash(root),
-        **state,
-    }
-
-
-def same_repository(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
-    """Whether two identities name one repository: the same root commit when both have one
-    (clones and teammates' checkouts), otherwise the same root path."""
-    if recorded.get("rootCommit") and current.get("rootCommit"):
-        return bool(recorded["rootCommit"] == current["rootCommit"])
-    return bool(recorded.get("pathHash") == current.get("pathHash"))
-
-
-def is_ancestor(root: Path, commit: str) -> bool | None:
-    """Whether ``commit`` is an ancestor of HEAD in ``root`` (None when git cannot tell)."""
-    try:
-        done = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
-            cwd=root,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {0: True, 1: False}.get(done.returncode)
 
 
 # -- keys --------------------------------------------------------------------------------------

@@ -103,8 +103,8 @@ def new_manifest(
 
 
 def _repository(paths: Mapping[str, str]) -> dict[str, Any]:
-    """The run's repository identity (see :func:`pytest_codex.attestation.repository_identity`)."""
-    from .attestation import repository_identity
+    """The run's repository identity (see :func:`pytest_codex.repository.repository_identity`)."""
+    from .repository import repository_identity
 
     return repository_identity(Path(paths["root"]))
 

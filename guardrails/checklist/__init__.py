@@ -40,7 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_codex.attestation import EvidencePolicy, evidence_policy, repository_identity
+from pytest_codex.attestation import EvidencePolicy, evidence_policy
+from pytest_codex.repository import repository_identity
 
 from ..api import Finding, Guardrail, Inputs, Result
 from ..context import GuardrailContext

@@ -36,6 +36,9 @@ FOUNDATION = frozenset(
         "summary",
         "manifest",
         "hookspecs",
+        "gitenv",
+        "repository",
+        "distribution",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",

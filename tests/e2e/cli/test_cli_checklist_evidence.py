@@ -207,7 +207,8 @@ def test_pytest_collect_only_is_no_evidence_and_a_real_session_is(
     assert pytester.runpytest(f"--codex-task={TASK}").ret == 0
     [real] = [p for p in runs.iterdir() if p != collected]
     policy = EvidencePolicy()
-    for run_dir, problem in ((collected, "not-evidence"), (real, None)):
+    # A collect-only session records a cancelled run (collectOnly): never succeeded evidence.
+    for run_dir, problem in ((collected, "not-succeeded"), (real, None)):
         cited = f".runs/{TASK}/cli/{run_dir.name}/manifest.json"
         verdict = check_evidence(pytester.path, cited, TASK, policy=policy)
         assert verdict.problem == problem, verdict.describe()

@@ -155,7 +155,7 @@ time.sleep(600)
 
 def killed_run(root: Path, *, stale: bool = True) -> str:
     """A run whose process was killed (SIGKILL) mid-way; waits until its heartbeat is stale."""
-    interval = 0.05 if stale else 60.0
+    interval = 0.1 if stale else 60.0
     (root / "codex.orchestrator.json").write_text(
         json.dumps({"heartbeat_interval_seconds": interval})
     )
@@ -169,7 +169,7 @@ def killed_run(root: Path, *, stale: bool = True) -> str:
     proc.wait()
     manifest = root / ".runs" / TASK / "cli" / run_id / "manifest.json"
     give_up = time.monotonic() + 60  # a hang guard, not a timing assertion
-    while stale and not is_stale(load_manifest(manifest)):  # three missed beats of 0.05 s
+    while stale and not is_stale(load_manifest(manifest)):  # three missed beats of 0.1 s
         assert time.monotonic() < give_up, "the killed run's heartbeat never went stale"
         time.sleep(0.01)
     return run_id
