@@ -58,7 +58,7 @@ from .approvals import (
     is_known_safe,
     validate_policy,
 )
-from .config import OrchestratorSettings
+from .config import ApprovalsSettings, OrchestratorSettings
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
 from .handle import RunHandle
@@ -251,16 +251,16 @@ class ToolOrchestrator:
         self,
         emitter: Emitter,
         *,
-        policy: ApprovalPolicy | str = "on-request",
-        sandbox_mode: SandboxMode | str = "workspace-write",
-        network: bool = False,
+        policy: ApprovalPolicy | str = OrchestratorSettings.approval_policy,
+        sandbox_mode: SandboxMode | str = OrchestratorSettings.sandbox,
+        network: bool = OrchestratorSettings.network_access,
         workspace: Path | str | None = None,
         approver: Approver | Callable[..., Any] | None = None,
         cache: ApprovalCache | None = None,
         rules: ApprovalRules | Mapping[str, Any] | None = None,
-        default_scope: Scope = "once",
-        max_attempts: int = 3,
-        backoff_initial: float = 0.25,
+        default_scope: Scope = ApprovalsSettings.scope,  # type: ignore[assignment]
+        max_attempts: int = OrchestratorSettings.max_attempts,
+        backoff_initial: float = OrchestratorSettings.backoff_initial_ms / 1000.0,
         backoff_factor: float = 2.0,
         runner: Runner = subprocess_runner,
         backend: BackendChoice = "auto",
