@@ -64,10 +64,12 @@ from .redact import redact_argv, redact_text, secret_values
 from .sandbox import (
     BackendChoice,
     DenialEvidence,
+    Protected,
     Sandbox,
     SandboxMode,
     detect_denial,
     launch_status,
+    protected_paths,
     validate_mode,
 )
 from .timeutil import now_iso
@@ -366,6 +368,7 @@ class ToolOrchestrator:
         runner: Runner = subprocess_runner,
         backend: BackendChoice = "auto",
         writable_roots: Iterable[Path | str] = (),
+        protected: Iterable[Protected | Path | str] = (),
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -384,6 +387,7 @@ class ToolOrchestrator:
             network=network,
             backend=backend,
             writable_roots=writable_roots,
+            protected=protected,
         )
         self.cache = cache if cache is not None else ApprovalCache()
         if rules is None or isinstance(rules, ApprovalRules):
@@ -431,6 +435,7 @@ class ToolOrchestrator:
             "backoff_initial": float(setting("backoff_initial_ms", 250.0)) / 1000.0,
             "rules": ApprovalRules.from_config(approvals_config),
             "default_scope": approvals_config.get("scope", "once"),
+            "protected": protected_paths(run.paths),
         }
         if "cache" not in overrides:
             options["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
@@ -624,7 +629,7 @@ class ToolOrchestrator:
             state: AttemptState
             if outcome.timed_out:
                 state = "timed_out"
-            elif outcome.exit_code == 0:
+            elif outcome.exit_code == 0 and evidence is None:
                 state = "succeeded"
             else:
                 state = "denied" if evidence is not None else "failed"

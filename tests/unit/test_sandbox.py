@@ -52,7 +52,9 @@ def test_workspace_write_prefix_binds_workspace_writable_and_cuts_network(worksp
     assert prefix[:5] == ["/usr/bin/bwrap", "--ro-bind", "/", "/", "--dev"]
     assert _has_run(prefix, ["--bind", str(workspace), str(workspace)])
     assert "--unshare-net" in prefix and "--die-with-parent" in prefix
-    assert "--new-session" not in prefix  # PTY shells keep their controlling terminal
+    for flag in ("--unshare-user", "--unshare-pid", "--new-session"):
+        assert flag in prefix
+    assert _has_run(prefix, ["--cap-drop", "ALL"])
     assert prefix[-1] == "--"
     assert sandbox.wrap(["ls"], workspace)[-4:] == ["--chdir", str(workspace), "--", "ls"]
 
@@ -104,6 +106,9 @@ def test_backend_none_is_reported_with_a_reason() -> None:
         "backend": "none",
         "reason": "sandbox backend 'none' was requested",
         "executable": None,
+        "version": None,
+        "features": [],
+        "missing": {},
     }
     missing = probe_bubblewrap("/nonexistent/bwrap")
     assert missing.backend == "none" and "could not run" in str(missing.reason)
