@@ -23,7 +23,7 @@ backend is ``none``: commands run unsandboxed, a warning is logged once and
 
 A sandbox is only ever an argv prefix (:meth:`Sandbox.prefix`, :meth:`Sandbox.wrap`), so any
 runner can use it, including the exec runtime's PTY shells (which drop ``--new-session``:
-their terminal is a PTY of their own, see :func:`without_new_session`).
+their terminal is a PTY of their own, see ``runtime.pty_session.without_new_session``).
 
 Protected paths (:func:`protected_paths`): the repository's ``.git``, the runs and out
 directories, the configuration files and the session socket directory are bound read-only
@@ -815,20 +815,6 @@ def _quarantine(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
             target = path
         moved.append((path, target))
     return moved
-
-
-def without_new_session(prefix: Sequence[str]) -> list[str]:
-    """``prefix`` without bwrap's ``--new-session``, for a command on a PTY of its own.
-
-    ``--new-session`` stops ``TIOCSTI`` from typing into the caller's terminal; a PTY
-    session's shell has no access to the caller's terminal, only to the PTY we opened for
-    it, and it needs that PTY as its controlling terminal for job control.
-    """
-    argv = list(prefix)
-    if "--" in argv:
-        end = argv.index("--")
-        return [a for a in argv[:end] if a != "--new-session"] + argv[end:]
-    return argv
 
 
 def _line_signals(lowered: str, exit_code: int, check_network: bool) -> list[str]:

@@ -27,6 +27,7 @@ from ..errors import ExecError
 from ..timeutil import now_iso
 from .capture import DEFAULT_MEMORY_CAP, StreamCapture
 from .pipe import run_pipe
+from .processes import Detached
 from .pty_session import DEFAULT_SHELL, PtySession, RunningCommand, signal_from_status
 from .result import CommandResult
 
@@ -272,6 +273,7 @@ class ExecSessionManager:
                 signal=signal_from_status(status),
                 timed_out=running.timed_out,
                 captures={"pty": capture},
+                detached=session.detached if ephemeral else (),
             )
 
         return CommandHandle(finish, running)
@@ -292,6 +294,7 @@ class ExecSessionManager:
         begun = _Begun(
             self, emitter, correlation_id, argv, None, "pipe", log_path, sandbox_state, cwd=cwd
         )
+        detached: list[Detached] = []
         try:
             code, sig, timed_out, captures = run_pipe(
                 [*wrapper, *argv],
@@ -301,11 +304,14 @@ class ExecSessionManager:
                 log=begun.log,
                 on_chunk=begun.on_chunk,
                 cap=self.memory_cap,
+                detached=detached,
             )
         except BaseException:
             begun.close_log()
             raise
-        return begun.end(exit_code=code, signal=sig, timed_out=timed_out, captures=captures)
+        return begun.end(
+            exit_code=code, signal=sig, timed_out=timed_out, captures=captures, detached=detached
+        )
 
 
 class _Begun:
@@ -379,6 +385,7 @@ class _Begun:
         signal: int | None,
         timed_out: bool,
         captures: Mapping[str, StreamCapture],
+        detached: Sequence[Detached] = (),
     ) -> CommandResult:
         finished = {name: capture.finish() for name, capture in captures.items()}
         self.close_log()
@@ -397,6 +404,7 @@ class _Begun:
             streams=finished,
             log_path=self.log_path,
             sandbox_state=self.sandbox_state,
+            detached=tuple(detached),
         )
         if self.emitter is not None:
             self.emitter.emit("exec:end", {"command": result.to_record()})

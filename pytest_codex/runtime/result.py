@@ -28,6 +28,8 @@ class CommandResult:
     streams: Mapping[str, CapturedStream] = field(default_factory=dict)
     log_path: Path | None = None
     sandbox_state: str = "unsandboxed"
+    # Processes that had left the command's group, outlived it and were killed.
+    detached: Sequence[Mapping[str, Any]] = ()
 
     def text(self, stream: str | None = None) -> str:
         """One stream's head/tail text (default: stdout, else the PTY stream)."""
@@ -55,4 +57,5 @@ class CommandResult:
             "truncated": {name: s.truncated for name, s in self.streams.items()},
             "omitted": {name: s.omitted for name, s in self.streams.items()},
             "logPath": None if self.log_path is None else str(self.log_path),
+            "detached": [dict(d) for d in self.detached],
         }
