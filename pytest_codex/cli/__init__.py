@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pytest_codex.cli.instructions",
     "pytest_codex.cli.start",
     "pytest_codex.cli.checklist",
+    "pytest_codex.cli.doctor",
 )
 
 
