@@ -307,3 +307,31 @@ def test_a_refused_connection_without_network_is_a_network_denial(repo: Repo, mo
     assert done.returncode == 4, done.stdout[-2000:]
     assert attempt["state"] == "denied"
     assert attempt["denialEvidence"]["signals"] == ["connection-refused"]
+
+
+@pytest.mark.parametrize("actor", ["root"], indirect=True)
+def test_a_session_keeps_the_sandbox_it_was_opened_with(repo: Repo) -> None:
+    # The session server goes away by itself soon after the test.
+    (repo.root / "codex.orchestrator.json").write_text('{"exec": {"idle_timeout_seconds": 5}}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_"))}
+    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo.root), MCP_RUNNER_TASK_ID=TASK)
+    cli = [sys.executable, "-m", "pytest_codex.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    opened = run(
+        "exec", "--approval-policy", "never", "-s", "danger-full-access", "--session", "s1",
+        "--", "true",
+    )  # fmt: skip
+    run_id = json.loads(opened.stdout.splitlines()[0])["runId"]
+    reused = run(
+        "resume", run_id, "--reopen", "--approval-policy", "never", "-s", "read-only",
+        "--session", "s1", "--", "touch", str(repo.host_file),
+    )  # fmt: skip
+    assert reused.returncode != 0
+    summary = json.loads(reused.stdout.splitlines()[-1])["payload"]
+    assert "opened with another sandbox" in summary["statusDetail"]
+    assert not repo.host_file.exists()
