@@ -351,18 +351,31 @@ def protected_paths(
     *,
     config_file: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    child_runs: bool = False,
 ) -> tuple[Protected, ...]:
     """The paths to keep read-only for a run whose ``roots`` (anything with ``root``,
     ``runs_dir`` and ``out_dir``: :class:`~pytest_codex.paths.Roots`, ``RunPaths``, a
     Context's ``roots``) are given: ``.git``, runs and out (approval stores, guardrail cache
     and memo live under runs), every configuration file the orchestrator reads, the user
-    configuration directory and the session socket directory."""
+    configuration directory and the session socket directory.
+
+    ``child_runs``: for commands that record runs of their own (a pipeline stage running the
+    suite under the plugin), the runs and out directories stay writable, but every run
+    directory that exists already (the parent's own included) and every approval store stay
+    read-only (docs/sandbox.md says what that leaves open).
+    """
     root = Path(roots.root).resolve()
     found: list[Protected] = [Protected(root / ".git")]
     for name in ("runs_dir", "out_dir"):  # a stand-in run may know only some of them
         where = getattr(roots, name, None)
-        if where is not None:
+        if where is None:
+            continue
+        if not child_runs:
             found.append(Protected(Path(where).resolve(), create=True))
+        elif name == "runs_dir":
+            runs = Path(where).resolve()
+            found += [Protected(m.parent) for m in sorted(runs.glob("*/*/*/manifest.json"))]
+            found += [Protected(a) for a in sorted(runs.glob("*/approvals.json"))]
     found += [Protected(root / name) for name in _CONFIG_FILE_NAMES]
     pyproject = root / "pyproject.toml"
     if _holds_orchestrator_table(pyproject):

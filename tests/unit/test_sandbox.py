@@ -546,3 +546,26 @@ def test_the_config_names_protected_are_the_ones_config_reads() -> None:
     from pytest_codex import sandbox
 
     assert sandbox._CONFIG_FILE_NAMES == CONFIG_FILES
+
+
+@requires_bwrap
+def test_stages_that_record_child_runs_may_add_runs_but_not_touch_existing_ones(
+    repo: Path,
+) -> None:
+    parent = repo / ".runs" / "T" / "cli" / "parent-run"
+    parent.mkdir(parents=True)
+    (parent / "manifest.json").write_text('{"status": "in_progress"}\n')
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    sandbox = Sandbox.create(
+        "workspace-write", repo, protected=protected_paths(roots, child_runs=True)
+    )
+    code, output = run_in(sandbox, ["sh", "-c", "mkdir .runs/T/cli/child-run"], repo)
+    assert code == 0, output
+    for script in (
+        'echo \'{"status": "succeeded"}\' > .runs/T/cli/parent-run/manifest.json',
+        "echo '{}' > .runs/T/approvals.json",
+        "echo '[core]' >> .git/config",
+    ):
+        code, output = run_in(sandbox, ["sh", "-c", script], repo)
+        assert code != 0 and detect_denial(code, output, sandbox) is not None, script
+    assert (parent / "manifest.json").read_text() == '{"status": "in_progress"}\n'
