@@ -529,17 +529,6 @@ class Sandbox:
         """``sandboxed`` when enforced, else ``unsandboxed``."""
         return "sandboxed" if self.enforced else "unsandboxed"
 
-    def describe(self) -> dict[str, Any]:
-        """What this sandbox really is, for records: mode, network, backend, features."""
-        return {
-            "mode": self.policy.mode,
-            "network": self.policy.network,
-            "state": self.state,
-            "backend": self.status.backend,
-            "features": list(self.status.features) if self.enforced else [],
-            "protectedPaths": [str(p.path) for p in self.protected] if self.enforced else [],
-        }
-
     def writable_paths(self) -> tuple[Path, ...]:
         """Where a command in this sandbox may write (everywhere: ``(Path("/"),)``), not
         counting the protected paths inside them (:meth:`is_writable`)."""

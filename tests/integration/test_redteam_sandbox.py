@@ -335,3 +335,30 @@ def test_a_session_keeps_the_sandbox_it_was_opened_with(repo: Repo) -> None:
     summary = json.loads(reused.stdout.splitlines()[-1])["payload"]
     assert "opened with another sandbox" in summary["statusDetail"]
     assert not repo.host_file.exists()
+
+
+def test_every_hardening_feature_is_in_force_for_this_actor(repo: Repo) -> None:
+    # As root and as an unprivileged user alike: doctor probes in the actor's own process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_"))}
+    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo.root), MCP_RUNNER_TASK_ID=TASK)
+    done = subprocess.run(
+        [
+            *repo.actor.prefix,
+            sys.executable,
+            "-m",
+            "pytest_codex.cli",
+            "doctor",
+            "--format",
+            "json",
+        ],
+        cwd=repo.root,
+        env={**env, "HOME": str(repo.root.parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["user"]["uid"] == repo.actor.uid
+    assert all(feature["ok"] for feature in report["features"]), report["features"]
