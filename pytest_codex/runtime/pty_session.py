@@ -44,6 +44,19 @@ _SETUP = (
 _SENTINEL_ROOM = 48  # bytes held back in case they start a sentinel
 
 
+class ShellStartError(ExecError):
+    """The session's shell never came up: its wrapper (a sandbox that cannot enter the
+    working directory, say) or the shell itself exited first. ``output`` is what it said
+    (our set-up line left out) and ``status`` its exit status."""
+
+    def __init__(self, session_id: str, seen: bytes, status: int | None) -> None:
+        lines = [line for line in seen.split(b"\n") if b"READY-" not in line]
+        self.output = b"\n".join(line.rstrip(b"\r") for line in lines).strip()
+        self.status = status
+        said = self.output.decode(errors="replace").strip() or "nothing"
+        super().__init__(f"session {session_id}: the shell did not start ({said})")
+
+
 def without_new_session(wrapper: Sequence[str]) -> list[str]:
     """``wrapper`` without bwrap's ``--new-session`` (before its ``--``).
 
@@ -201,7 +214,7 @@ class PtySession:
             data = self.read(max(0.0, limit - time.monotonic()))
             if data == b"" or time.monotonic() >= limit:
                 self.kill()
-                raise ExecError(f"session {session_id}: the shell did not start ({bytes(seen)!r})")
+                raise ShellStartError(session_id, bytes(seen), self.exit_status())
             if data:
                 seen += data
 

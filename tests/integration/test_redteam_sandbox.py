@@ -362,3 +362,27 @@ def test_every_hardening_feature_is_in_force_for_this_actor(repo: Repo) -> None:
     report = json.loads(done.stdout)
     assert report["user"]["uid"] == repo.actor.uid
     assert all(feature["ok"] for feature in report["features"]), report["features"]
+
+
+@pytest.mark.parametrize("actor", ["root"], indirect=True)
+@pytest.mark.parametrize("mode", ["pty", "pipe"])
+def test_a_working_directory_the_sandbox_cannot_enter_is_a_clear_denial(
+    repo: Repo, mode: str
+) -> None:
+    # Root outside may enter another user's private directory; root inside, with no
+    # capabilities, may not: the sandbox cannot enter it, and says so.
+    locked = repo.root / "locked"
+    locked.mkdir()
+    os.chown(locked, 65534, 65534)
+    locked.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_"))}
+    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo.root), MCP_RUNNER_TASK_ID=TASK)
+    argv = [sys.executable, "-m", "pytest_codex.cli", "exec", "--approval-policy", "never"]
+    argv += [*(["--pipe"] if mode == "pipe" else []), "-s", "workspace-write"]
+    argv += ["--cd", str(locked), "--", "true"]
+    done = subprocess.run(argv, cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])["payload"]
+    assert "cwd-unavailable" in summary["statusDetail"]
+    evidence = summary["toolRun"]["attempts"][0]["denialEvidence"]
+    assert evidence["paths"] == [str(locked)]

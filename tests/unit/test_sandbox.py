@@ -15,6 +15,7 @@ import ptyprocess
 import pytest
 
 from pytest_codex.config import CONFIG_FILES
+from pytest_codex.runtime import ExecSessionManager
 from pytest_codex.runtime.pty_session import without_new_session
 from pytest_codex.sandbox import (
     CAP_DROP,
@@ -569,3 +570,20 @@ def test_stages_that_record_child_runs_may_add_runs_but_not_touch_existing_ones(
         code, output = run_in(sandbox, ["sh", "-c", script], repo)
         assert code != 0 and detect_denial(code, output, sandbox) is not None, script
     assert (parent / "manifest.json").read_text() == '{"status": "in_progress"}\n'
+
+
+@requires_bwrap
+@pytest.mark.parametrize("mode", ["pty", "pipe"])
+def test_the_exec_runtime_reports_an_unenterable_cwd_as_output_not_a_crash(
+    workspace: Path, mode: str
+) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    with ExecSessionManager() as manager:
+        result = manager.run(
+            "true", mode=mode, cwd=workspace, wrapper=sandbox.prefix(workspace / "gone")
+        )
+    evidence = detect_denial(
+        result.exit_code, result.text("pty" if mode == "pty" else "stderr"), sandbox
+    )
+    assert result.exit_code == 1
+    assert evidence is not None and evidence.signals == ("cwd-unavailable",)
