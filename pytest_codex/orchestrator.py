@@ -622,9 +622,14 @@ class ToolOrchestrator:
         while True:
             number = len(track.attempts) + 1
             runner = tool.runner or self.runner
+            watched = sandbox.watch()  # protected paths missing before the command ran
             outcome = runner(tool.argv, cwd, env, sandbox.prefix(cwd), tool.timeout)
             evidence = detect_denial(
-                outcome.exit_code, outcome.output_text, sandbox, secrets=track.secrets
+                outcome.exit_code,
+                outcome.output_text,
+                sandbox,
+                secrets=track.secrets,
+                watched=watched,
             )
             state: AttemptState
             if outcome.timed_out:

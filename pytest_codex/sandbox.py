@@ -485,7 +485,6 @@ class Sandbox:
     _watched: tuple[Path, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Computed once: a sandbox is immutable, and prefixes are built on every attempt.
         object.__setattr__(self, "_watched", self._missing_protected())
         object.__setattr__(self, "_prefix", tuple(self._build_prefix()))
 
@@ -560,12 +559,13 @@ class Sandbox:
         """
         if not self._prefix:
             return []
+        # Built afresh: a protected path that appeared since (a config file the parent
+        # wrote, say) is bound read-only from now on.
         if cwd is None:
-            return list(self._prefix)
+            return self._build_prefix()
         where = Path(os.path.abspath(cwd))
-        argv = list(self._prefix)
-        if not self._covers(where) and where.is_dir():
-            argv = self._build_prefix(extra=(where,))
+        extra = (where,) if not self._covers(where) and where.is_dir() else ()
+        argv = self._build_prefix(extra=extra)
         return [*argv[:-1], "--chdir", str(where), "--"]
 
     def wrap(self, argv: Sequence[str], cwd: Path | str | None = None) -> list[str]:
@@ -599,11 +599,18 @@ class Sandbox:
             return SandboxPolicy(current.mode, True)
         return None
 
-    def planted(self) -> tuple[Path, ...]:
-        """Watched protected paths (missing when the sandbox was made) that exist now."""
+    def watch(self) -> tuple[Path, ...]:
+        """The protected paths missing right now (take this just before a command starts and
+        pass it to :func:`detect_denial`, so only what appeared *during* it counts)."""
+        return self._missing_protected()
+
+    def planted(self, watched: Iterable[Path] | None = None) -> tuple[Path, ...]:
+        """Which of ``watched`` (default: the protected paths missing when the sandbox was
+        made) exist now."""
         if not self.enforced or self.policy.mode != "workspace-write":
             return ()
-        return tuple(path for path in self._watched if os.path.lexists(path))
+        paths = self._watched if watched is None else tuple(watched)
+        return tuple(path for path in paths if os.path.lexists(path))
 
     def _covers(self, path: Path) -> bool:
         if self.policy.mode == "workspace-write":
@@ -744,15 +751,17 @@ def detect_denial(
     sandbox: Sandbox | None,
     *,
     secrets: Iterable[str] | None = None,
+    watched: Iterable[Path] | None = None,
 ) -> DenialEvidence | None:
     """The evidence that ``sandbox`` denied a command, or None (see the module docstring).
 
     A watched protected path that appeared is moved aside here (``<name>.planted-<hex>``),
-    before anything outside the sandbox can read it.
+    before anything outside the sandbox can read it; ``watched`` is :meth:`Sandbox.watch`
+    taken when the command started (default: when the sandbox was made).
     """
     if sandbox is None or not sandbox.enforced:
         return None
-    planted = _quarantine(sandbox.planted())
+    planted = _quarantine(sandbox.planted(watched))
     if planted:
         known = list(secrets) if secrets is not None else None
         excerpt = "\n".join(

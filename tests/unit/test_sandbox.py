@@ -587,3 +587,19 @@ def test_the_exec_runtime_reports_an_unenterable_cwd_as_output_not_a_crash(
     )
     assert result.exit_code == 1
     assert evidence is not None and evidence.signals == ("cwd-unavailable",)
+
+
+@requires_bwrap
+def test_a_config_the_parent_writes_between_commands_is_not_taken_for_a_planted_one(
+    workspace: Path,
+) -> None:
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    sandbox = _protected_sandbox(workspace)  # made while no config file exists
+    (workspace / "codex.orchestrator.yaml").write_text("sandbox: read-only\n")
+    watched = sandbox.watch()
+    code, output = run_in(sandbox, ["true"], workspace)
+    assert detect_denial(code, output, sandbox, watched=watched) is None
+    assert (workspace / "codex.orchestrator.yaml").read_text() == "sandbox: read-only\n"
+    # ... and from now on it is protected like any other config file.
+    code, output = run_in(sandbox, ["sh", "-c", "echo x >> codex.orchestrator.yaml"], workspace)
+    assert code != 0 and detect_denial(code, output, sandbox) is not None
