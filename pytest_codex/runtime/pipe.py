@@ -107,11 +107,29 @@ def run_pipe(
             process.stdout.close()
             process.stderr.close()
     if over_at is None:
+        # Both pipes closed, but the leader may still be on its way out (its descriptors close
+        # before it becomes waitable), or may have closed them and carried on.
+        timed_out = _await_leader(process.pid, deadline) or timed_out
         _end_tree(process.pid, tag, detached)
     code = process.wait()
     if code < 0:
         return None, -code, timed_out, captures
     return code, None, timed_out, captures
+
+
+def _await_leader(pid: int, deadline: float | None) -> bool:
+    """Wait, without reaping, until ``pid`` exits; at ``deadline`` kill its group. Returns
+    whether the deadline struck."""
+    if deadline is None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        return False
+    while not exited(pid):
+        if time.monotonic() >= deadline:
+            kill_group(pid, leader_alive=lambda: not exited(pid))
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def _end_tree(pid: int, tag: str, detached: list[Detached] | None) -> None:

@@ -59,8 +59,10 @@ def kill_group(
     whatever is left of the group. Returns False, signalling nothing, for a group that
     :func:`may_signal_group` refuses.
 
-    ``leader_alive`` should reap the leader (``Popen.poll``): an unreaped zombie still counts
-    as a group member, so probing the group alone would always wait out the grace period.
+    ``leader_alive`` should tell whether the leader has exited *without reaping it*
+    (:func:`exited`): an unreaped zombie still counts as a group member, so probing the group
+    alone would always wait out the grace period, while a reaped leader's id may be reused
+    before the final KILL.
     """
     if not may_signal_group(pgid):
         return False
@@ -136,3 +138,13 @@ def exited(pid: int) -> bool:
     except ChildProcessError:
         return True
     return info is not None
+
+
+def reaped(pid: int) -> bool:
+    """Whether child ``pid`` is gone for good (reaped, or never ours): its id may since have
+    been given to another process, so neither it nor its group may be signalled."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return False

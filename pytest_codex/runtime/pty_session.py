@@ -34,7 +34,16 @@ from ..errors import ExecError
 from ..redact import redact_env
 from .capture import StreamCapture
 from .pipe import READ_SIZE
-from .processes import TAG_ENV, Detached, end_stragglers, kill_group, may_signal_group, new_tag
+from .processes import (
+    TAG_ENV,
+    Detached,
+    end_stragglers,
+    exited,
+    kill_group,
+    may_signal_group,
+    new_tag,
+    reaped,
+)
 
 DEFAULT_SHELL: tuple[str, ...] = ("bash", "--noprofile", "--norc", "--noediting")
 _SETUP = (
@@ -308,21 +317,21 @@ class PtySession:
             # HUP, as a closed terminal would: it also ends an idle interactive shell
             # (which ignores TERM) when a wrapper such as bwrap sits between us and it.
             kill_group(foreground, grace=0.5, first=signal.SIGHUP)
-        # An interactive shell ignores TERM but exits on a hang-up, as on a closed terminal.
-        kill_group(self.pid, grace=0.5, first=signal.SIGHUP, leader_alive=self._leader_alive)
+        # Only while the shell is unreaped (alive or a zombie) does its pid still name our
+        # group; once reaped, the id may already be someone else's.
+        if not reaped(self.pid):
+            # An interactive shell ignores TERM but exits on a hang-up, as on a closed terminal.
+            kill_group(self.pid, grace=0.5, first=signal.SIGHUP, leader_alive=self._leader_alive)
         self.detached += end_stragglers(self.tag)
 
     def _leader_alive(self) -> bool:
-        try:
-            return bool(self._proc.isalive())  # reaps the shell once it has exited
-        except ptyprocess.PtyProcessError:
-            return False
+        return not exited(self.pid)  # without reaping: the group id stays ours
 
     def close(self) -> None:
         """Kill what is left, close the PTY, reap the shell. Idempotent."""
         if self._closed:
             return
-        if self._proc.isalive() and (self.running is None or self.running.done):
+        if self._leader_alive() and (self.running is None or self.running.done):
             # An idle shell leaves cleanly when asked; no signals needed.
             with contextlib.suppress(OSError):
                 self.write(b"exit 0\n")
@@ -332,9 +341,9 @@ class PtySession:
         if self._leader_alive():
             self.kill()
         else:
-            # The shell left cleanly; what it started in the background must not outlive it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if may_signal_group(self.pid):
+            # The shell left; what it started in the background must not outlive it.
+            if not reaped(self.pid) and may_signal_group(self.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.pid, signal.SIGKILL)
             self.detached += end_stragglers(self.tag)
         with contextlib.suppress(OSError, ptyprocess.PtyProcessError):

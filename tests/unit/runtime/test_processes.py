@@ -168,3 +168,18 @@ def test_the_timeout_holds_when_a_detached_child_keeps_stdout_open(
     assert result.timed_out
     assert result.duration_ms < SLEEP * 1000
     assert _sleeps(marker) == []
+
+
+def test_a_command_that_closes_its_output_first_is_waited_for_not_killed(tmp_path: Path) -> None:
+    with ExecSessionManager() as manager:
+        result = manager.run(
+            "exec >&- 2>&-; sleep 0.3; exit 3", mode="pipe", cwd=tmp_path, timeout=SLEEP
+        )
+    assert (result.exit_code, result.signal, result.timed_out) == (3, None, False)
+
+
+def test_quick_commands_are_never_killed_by_the_cleanup(tmp_path: Path) -> None:
+    # Their pipes close a moment before they become waitable: that moment is not "over".
+    with ExecSessionManager() as manager:
+        codes = [manager.run(["true"], mode="pipe", cwd=tmp_path).exit_code for _ in range(40)]
+    assert codes == [0] * 40
