@@ -113,21 +113,36 @@ def _command_line(pid: int) -> str:
 
 def end_stragglers(tag: str, grace: float = 0.5) -> list[Detached]:
     """Kill (TERM, then KILL after ``grace``) every live process carrying ``tag``; returns
-    what was found, for the record."""
-    pids = tagged(tag)
-    if not pids:
-        return []
-    found = [Detached(pid=pid, command=_command_line(pid)) for pid in pids]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and tagged(tag):
+    what was found, for the record.
+
+    One scan is not enough: a process in the middle of ``fork`` or ``execve`` can show an
+    empty environment for a moment, and a dying parent may fork once more. The scan repeats
+    until it has come back empty twice in a row.
+    """
+    found: dict[int, Detached] = {}
+    first_term: float | None = None
+    empty = 0
+    limit = time.monotonic() + grace + 2.0
+    while empty < 2 and time.monotonic() < limit:
+        pids = tagged(tag)
+        if not pids:
+            empty += 1
+            time.sleep(0.005)
+            continue
+        empty = 0
+        now = time.monotonic()
+        first_term = now if first_term is None else first_term
+        late = now - first_term >= grace
+        for pid in pids:
+            if pid not in found:
+                found[pid] = Detached(pid=pid, command=_command_line(pid))
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
         time.sleep(0.01)
     for pid in tagged(tag):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    return found
+    return list(found.values())
 
 
 def exited(pid: int) -> bool:
