@@ -79,9 +79,12 @@ from .runtime.runners import subprocess_runner as subprocess_runner
 from .sandbox import (
     BackendChoice,
     DenialEvidence,
+    Protected,
     Sandbox,
     SandboxMode,
     detect_denial,
+    launch_status,
+    protected_paths,
     validate_mode,
 )
 from .timeutil import now_iso
@@ -265,6 +268,7 @@ class ToolOrchestrator:
         runner: Runner = subprocess_runner,
         backend: BackendChoice = "auto",
         writable_roots: Iterable[Path | str] = (),
+        protected: Iterable[Protected | Path | str] = (),
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -283,6 +287,7 @@ class ToolOrchestrator:
             network=network,
             backend=backend,
             writable_roots=writable_roots,
+            protected=protected,
         )
         self.cache = cache if cache is not None else ApprovalCache()
         if rules is None or isinstance(rules, ApprovalRules):
@@ -524,14 +529,19 @@ class ToolOrchestrator:
         while True:
             number = len(track.attempts) + 1
             runner = tool.runner or self.runner
+            watched = sandbox.watch()  # protected paths missing before the command ran
             outcome = runner(tool.argv, cwd, env, sandbox.prefix(cwd), tool.timeout)
             evidence = detect_denial(
-                outcome.exit_code, outcome.output_text, sandbox, secrets=track.secrets
+                outcome.exit_code,
+                outcome.output_text,
+                sandbox,
+                secrets=track.secrets,
+                watched=watched,
             )
             state: AttemptState
             if outcome.timed_out:
                 state = "timed_out"
-            elif outcome.exit_code == 0:
+            elif outcome.exit_code == 0 and evidence is None:
                 state = "succeeded"
             else:
                 state = "denied" if evidence is not None else "failed"
