@@ -83,7 +83,6 @@ from .sandbox import (
     Sandbox,
     SandboxMode,
     detect_denial,
-    launch_status,
     protected_paths,
     validate_mode,
 )
@@ -322,6 +321,7 @@ class ToolOrchestrator:
         """
         if "cache" not in overrides:
             overrides["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
+        overrides.setdefault("protected", protected_paths(run.paths))
         settings = OrchestratorSettings.from_config(getattr(run, "config", None))
         return cls.from_settings(run, settings, workspace=Path(run.paths.root), **overrides)
 

@@ -176,17 +176,13 @@ def ensure_server(
     wrapper: Sequence[str] = (),
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> Path:
-<<<<<<< HEAD
-    """The socket of the run's session ``session_id``, starting its server if needed."""
-    validate_session_id(session_id)
-    checked_socket_dir()
-=======
     """The socket of the run's session ``session_id``, starting its server if needed.
 
     A session keeps the sandbox it was opened with: asking for another one is an error
     (open a new session), so a command never runs in a sandbox other than the one recorded.
     """
->>>>>>> h/sandbox
+    validate_session_id(session_id)
+    checked_socket_dir()
     path = socket_path(run_dir, session_id)
     record = run_dir / "sessions" / f"{session_id}.json"
     if _answers(path):
@@ -216,14 +212,8 @@ def ensure_server(
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         if _answers(path):
-<<<<<<< HEAD
-            record = run_dir / "sessions" / f"{session_id}.json"
-            atomic_write_text(record, json.dumps({"socket": str(path), "cwd": str(cwd)}) + "\n")
-=======
-            record.parent.mkdir(parents=True, exist_ok=True)
             document = {"socket": str(path), "cwd": str(cwd), "sandbox": _sandbox_of(wrapper)}
-            record.write_text(json.dumps(document) + "\n")
->>>>>>> h/sandbox
+            atomic_write_text(record, json.dumps(document) + "\n")
             return path
         time.sleep(0.02)
     raise ExecError(f"session {session_id}: its server did not start (socket {path})")
