@@ -360,6 +360,11 @@ def _words(code: str) -> list[str]:
 
 def _inline_problems(code: str, options: dict[str, set[str]], pytest_opts: set[str]) -> list[str]:
     words = _words(code)
+    if words[:1] and words[0] in _SUBCOMMANDS and len(words) > 1:
+        words = ["codex-orchestrator", *words]
+    problem = _config_key_problem(code)
+    if problem:
+        return [problem]
     if words[:1] == ["codex-orchestrator"]:
         path = "codex-orchestrator"
         problems = []
@@ -380,9 +385,38 @@ def _inline_problems(code: str, options: dict[str, set[str]], pytest_opts: set[s
         ]
     if re.fullmatch(r"--[a-z][\w-]*(\s.*)?", code):
         flag = code.split()[0].split("=")[0]
-        known = set().union(*options.values()) | pytest_opts | FOREIGN_OPTIONS
+        from pytest_codex.cli.docs import option_strings
+
+        known = set().union(*option_strings().values()) | pytest_opts | FOREIGN_OPTIONS
         return [] if flag in known else [f"no command or pytest has an option {flag}"]
     return []
+
+
+_SUBCOMMANDS = ("exec", "resume", "runs", "start", "checklist", "review", "guardrails",
+                "instructions", "approvals", "schema", "plan", "status", "spec-guard")  # fmt: skip
+_FILE_SUFFIXES = {"md", "json", "jsonl", "yaml", "yml", "toml", "py", "log", "pem", "pub"}
+
+
+def _config_key_problem(code: str) -> str | None:
+    """A dotted configuration key (`exec.timeout_seconds`) that the schema does not have."""
+    from pytest_codex import schemas
+
+    if not re.fullmatch(r"[a-z_]+(\.[a-z_-]+)+", code) or code.split(".")[-1] in _FILE_SUFFIXES:
+        return None
+    node: Any = schemas.load_schema("config")
+    first, *rest = code.split(".")
+    if first not in node["properties"]:
+        return None  # not a configuration key (a manifest field, a module ...)
+    node = node["properties"][first]
+    for part in rest:
+        properties = node.get("properties", {})
+        if part in properties:
+            node = properties[part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            return None  # free-form names, e.g. a guardrail's settings section
+        else:
+            return f"the configuration has no key {code} (schemas/config.schema.json)"
+    return None
 
 
 def test_inline_commands_and_flags_exist(pytest_options: set[str]) -> None:
@@ -395,3 +429,75 @@ def test_inline_commands_and_flags_exist(pytest_options: set[str]) -> None:
         for problem in _inline_problems(span.code, options, pytest_options)
     ]
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ("--config-path FILE", "no command or pytest has an option --config-path"),
+        ("codex-orchestrator runs list --config FILE", "has no option --config"),
+        ("checklist flip 1 --evidence PATH", "has no option --evidence"),
+        ("pytest --codex-tasks T", "pytest has no option --codex-tasks"),
+        ("exec.max_session", "the configuration has no key exec.max_session"),
+    ],
+)
+def test_the_inline_check_catches_what_does_not_exist(
+    statement: str, problem: str, pytest_options: set[str]
+) -> None:
+    [found] = _inline_problems(statement, _cli_options(), pytest_options)
+    assert problem in found
+    assert (
+        _inline_problems(
+            statement.replace("--config-path", "--config-file")
+            .replace("--config FILE", "--config-file FILE")
+            .replace("--evidence", "--manifest")
+            .replace("--codex-tasks", "--codex-task")
+            .replace("max_session", "max_sessions"),
+            _cli_options(),
+            pytest_options,
+        )
+        == []
+    )
+
+
+_GUARDRAIL_MODULE = next(s for s in SNIPPETS if s.text.startswith("# my_checks/guardrails.py"))
+_NOT_YET = pytest.mark.xfail(
+    strict=False,
+    reason="guardrails.plugins import from the repository root only under python -m pytest "
+    "until h/clipolish's fix is merged; then this passes and the mark can go",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["python", "-m", "pytest", "-q"], id="python-m-pytest"),
+        pytest.param(["pytest", "-q"], id="pytest", marks=_NOT_YET),
+        pytest.param(["codex-orchestrator", "guardrails", "run", "no-print"], id="cli",
+                     marks=_NOT_YET),
+    ],
+)  # fmt: skip
+def test_the_documented_guardrail_loads_from_the_repository_root(
+    argv: list[str], workspace: Path, prepared: Prepared
+) -> None:
+    """docs/guardrails.md: `guardrails: { plugins: [...] }` loads a repository's own module."""
+    module = workspace / "my_checks" / "guardrails.py"
+    module.parent.mkdir()
+    module.write_text(_GUARDRAIL_MODULE.text)
+    config = workspace / "codex.orchestrator.yaml"
+    document = yaml.safe_load(config.read_text())
+    document["guardrails"]["plugins"] = ["my_checks.guardrails"]
+    config.write_text(yaml.safe_dump(document))
+    commit(workspace, "a guardrail of our own")
+    env = {**prepared.env, "MCP_RUNNER_TASK_ID": TASK, "CODEX_ORCHESTRATOR_GUARDRAILS": "no-print"}
+    done = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]], cwd=workspace, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    newest = max((workspace / ".runs" / TASK / "cli").glob("*/manifest.json"), key=_started)
+    records = json.loads(newest.read_text())["guardrails"]
+    assert [(g["name"], g["status"]) for g in records] == [("no-print", "passed")]
+
+
+def _started(manifest: Path) -> str:
+    return str(json.loads(manifest.read_text())["startedAt"])
