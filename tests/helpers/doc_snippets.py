@@ -145,3 +145,17 @@ def command_lines(text: str) -> list[tuple[int, str]]:
         if line.strip() and not line.lstrip().startswith("#"):
             commands.append((start, line.strip()))
     return commands
+
+
+def console_outputs(text: str) -> dict[int, list[str]]:
+    """For a ``console`` block: the output lines shown after each ``$`` command, keyed by the
+    command's offset in the block."""
+    outputs: dict[int, list[str]] = {}
+    current: int | None = None
+    for offset, line in enumerate(text.splitlines()):
+        if line.startswith("$ "):
+            current = offset
+            outputs[current] = []
+        elif current is not None and line.strip():
+            outputs[current].append(line)
+    return outputs

@@ -42,6 +42,7 @@ from tests.helpers.doc_snippets import (
     Snippet,
     all_snippets,
     command_lines,
+    console_outputs,
     documents,
     inline_code,
 )
@@ -176,6 +177,11 @@ def _run_lines(
             text=True,
             timeout=600,
         )
+        # A console block shows the output: each line of it without an ellipsis is printed.
+        shown = console_outputs(snippet.text).get(offset, []) if snippet.lang == "console" else []
+        missing = [s for s in shown if "..." not in s and s.strip() not in done.stdout]
+        if missing:
+            problems.append(f"{where}: `{raw}` did not print {missing!r}")
         if refused != (done.returncode != 0):
             tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-3:]
             expected = "non-zero (the docs say it is refused)" if refused else "0"
