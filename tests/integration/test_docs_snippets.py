@@ -55,7 +55,8 @@ BIN = Path(sys.executable).parent
 SHELL = {"sh", "bash", "shell", "console"}
 PYTHON = {"python", "py"}
 DATA = {"yaml", "yml", "json", "toml"}
-NOT_CODE = {"", "text", "markdown", "js"}  # output samples, prose, the Node SDK's own tests
+# Output samples and prose; js: docs/node-sdk.md's blocks run in sdk/node/test/docs.test.js.
+NOT_CODE = {"", "text", "markdown", "js"}
 SNIPPETS = all_snippets()
 
 # The `./flaky.sh` of the Python SDK example (docs/exec.md): fails once with 75, then passes.
@@ -91,6 +92,7 @@ class Prepared:
     root: Path
     run_id: str
     env: dict[str, str]
+    output: str
 
 
 def _env() -> dict[str, str]:
@@ -127,7 +129,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [manifest] = (root / ".runs" / TASK / "cli").glob("*/manifest.json")
-    return Prepared(root, manifest.parent.name, env)
+    return Prepared(root, manifest.parent.name, env, done.stdout)
 
 
 @pytest.fixture
@@ -312,6 +314,25 @@ def test_data_block_is_valid(
         return
     assert isinstance(document, dict), f"{snippet.id}: neither configuration nor CI steps"
     _config(document, tmp_path, ".yaml")
+
+
+_RUN_ID = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[0-9a-f]{8}"
+
+
+@pytest.mark.parametrize(
+    "snippet", [pytest.param(s, id=s.id) for s in SNIPPETS if s.text.startswith("codex: run ")]
+)
+def test_the_terminal_summary_line_is_as_shown(snippet: Snippet, prepared: Prepared) -> None:
+    shown = snippet.text.strip()
+    pattern = re.escape(re.sub(_RUN_ID, "RUNID", shown).replace("...", "ELLIPSIS"))
+    for stand_in, value in (
+        ("/path/to/your\\-repository", re.escape(str(prepared.root))),
+        ("RUNID", _RUN_ID),
+        ("ELLIPSIS", ".+"),
+    ):
+        pattern = pattern.replace(stand_in, value)
+    printed = [line for line in prepared.output.splitlines() if line.startswith("codex: run ")]
+    assert printed and re.fullmatch(pattern, printed[-1]), (shown, printed)
 
 
 def test_every_block_is_of_a_known_kind() -> None:
