@@ -375,6 +375,11 @@ def pytest_options() -> set[str]:
 # Options of other programs that the approval rules discuss (git, sort, file, rg).
 FOREIGN_OPTIONS = {"--output", "--compress-program", "--config-env", "--exec-path", "--ext-diff",
                    "--compile"}  # fmt: skip
+# bubblewrap's own options, which docs/sandbox.md names when it says what the sandbox does.
+FOREIGN_OPTIONS |= {"--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                    "--unshare-uts", "--unshare-cgroup-try", "--new-session", "--die-with-parent",
+                    "--cap-drop", "--ro-bind", "--bind", "--tmpfs", "--proc", "--dev",
+                    "--unsetenv", "--chdir"}  # fmt: skip
 
 
 def _words(code: str) -> list[str]:
