@@ -105,7 +105,7 @@ def run_guardrails(args: argparse.Namespace) -> int:
     context = _context(args)
     settings = context.config.settings().guardrails
     names = enabled_names(explicit=args.names or None, env=context.env, settings=settings)
-    chosen = select(available(settings), names)
+    chosen = select(available(settings, context.roots.root), names)
     stages = tuple(
         Stage(id=g.name, kind="guardrail", title=f"guardrail {g.name}", guardrail=g.name)
         for g in chosen
@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace, context: Context, pipeline: Pipeline) -> int:
     from ..sinks.human import HumanSink
 
     task = context.task_id()  # a missing task is a usage error before anything is written
-    guardrails = resolve_guardrails(context.config, pipeline)
+    guardrails = resolve_guardrails(context.config, pipeline, context.roots.root)
     sinks: list[Sink] = []
     if args.format == "text":
         sinks.append(HumanSink(sys.stdout))
@@ -158,7 +158,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     context = load_context(args)
     settings = context.config.settings().guardrails
-    found = available(settings)
+    found = available(settings, context.roots.root)
     enabled = enabled_names(explicit=None, env=context.env, settings=settings)
     rows = [
         {
