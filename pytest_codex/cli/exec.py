@@ -256,7 +256,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
         dialect = CodexDialect(structured_output=output_schema is not None)
         sinks.append(JsonlStreamSink(stdout, name="stdout-codex", render=dialect))
     else:
-        sinks.append(HumanSink(stdout))
+        sinks.append(HumanSink(stdout, env=context.env))
     if resume_ref is not None:
         task = context.config.get("task")
         run = Run.resume(
