@@ -23,7 +23,7 @@ from ..errors import UsageError
 from ..events import JsonlStreamSink, Sink
 from ..ids import validate_session_id
 from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
-from ..paths import PARENT_RUN_ENV
+from ..paths import PARENT_RUN_ENV, TASK_ENV
 from ..run import Run
 from ..runtime.session_server import checked_socket_dir
 from ..sinks.codex_dialect import CodexDialect, summary_line
@@ -284,8 +284,9 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             run,
             argv,
             cwd=cwd,
-            # A run the command records (pytest with the plugin) names this one its parent.
-            env={PARENT_RUN_ENV: run.run_id},
+            # As for pipeline stages: the command knows its task, and a run it records
+            # (pytest with the plugin) names this one its parent.
+            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id},
             timeout=args.timeout,
             session_id=args.session,
             mode="pipe" if args.pipe else "pty",

@@ -17,7 +17,8 @@ CLI = [sys.executable, "-m", "pytest_codex.cli"]
 
 
 def _cli(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, ROOT_ENV: str(root), TASK_ENV: TASK}
+    env = {k: v for k, v in os.environ.items() if k != TASK_ENV}
+    env[ROOT_ENV] = str(root)
     return subprocess.run(
         [*CLI, *argv], cwd=root, env=env, capture_output=True, text=True, check=False, timeout=300
     )
@@ -30,7 +31,8 @@ def test_after_exec_pytest_latest_is_the_exec_run_and_the_pytest_run_is_its_chil
     root.mkdir()
     (root / "test_one.py").write_text("def test_one():\n    assert True\n")
     done = _cli(
-        root, "exec", "--sandbox", "danger-full-access", "--", sys.executable, "-m", "pytest",
+        root, "exec", "--task", TASK, "--sandbox", "danger-full-access", "--", sys.executable,
+        "-m", "pytest",
         "-q", "-p", "no:cacheprovider", "test_one.py",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -42,10 +44,10 @@ def test_after_exec_pytest_latest_is_the_exec_run_and_the_pytest_run_is_its_chil
     # The nested run started after the exec run: by time it is the newest of the task.
     assert nested["runId"] > parent["runId"]
 
-    shown = _cli(root, "runs", "show", "latest", "--format", "json")
+    shown = _cli(root, "runs", "show", "latest", "--task", TASK, "--format", "json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["runId"] == parent["runId"]
-    resumed = _cli(root, "resume", "latest", "--reopen", "--", "true")
+    resumed = _cli(root, "resume", "latest", "--task", TASK, "--reopen", "--", "true")
     assert resumed.returncode == 0, resumed.stderr
     assert len(load_manifest(root / ".runs" / TASK / "cli" / parent["runId"] / "manifest.json")[
         "commands"
