@@ -88,8 +88,12 @@ def _row(path: Path) -> dict[str, Any]:
         manifest = _readable(path)
         return _fields(manifest, path)
     except (CodexError, KeyError, TypeError, ValueError) as exc:
-        problem = str(exc).removeprefix(f"{path}: ")
-        return {"runId": path.parent.name, "status": "unreadable", "error": problem}
+        return {
+            "runId": path.parent.name,
+            "status": "unreadable",
+            "error": str(exc),
+            "manifest": str(path),
+        }
 
 
 def _fields(manifest: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -190,7 +194,8 @@ def list_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str
     lines = [head]
     for row in rows:
         if row["status"] == "unreadable":
-            line = f"{row['runId']:{_RUN_ID_WIDTH}} unreadable: {row['error']}"
+            problem = str(row["error"]).removeprefix(f"{row.get('manifest')}: ")
+            line = f"{row['runId']:{_RUN_ID_WIDTH}} unreadable: {problem}"
         else:
             status = "stale" if row.get("stale") else str(row["status"])
             took = format_duration(row.get("durationSeconds"))
