@@ -20,12 +20,25 @@ def register(subparsers: Any) -> None:
     runs = subparsers.add_parser("runs", help="list and show recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
 
-    listing = runs_sub.add_parser("list", help="list runs, oldest first")
+    listing = runs_sub.add_parser(
+        "list",
+        help="list runs, oldest first",
+        description="One line per run, oldest first: run id, task, pipeline, status, duration "
+        "(its age for a run still in progress; a run whose heartbeat stopped shows 'stale'), "
+        "tests and commands, in columns that fit the terminal ($COLUMNS).",
+    )
     add_context_options(listing)
     add_format_option(listing)
     listing.set_defaults(handler=run_list)
 
-    show = runs_sub.add_parser("show", help="show one run's manifest")
+    show = runs_sub.add_parser(
+        "show",
+        help="show one run's manifest",
+        description="A short view of the run: status, pipeline, times, approvals, tests "
+        "(and each failed test with the first line of its failure), guardrails (and each "
+        "finding as path:line rule message) and reviews. 'latest' is the latest top-level "
+        "run (one without a parentRunId).",
+    )
     show.add_argument("run", metavar="RUN", help="a run id, or 'latest'")
     add_context_options(show)
     add_format_option(show)
