@@ -65,12 +65,7 @@ FLAKY = "#!/bin/sh\n[ -e .flaky-once ] && exit 0\ntouch .flaky-once\nexit 75\n"
 
 # Snippets that are true of the docs but fail because of a known bug elsewhere, with the bug.
 # Strict: once the bug is fixed the entry must go.
-KNOWN: dict[str, str] = {
-    "docs/exec.md:3": (
-        "exec --task T does not pass the task to its command (MCP_RUNNER_TASK_ID, as pipeline "
-        "stages do), so the demo suite, which needs its task, fails under it"
-    ),
-}
+KNOWN: dict[str, str] = {}
 
 
 def _by_kind(kinds: set[str]) -> list[Any]:
@@ -493,20 +488,14 @@ def test_the_inline_check_catches_what_does_not_exist(
 
 
 _GUARDRAIL_MODULE = next(s for s in SNIPPETS if s.text.startswith("# my_checks/guardrails.py"))
-_NOT_YET = pytest.mark.xfail(
-    strict=False,
-    reason="guardrails.plugins import from the repository root only under python -m pytest "
-    "until h/clipolish's fix is merged; then this passes and the mark can go",
-)
 
 
 @pytest.mark.parametrize(
     "argv",
     [
         pytest.param(["python", "-m", "pytest", "-q"], id="python-m-pytest"),
-        pytest.param(["pytest", "-q"], id="pytest", marks=_NOT_YET),
-        pytest.param(["codex-orchestrator", "guardrails", "run", "no-print"], id="cli",
-                     marks=_NOT_YET),
+        pytest.param(["pytest", "-q"], id="pytest"),
+        pytest.param(["codex-orchestrator", "guardrails", "run", "no-print"], id="cli"),
     ],
 )  # fmt: skip
 def test_the_documented_guardrail_loads_from_the_repository_root(
