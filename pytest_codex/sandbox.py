@@ -359,10 +359,11 @@ def protected_paths(
     and memo live under runs), every configuration file the orchestrator reads, the user
     configuration directory and the session socket directory.
 
-    ``child_runs``: for commands that record runs of their own (a pipeline stage running the
-    suite under the plugin), the runs and out directories stay writable, but every run
-    directory that exists already (the parent's own included) and every approval store stay
-    read-only (docs/sandbox.md says what that leaves open).
+    ``child_runs``: for commands that record runs of their own (``exec -- pytest``, a pipeline
+    stage running the suite under the plugin), new run directories may be created under the
+    runs directory, but every run directory that exists already (the parent's own included),
+    every approval store, task metrics file and its lock, the guardrail caches and the out
+    directory stay read-only (docs/sandbox.md says what that leaves open).
     """
     root = Path(roots.root).resolve()
     found: list[Protected] = [Protected(root / ".git")]
@@ -370,12 +371,21 @@ def protected_paths(
         where = getattr(roots, name, None)
         if where is None:
             continue
-        if not child_runs:
+        if not child_runs or name == "out_dir":
+            # A child run leaves the out directory to its parent (see Run.finish).
             found.append(Protected(Path(where).resolve(), create=True))
-        elif name == "runs_dir":
+        else:
             runs = Path(where).resolve()
             found += [Protected(m.parent) for m in sorted(runs.glob("*/*/*/manifest.json"))]
-            found += [Protected(a) for a in sorted(runs.glob("*/approvals.json"))]
+            for pattern in ("approvals.json", "metrics.json", ".metrics.json.lock"):
+                found += [Protected(a) for a in sorted(runs.glob(f"*/{pattern}"))]
+            # The guardrail cache and its memo: a child's guardrails cannot store results
+            # (a failed store costs the cache, never the result), and nothing planted there
+            # can pass later runs' guardrails.
+            found += [Protected(c) for c in sorted(runs.glob("*/guardrail-cache"))]
+            task_dir = getattr(roots, "task_dir", None)  # a run's paths know their task
+            if isinstance(task_dir, Path):
+                found.append(Protected(Path(task_dir).resolve() / "guardrail-cache", create=True))
     found += [Protected(root / name) for name in _CONFIG_FILE_NAMES]
     pyproject = root / "pyproject.toml"
     if _holds_orchestrator_table(pyproject):
