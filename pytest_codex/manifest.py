@@ -306,6 +306,8 @@ def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list
                 document: Any = read_json(path)
                 if not isinstance(document, dict) or not is_stale(document, now):
                     continue
+                if RunLock(path.parent).held_by_another():
+                    continue  # late heartbeats (a loaded machine), but its writer lives
                 stamp = now_iso()
                 document["status"] = "abandoned"
                 document["statusDetail"] = (
@@ -379,6 +381,23 @@ class RunLock:
             raise
         self._fd = fd
         return self
+
+    def held_by_another(self) -> bool:
+        """Whether a live writer holds the lock now (a dead one holds nothing: the kernel
+        dropped its lock). Never blocks."""
+        import fcntl
+
+        try:
+            fd = open_nofollow(self.path, os.O_RDONLY, create_dirs=False)
+        except (OSError, CodexError):
+            return False  # no lock file: no writer ever held it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing also drops the lock we may just have taken
+        return False
 
     def release(self) -> None:
         """Let the next writer in (idempotent)."""
