@@ -116,6 +116,11 @@ class DispatchingSink:
 
     name = "sink"
 
+    @property
+    def wants_chunk_data(self) -> bool:
+        """Whether this sink reads the text of ``exec:chunk`` events (it handles them)."""
+        return hasattr(self, "_on_exec_chunk")
+
     def handle(self, event: Event) -> None:
         """Dispatch the event to its handler, if any."""
         method = getattr(self, handler_name(event.type), None)

@@ -54,6 +54,7 @@ class ManifestSink:
     """Folds a run's events into its manifest and keeps the file on disk current."""
 
     name = "manifest"
+    wants_chunk_data = False  # counts and offsets only
 
     def __init__(
         self,
