@@ -27,6 +27,7 @@ from .redact import REDACTED, secret_values
 from .timeutil import now_iso
 
 ENVELOPE_VERSION = 1
+_SCALARS = frozenset({int, float, bool, type(None)})
 _TYPE = re.compile(r"[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*")
 
 
@@ -143,6 +144,20 @@ class Redactor:
         return self._scrub(value)
 
     def _scrub(self, value: Any) -> Any:
+        # Exact-type checks first: the ABC checks below cost more than the scrubbing itself
+        # on the many small payloads of a test session.
+        kind = type(value)
+        if kind is str:
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if kind is dict:
+            return {k: self._scrub(v) for k, v in value.items()}
+        if kind is list:
+            return [self._scrub(v) for v in value]
+        if kind in _SCALARS:
+            return value
         if isinstance(value, str):
             for secret in self.secrets:
                 if secret in value:
