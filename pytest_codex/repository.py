@@ -38,6 +38,11 @@ def path_hash(root: Path) -> str:
     return "sha256:" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()
 
 
+def head_commit(root: Path) -> str | None:
+    """The commit at HEAD (None outside git or before the first commit): one git call."""
+    return _git(root, "rev-parse", "--verify", "-q", "HEAD", env=BASE_ENV) or None
+
+
 def git_state(root: Path) -> dict[str, Any]:
     """The ``commit`` at HEAD and whether tracked files are ``dirty`` (None outside git)."""
     # Reading refs and config never runs a filter: the base environment (hooks, fsmonitor
