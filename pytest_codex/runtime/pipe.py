@@ -15,6 +15,9 @@ from typing import IO
 from .capture import ChunkCallback, StreamCapture
 
 READ_SIZE = 64 * 1024
+# Reads in a row from a stream that keeps filling them, before the other stream gets a look:
+# a fast producer costs one poll per 1 MiB, not one per read.
+BURST = 16
 KILL_GRACE = 2.0
 
 
@@ -81,6 +84,8 @@ def run_pipe(
     assert process.stdout is not None and process.stderr is not None
     deadline = None if timeout is None else time.monotonic() + timeout
     timed_out = False
+    for pipe in (process.stdout, process.stderr):
+        os.set_blocking(pipe.fileno(), False)  # our read ends only; the child's stay as they are
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, captures["stdout"])
         selector.register(process.stderr, selectors.EVENT_READ, captures["stderr"])
@@ -94,11 +99,17 @@ def run_pipe(
                     deadline = None  # drain what is left, without a deadline
                     continue
                 for key, _ in ready:
-                    data = os.read(key.fd, READ_SIZE)
-                    if not data:
-                        selector.unregister(key.fileobj)
-                        continue
-                    key.data.feed(data)
+                    for _ in range(BURST):
+                        try:
+                            data = os.read(key.fd, READ_SIZE)
+                        except BlockingIOError:
+                            break
+                        if not data:
+                            selector.unregister(key.fileobj)
+                            break
+                        key.data.feed(data)
+                        if len(data) < READ_SIZE:
+                            break  # drained for now: back to waiting on both streams
         except BaseException:
             kill_group(process.pid, grace=0.2, leader_alive=lambda: process.poll() is None)
             process.wait()
