@@ -3,7 +3,7 @@
 ``--codex-task`` runs the built-in guardrails as items too (cached after the warm-up run,
 since nothing changes); ``--codex-guardrails=none`` measures the per-test recording alone.
 
-Run: .venv/bin/python bench/plugin_overhead.py [repetitions]
+Run: .venv/bin/python bench/plugin_overhead.py [repetitions] [--no-bytecode]
 Goal: `pytest --codex-task` (guardrails on, cached) within 5% of plain pytest and below
 `--report-log`, in wall time and in CPU time (user + system: far less moved by other load on
 a shared machine), medians of interleaved runs.
@@ -37,7 +37,9 @@ def timed(argv: list[str], **kwargs: object) -> tuple[float, float]:
 
 
 def main() -> None:
-    repetitions = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    args = [a for a in sys.argv[1:] if a != "--no-bytecode"]
+    no_bytecode = len(args) < len(sys.argv) - 1
+    repetitions = int(args[0]) if args else 7
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / ".git").mkdir()
@@ -48,7 +50,11 @@ def main() -> None:
         env["CODEX_ORCHESTRATOR_ROOT"] = str(root)
         # Bytecode (and pytest's rewritten test module) cached, as on a developer's machine;
         # otherwise every variant re-compiles, which hides the plugin's own cost.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # --no-bytecode: PYTHONDONTWRITEBYTECODE=1, as containers often set it.
+        if no_bytecode:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
         base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_many.py"]
         variants = {
             "plain pytest": base,
@@ -68,7 +74,8 @@ def main() -> None:
         for _ in range(repetitions):  # interleaved, so drift hits every variant alike
             for name, argv in variants.items():
                 samples[name].append(timed(argv, cwd=root, env=env))
-    print(f"{TESTS} trivial tests, {repetitions} interleaved repetitions each (medians)")
+    what = "PYTHONDONTWRITEBYTECODE=1" if no_bytecode else "bytecode cached"
+    print(f"{TESTS} trivial tests, {repetitions} interleaved repetitions each (medians), {what}")
     plain_wall = statistics.median(s[0] for s in samples["plain pytest"])
     plain_cpu = statistics.median(s[1] for s in samples["plain pytest"])
     extra: dict[str, tuple[float, float]] = {}

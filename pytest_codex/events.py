@@ -192,6 +192,7 @@ class EventBus:
         self._redact = redactor or Redactor()
         self._on_sink_failure = on_sink_failure
         self._clock = clock
+        self._valid_types: set[str] = set()  # types already checked against _TYPE
         self.failures: dict[str, str] = {}
 
     @property
@@ -217,8 +218,10 @@ class EventBus:
 
     def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> Event:
         """Emit one event to every sink and return it."""
-        if not _TYPE.fullmatch(type):
-            raise CodexError(f"event type {type!r} is not of the form 'namespace:verb'")
+        if type not in self._valid_types:
+            if not _TYPE.fullmatch(type):
+                raise CodexError(f"event type {type!r} is not of the form 'namespace:verb'")
+            self._valid_types.add(type)
         clean = self._redact(payload) if payload else {}
         # Seq assignment and dispatch happen under one lock so every sink sees events
         # in seq order even when several threads emit.
