@@ -1,32 +1,44 @@
-"""1 GiB of output through one command: peak RSS of the process and throughput vs cat.
+"""1 GiB of output through one command: throughput against the pipe's and the PTY's own
+speed, peak RSS, and the run directory's size against the output's.
 
-Run: .venv/bin/python bench/exec_big_output.py [MiB]
-Goal: peak RSS <= 40 MB (hard ceiling 75 MB). The run streams every chunk as an event into
-a real run's events.jsonl and the full output into the command's log, as `exec` does.
+Run: .venv/bin/python bench/exec_big_output.py [--mib 1024] [--repeat 1]
+Goals (ratios from one run, medians of interleaved repeats):
+- pipe mode >= 60% of ``yes | head | cat > /dev/null``;
+- PTY mode >= 80% of a bare PTY read loop (``pty.fork`` + ``os.read`` of 64 KiB);
+- peak RSS <= 40 MB;
+- run directory <= 1.05x the output (chunks past the inline limit reference the log).
+The run streams every chunk as an event into a real run's events.jsonl and the full output
+into the command's log, as ``exec`` does.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
+import json
+import os
+import pty
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+LINE = "0123456789abcdefghijklmnopqrstuvwxyz" * 3  # text, as build and test logs are
+
 CHILD = """
-import resource, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from pytest_codex.context import Context
 from pytest_codex.run import Run
 from pytest_codex.runtime import ExecSessionManager
 
-root, mib, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+root, mib, mode, line = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 run = Run.start(Context.load(env={"CODEX_ORCHESTRATOR_ROOT": str(root)}), task_id="bench",
                 heartbeat=False)
 with ExecSessionManager() as manager:
     started = time.perf_counter()
-    # Text, as build and test logs are (NUL bytes would each become a 6-byte JSON escape).
-    line = "0123456789abcdefghijklmnopqrstuvwxyz" * 3
     command = f"yes {line} | head -c {mib}M"
     if mode == "pipe":
         command = ["sh", "-c", command]
@@ -35,23 +47,82 @@ with ExecSessionManager() as manager:
     took = time.perf_counter() - started
 run.finish("succeeded")
 total = sum(s.total for s in result.streams.values())
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{mode}: {total / 2**20:.0f} MiB in {took:.2f} s = {total / 2**20 / took:.0f} MiB/s; "
-      f"peak RSS {peak:.1f} MB; log {(run.paths.commands_dir / '01-big.log').stat().st_size} bytes")
+run_dir = sum(p.stat().st_size for p in run.paths.run_dir.rglob("*") if p.is_file())
+print(json.dumps({"seconds": took, "bytes": total, "run_dir": run_dir,
+                  "events": (run.paths.run_dir / "events.jsonl").stat().st_size,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def main() -> None:
-    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
+def cat_baseline(mib: int) -> float:
+    """Seconds for ``yes | head | cat > /dev/null``."""
     started = time.perf_counter()
-    line = "0123456789abcdefghijklmnopqrstuvwxyz" * 3
-    subprocess.run(f"yes {line} | head -c {mib}M | cat > /dev/null", shell=True, check=True)
-    took = time.perf_counter() - started
-    print(f"baseline: yes | head | cat > /dev/null: {mib / took:.0f} MiB/s")
-    for mode in ("pipe", "pty"):
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / ".git").mkdir()
-            subprocess.run([sys.executable, "-c", CHILD, tmp, str(mib), mode], check=True)
+    subprocess.run(f"yes {LINE} | head -c {mib}M | cat > /dev/null", shell=True, check=True)
+    return time.perf_counter() - started
+
+
+def pty_baseline(mib: int) -> float:
+    """Seconds for a bare PTY read loop (pty.fork + os.read of 64 KiB) over the same output."""
+    started = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the same terminal settings as a session (no echo, no CR)
+        os.execvp("sh", ["sh", "-c", f"stty -echo -onlcr; yes {LINE} | head -c {mib}M"])
+    total = 0
+    while True:
+        try:
+            data = os.read(fd, 64 * 1024)
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            break
+        if not data:
+            break
+        total += len(data)
+    os.close(fd)
+    os.waitpid(pid, 0)
+    assert total >= mib << 20, total
+    return time.perf_counter() - started
+
+
+def through_exec(mib: int, mode: str) -> dict[str, float]:
+    """One run of the command in ``mode``, in a fresh root."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / ".git").mkdir()
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, tmp, str(mib), mode, LINE],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    mib = args.mib
+    ratios: dict[str, list[float]] = {"pipe": [], "pty": []}
+    for _ in range(args.repeat):  # interleaved: each ratio's two sides run back to back
+        for mode, baseline, label in (
+            ("pipe", cat_baseline, "yes | head | cat > /dev/null"),
+            ("pty", pty_baseline, "bare PTY read loop (pty.fork + os.read 64 KiB)"),
+        ):
+            base = mib / baseline(mib)
+            got = through_exec(mib, mode)
+            speed = got["bytes"] / 2**20 / got["seconds"]
+            ratios[mode].append(speed / base)
+            print(
+                f"{mode}: {got['bytes'] / 2**20:.0f} MiB at {speed:.0f} MiB/s vs {label} "
+                f"{base:.0f} MiB/s = {speed / base:.0%}; peak RSS {got['rss_mb']:.1f} MB; "
+                f"run dir {got['run_dir'] / got['bytes']:.4f}x the output "
+                f"(events.jsonl {got['events']} bytes)"
+            )
+    for mode, goal in (("pipe", 0.60), ("pty", 0.80)):
+        median = statistics.median(ratios[mode])
+        verdict = "met" if median >= goal else "NOT met"
+        print(f"{mode} throughput ratio: median {median:.0%} (goal >= {goal:.0%}: {verdict})")
 
 
 if __name__ == "__main__":

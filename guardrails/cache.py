@@ -24,7 +24,7 @@ from typing import Any
 
 from pytest_codex.atomic import atomic_write_json, read_json
 from pytest_codex.errors import CodexError
-from pytest_codex.gitenv import safe_git_env
+from pytest_codex.gitenv import BASE_ENV, safe_git_env
 
 from .api import Guardrail, Inputs
 from .files import find_files
@@ -71,7 +71,10 @@ def git_state(root: Path, env: Mapping[str, str], exclude: Sequence[str] = ()) -
     )
     bases: list[list[str]] = []
     for candidate in ([env["BASE_SHA"]] if env.get("BASE_SHA") else []) + ["origin/main"]:
-        sha = _git(root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", env=safe)
+        # Resolving a name runs no filter: the base environment is enough.
+        sha = _git(
+            root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", env=BASE_ENV
+        )
         bases.append([candidate, sha])
         if sha:
             break

@@ -9,7 +9,6 @@ record of what moved where (see docs/architecture.md).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import warnings
@@ -48,8 +47,9 @@ MOVED: dict[str, str] = {
 }
 
 
-class _Alias(importlib.abc.Loader):
-    """Loads an old name as the module at its new place."""
+class _Alias:
+    """Loads an old name as the module at its new place (a loader by protocol: subclassing
+    ``importlib.abc`` would import ``importlib.resources`` at every start-up)."""
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -66,8 +66,9 @@ class _Alias(importlib.abc.Loader):
         """Nothing to run: the module was executed under its new name."""
 
 
-class MovedModuleFinder(importlib.abc.MetaPathFinder):
-    """Finds the old names in :data:`MOVED`, and nothing else."""
+class MovedModuleFinder:
+    """Finds the old names in :data:`MOVED`, and nothing else (a meta path finder by
+    protocol)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
@@ -75,7 +76,7 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder):
         new = MOVED.get(fullname)
         if new is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _Alias(new))
+        return importlib.machinery.ModuleSpec(fullname, _Alias(new))  # type: ignore[arg-type]
 
 
 def install() -> None:

@@ -37,6 +37,7 @@ from .repository import (  # re-exported: they lived here
 from .timeutil import now_iso
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from securesystemslib.signer import (  # type: ignore[attr-defined]  # no __all__
         CryptoSigner,
         SSlibKey,
@@ -93,10 +94,20 @@ def load_signer(
     """This machine's ed25519 signer; the default key file is created (0600, directory 0700)
     when missing and ``create`` is on. None when there is no key and none may be created; a
     :class:`ConfigError` for a key that cannot be read or lies inside ``workspace``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
+    found = _signing_key_pem(env, settings, create=create, workspace=workspace)
+    if found is None:
+        return None
+    return _signer_from_pem(*found)
 
+
+def _signing_key_pem(
+    env: Mapping[str, str],
+    settings: Mapping[str, Any] | None,
+    *,
+    create: bool,
+    workspace: Path | None,
+) -> tuple[bytes, str] | None:
+    """The signing key's PEM bytes and where they came from (see :func:`load_signer`)."""
     pem_text = _lookup(env, KEY_PEM_ENV)
     if pem_text:
         data, where = pem_text.encode(), f"${KEY_PEM_ENV}"
@@ -116,6 +127,14 @@ def load_signer(
                 return None
             _create_key(path)
         data = path.read_bytes()
+    return data, where
+
+
+def _signer_from_pem(data: bytes, where: str) -> CryptoSigner:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -316,6 +335,60 @@ def sign_statement(statement: Mapping[str, Any], signer: CryptoSigner) -> dict[s
     return document
 
 
+# An unencrypted PKCS#8 ed25519 private key is always these 16 DER bytes, then the 32-byte seed.
+_ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def _plain_ed25519_key(pem: bytes) -> Ed25519PrivateKey | None:
+    """The key of an unencrypted PKCS#8 ed25519 PEM (the kind this machine creates), read
+    without pyca's serialization module; None for any other PEM (the full path reads it)."""
+    import base64
+
+    lines = pem.strip().splitlines()
+    if len(lines) < 3 or lines[0] != b"-----BEGIN PRIVATE KEY-----":
+        return None
+    if lines[-1] != b"-----END PRIVATE KEY-----":
+        return None
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+    except ValueError:
+        return None
+    if len(der) != 48 or not der.startswith(_ED25519_PKCS8_PREFIX):
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(der[16:])
+
+
+def sign_statement_with_key(statement: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The envelope :func:`sign_statement` makes, byte for byte (ed25519 signatures are
+    deterministic), built here: importing securesystemslib's signer costs a short run more
+    than everything else it does at its end. Verification stays securesystemslib's."""
+    import base64
+    import hashlib
+
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    kind = PAYLOAD_TYPE.encode()
+    pae = b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+    public = key.public_key().public_bytes_raw().hex()
+    # securesystemslib's default keyid: sha256 of the key's canonical JSON.
+    canonical = json.dumps(
+        {"keytype": "ed25519", "keyval": {"public": public}, "scheme": "ed25519"},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return {
+        "payload": base64.standard_b64encode(payload).decode(),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [
+            {
+                "keyid": hashlib.sha256(canonical.encode()).hexdigest(),
+                "sig": base64.standard_b64encode(key.sign(pae)).decode(),
+            }
+        ],
+    }
+
+
 def attest_run(
     run_dir: Path,
     *,
@@ -334,11 +407,16 @@ def attest_run(
     from .manifest import load_manifest
 
     try:
-        signer = load_signer(env, section, workspace=root)
-        if signer is None:
+        found = _signing_key_pem(env, section, create=True, workspace=root)
+        if found is None:
             return None
         manifest = load_manifest(run_dir / "manifest.json")
-        envelope = sign_statement(build_statement(run_dir, manifest, root), signer)
+        statement = build_statement(run_dir, manifest, root)
+        key = _plain_ed25519_key(found[0])
+        if key is not None:
+            envelope = sign_statement_with_key(statement, key)
+        else:
+            envelope = sign_statement(statement, _signer_from_pem(*found))
         path = run_dir / ATTESTATION_FILE
         atomic_write_text(path, json.dumps(envelope, sort_keys=True) + "\n")
     except Exception as exc:  # evidence is best effort; the run already finished

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 DISTRIBUTION = "pytest-codex-orchestrator"
 IMPORT_NAMES = ("pytest_codex", "guardrails")
@@ -35,6 +39,10 @@ def check_import_names(names: tuple[str, ...] = IMPORT_NAMES) -> None:
 
     Does nothing when this distribution is not installed (a bare source checkout).
     """
+    if _looks_right(names):
+        return  # the common case, without importing importlib.metadata (a third of start-up)
+    import importlib.metadata
+
     try:
         ours = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
@@ -43,6 +51,58 @@ def check_import_names(names: tuple[str, ...] = IMPORT_NAMES) -> None:
         problem = _problem(ours, name)
         if problem is not None:
             raise ImportNameClashError(_message(ours, name, problem))
+
+
+def _dist_info() -> Path | None:
+    """Our ``.dist-info`` directory, the first along ``sys.path`` (as importlib.metadata
+    finds it), or None."""
+    prefix = DISTRIBUTION.replace("-", "_") + "-"
+    for entry in sys.path:
+        try:
+            found = sorted(Path(entry or ".").glob(prefix + "*.dist-info"))
+        except OSError:
+            continue
+        if found:
+            return found[0] if len(found) == 1 else None  # two versions: the full check
+    return None
+
+
+def _looks_right(names: tuple[str, ...]) -> bool:
+    """Whether every name is plainly ours, read straight from our ``.dist-info`` (editable:
+    ``direct_url.json``; wheel: ``RECORD``). False means "not sure": the full check runs."""
+    info = _dist_info()
+    if info is None:
+        return False
+    try:
+        direct = (info / "direct_url.json").read_text()
+    except OSError:
+        direct = ""
+    editable = _editable_from_text(direct) if direct else None
+    record: dict[str, str] = {}
+    if editable is None:
+        try:
+            for line in (info / "RECORD").read_text().splitlines():
+                path, _, rest = line.partition(",")
+                record[path] = rest.partition(",")[0]
+        except OSError:
+            return False
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        found = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+        if editable is not None:
+            if found != (editable / name / "__init__.py").resolve():
+                return False
+            continue
+        entry = record.get(f"{name}/__init__.py")
+        if entry is None or not entry.startswith("sha256="):
+            return False
+        expected = (info.parent / name / "__init__.py").resolve()
+        if found != expected:
+            return False
+        digest = hashlib.sha256(expected.read_bytes()).digest()
+        if "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != entry:
+            return False
+    return True
 
 
 def _problem(ours: importlib.metadata.Distribution, name: str) -> str | None:
@@ -72,6 +132,10 @@ def _editable_root(dist: importlib.metadata.Distribution) -> Path | None:
     text = dist.read_text("direct_url.json")
     if not text:
         return None
+    return _editable_from_text(text)
+
+
+def _editable_from_text(text: str) -> Path | None:
     try:
         document = json.loads(text)
     except ValueError:
@@ -85,6 +149,8 @@ def _editable_root(dist: importlib.metadata.Distribution) -> Path | None:
 def owners(name: str) -> list[str]:
     """``name version`` of every installed distribution other than ours that ships the
     top-level import ``name`` (slow: reads each distribution's metadata)."""
+    import importlib.metadata
+
     found: set[str] = set()
     for dist in importlib.metadata.distributions():
         label = dist.metadata["Name"] or ""

@@ -27,6 +27,7 @@ from .redact import REDACTED, secret_values
 from .timeutil import now_iso
 
 ENVELOPE_VERSION = 1
+_SCALARS = frozenset({int, float, bool, type(None)})
 _TYPE = re.compile(r"[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*")
 
 
@@ -116,6 +117,11 @@ class DispatchingSink:
 
     name = "sink"
 
+    @property
+    def wants_chunk_data(self) -> bool:
+        """Whether this sink reads the text of ``exec:chunk`` events (it handles them)."""
+        return hasattr(self, "_on_exec_chunk")
+
     def handle(self, event: Event) -> None:
         """Dispatch the event to its handler, if any."""
         method = getattr(self, handler_name(event.type), None)
@@ -138,6 +144,20 @@ class Redactor:
         return self._scrub(value)
 
     def _scrub(self, value: Any) -> Any:
+        # Exact-type checks first: the ABC checks below cost more than the scrubbing itself
+        # on the many small payloads of a test session.
+        kind = type(value)
+        if kind is str:
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if kind is dict:
+            return {k: self._scrub(v) for k, v in value.items()}
+        if kind is list:
+            return [self._scrub(v) for v in value]
+        if kind in _SCALARS:
+            return value
         if isinstance(value, str):
             for secret in self.secrets:
                 if secret in value:
@@ -172,6 +192,7 @@ class EventBus:
         self._redact = redactor or Redactor()
         self._on_sink_failure = on_sink_failure
         self._clock = clock
+        self._valid_types: set[str] = set()  # types already checked against _TYPE
         self.failures: dict[str, str] = {}
 
     @property
@@ -197,8 +218,10 @@ class EventBus:
 
     def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> Event:
         """Emit one event to every sink and return it."""
-        if not _TYPE.fullmatch(type):
-            raise CodexError(f"event type {type!r} is not of the form 'namespace:verb'")
+        if type not in self._valid_types:
+            if not _TYPE.fullmatch(type):
+                raise CodexError(f"event type {type!r} is not of the form 'namespace:verb'")
+            self._valid_types.add(type)
         clean = self._redact(payload) if payload else {}
         # Seq assignment and dispatch happen under one lock so every sink sees events
         # in seq order even when several threads emit.

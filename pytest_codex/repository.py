@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .gitenv import safe_git_env
+from .gitenv import BASE_ENV, safe_git_env
 
 
 def _git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -38,12 +38,20 @@ def path_hash(root: Path) -> str:
     return "sha256:" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()
 
 
+def head_commit(root: Path) -> str | None:
+    """The commit at HEAD (None outside git or before the first commit): one git call."""
+    return _git(root, "rev-parse", "--verify", "-q", "HEAD", env=BASE_ENV) or None
+
+
 def git_state(root: Path) -> dict[str, Any]:
     """The ``commit`` at HEAD and whether tracked files are ``dirty`` (None outside git)."""
-    env = safe_git_env(root)
-    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD", env=env)
+    # Reading refs and config never runs a filter: the base environment (hooks, fsmonitor
+    # off) is enough there, and the filter listing (one more git) is paid by status only.
+    commit = _git(root, "rev-parse", "--verify", "-q", "HEAD", env=BASE_ENV)
     status = (
-        _git(root, "status", "--porcelain", "--untracked-files=no", env=env) if commit else None
+        _git(root, "status", "--porcelain", "--untracked-files=no", env=safe_git_env(root))
+        if commit
+        else None
     )
     return {"commit": commit or None, "dirty": bool(status) if status is not None else None}
 
@@ -52,7 +60,7 @@ def repository_identity(root: Path) -> dict[str, Any]:
     """Which repository ``root`` is, and at which commit: ``rootCommit`` (its first commit,
     shared by every clone), ``remote`` (origin's URL), ``pathHash``, ``commit``, ``dirty``."""
     state = git_state(root)
-    env = safe_git_env(root)
+    env = BASE_ENV
     roots = _git(root, "rev-list", "--max-parents=0", "HEAD", env=env) if state["commit"] else None
     remote = (
         _git(root, "config", "--get", "remote.origin.url", env=env) if state["commit"] else None

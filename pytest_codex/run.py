@@ -241,6 +241,12 @@ class Run(RunIdentity):
         """Emit an event on the run's bus."""
         return self.bus.emit(type, payload)
 
+    @property
+    def wants_chunk_data(self) -> bool:
+        """Whether a sink reads the text of chunks past the inline limit (a live stream or
+        terminal); sinks that do not say are assumed to."""
+        return any(getattr(sink, "wants_chunk_data", True) for sink in self.bus.sinks)
+
     def add_sink(self, sink: Sink) -> None:
         """Attach another sink (JSONL to stdout, OTEL, notifications, ...)."""
         self.bus.subscribe(sink)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_codex.attestation import EvidencePolicy, evidence_policy
-from pytest_codex.repository import repository_identity
+from pytest_codex.repository import head_commit
 
 from ..api import Finding, Guardrail, Inputs, Result
 from ..context import GuardrailContext
@@ -102,7 +102,7 @@ class ChecklistGuardrail(Guardrail):
                 "runsPrefix": layout.runs_prefix,
                 "trustedKeys": sorted(k.keyid for k in policy.trusted),
                 "requireSigned": policy.require_signed,
-                "head": repository_identity(ctx.root)["commit"],
+                "head": head_commit(ctx.root),
             },
         )
 

@@ -6,7 +6,11 @@ runs a clean process with stdout and stderr apart and stdin closed. Every comman
 (only the chunks with ``bracket=False``: a caller that records the command itself, as
 :func:`pytest_codex.execution.execute_command` does around all its attempts, emits the pair),
 keeps at most ``memory_cap`` bytes per stream in memory (head and tail) and writes every byte
-to its log. Live sessions are bounded (least recently used evicted, exited ones first) and
+to its log. Past the first :data:`INLINE_LIMIT` bytes of a stream that has a log, chunks
+reference the log (``logOffset``, ``bytes``) instead of repeating it: they carry their text
+only when the emitter wants it (``wants_chunk_data``: a live stream or terminal), and when it
+does not, consecutive reads become one reference of up to :data:`REFERENCE_SPAN` bytes. Live
+sessions are bounded (least recently used evicted, exited ones first) and
 idle ones are closed.
 """
 
@@ -39,6 +43,10 @@ from .pty_session import (
     signal_from_status,
 )
 from .result import CommandResult
+
+INLINE_LIMIT = 64 * 1024  # bytes of each stream whose chunks always carry their text
+REFERENCE_SPAN = 1 << 20  # at most this many log bytes in one text-less reference
+REFERENCE_DELAY = 0.25  # seconds a reference may grow before it is emitted
 
 
 class CommandHandle:
@@ -400,6 +408,11 @@ class _Begun:
         self.log_path = log_path
         self.sandbox_state = sandbox_state
         self.seq = 0
+        # Whether text past the inline limit is wanted (a live stream); unknown: yes.
+        self.wants_data = bool(getattr(emitter, "wants_chunk_data", True))
+        self._seen: dict[str, int] = {}
+        self._offset: dict[str, int] = {}  # log offset of each stream's next referenced byte
+        self._pending: list[Any] | None = None  # [stream, logOffset, bytes, since]
         self.log: IO[bytes] | None = None
         if log_path is not None:
             # Never through a symlink a command may have planted under the run directory.
@@ -425,17 +438,54 @@ class _Begun:
     def on_chunk(self, stream: str, text: str, raw: int) -> None:
         if self.emitter is None:
             return
+        if raw:
+            seen = self._seen.get(stream, 0)
+            self._seen[stream] = seen + raw
+            if seen >= INLINE_LIMIT and self.log is not None:
+                # The capture wrote these bytes to the log just before calling us.
+                self._offset[stream] = self.log.tell() - raw
+            else:
+                self._offset.pop(stream, None)
+        offset = self._offset.get(stream)
+        if offset is None:  # the head of the stream (or no log): the text itself
+            self._emit_chunk({"stream": stream, "data": text, "bytes": len(text.encode())})
+        elif self.wants_data:
+            size = len(text.encode())
+            self._offset[stream] = offset + size
+            self._emit_chunk({"stream": stream, "data": text, "bytes": size, "logOffset": offset})
+        elif raw:
+            self._refer(stream, offset, raw)
+
+    def _emit_chunk(self, fields: dict[str, Any]) -> None:
+        assert self.emitter is not None
+        if self._pending is not None:
+            self.flush_reference()
         self.emitter.emit(
-            "exec:chunk",
-            {
-                "correlationId": self.correlation_id,
-                "stream": stream,
-                "seq": self.seq,
-                "data": text,
-                "bytes": len(text.encode("utf-8")),
-            },
+            "exec:chunk", {"correlationId": self.correlation_id, "seq": self.seq, **fields}
         )
         self.seq += 1
+
+    def _refer(self, stream: str, offset: int, size: int) -> None:
+        # Grow the pending reference while the log bytes stay contiguous and it is young.
+        pending = self._pending
+        if pending is not None:
+            if (
+                pending[0] == stream
+                and pending[1] + pending[2] == offset
+                and pending[2] + size <= REFERENCE_SPAN
+                and time.monotonic() - pending[3] < REFERENCE_DELAY
+            ):
+                pending[2] += size
+                return
+            self.flush_reference()
+        self._pending = [stream, offset, size, time.monotonic()]
+
+    def flush_reference(self) -> None:
+        """Emit the reference that is still growing, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            stream, offset, size, _ = pending
+            self._emit_chunk({"stream": stream, "bytes": size, "logOffset": offset})
 
     def close_log(self) -> None:
         if self.log is not None:
@@ -452,6 +502,8 @@ class _Begun:
         detached: Sequence[Detached] = (),
     ) -> CommandResult:
         finished = {name: capture.finish() for name, capture in captures.items()}
+        if self.emitter is not None:
+            self.flush_reference()
         self.close_log()
         result = CommandResult(
             correlation_id=self.correlation_id,

@@ -16,6 +16,7 @@ the session closes and listed in :attr:`PtySession.detached`.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import os
@@ -51,6 +52,7 @@ _SETUP = (
     "set +o history 2>/dev/null; printf '\\036READY-{token}\\036'\n"
 )
 _SENTINEL_ROOM = 48  # bytes held back in case they start a sentinel
+_RECENT = 1 << 20  # read_until looks at this much recent output at most
 
 
 class ShellStartError(ExecError):
@@ -93,6 +95,10 @@ class RunningCommand:
         self._sentinel = re.compile(rb"\x1eEND-" + token.encode() + rb"-(\d+)\x1e")
         self._pending = bytearray()
         self._unseen = ""  # output not yet matched by read_until
+        # Raw output read_until has not decoded yet: decoding happens only when it looks.
+        self._fresh: list[bytes] = []
+        self._fresh_size = 0
+        self._decoder = codecs.getincrementaldecoder(session.encoding)(errors="replace")
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.status: int | None = None
         self.timed_out = False
@@ -107,6 +113,7 @@ class RunningCommand:
         regex = re.compile(pattern)
         limit = time.monotonic() + timeout
         while True:
+            self._decode_fresh()
             match = regex.search(self._unseen)
             if match:
                 seen, self._unseen = self._unseen[: match.end()], self._unseen[match.end() :]
@@ -167,9 +174,21 @@ class RunningCommand:
     def _deliver(self, data: bytes) -> None:
         if data:
             self.capture.feed(data)
-            self._unseen += data.decode(self.session.encoding, errors="replace")
-            if len(self._unseen) > 1 << 20:  # read_until looks at recent output only
-                self._unseen = self._unseen[-(1 << 19) :]
+            self._fresh.append(data)
+            self._fresh_size += len(data)
+            if self._fresh_size > _RECENT:  # read_until looks at recent output only
+                self._unseen = ""
+                self._decoder.reset()
+                while self._fresh_size > _RECENT // 2 and len(self._fresh) > 1:
+                    self._fresh_size -= len(self._fresh.pop(0))
+
+    def _decode_fresh(self) -> None:
+        if self._fresh:
+            self._unseen += self._decoder.decode(b"".join(self._fresh))
+            self._fresh.clear()
+            self._fresh_size = 0
+            if len(self._unseen) > _RECENT:
+                self._unseen = self._unseen[-(_RECENT // 2) :]
 
 
 class PtySession:
@@ -212,6 +231,9 @@ class PtySession:
         self._proc.delayafterterminate = 0.05
         self.pid: int = self._proc.pid
         self.fd: int = self._proc.fd
+        # Non-blocking reads: a read that finds nothing says so (EAGAIN) without a select
+        # call per read, which would double the system calls of a fast producer.
+        os.set_blocking(self.fd, False)
         self.running: RunningCommand | None = None
         self._closed = False
         token = secrets.token_hex(6)
@@ -236,38 +258,52 @@ class PtySession:
         """Write raw bytes to the PTY."""
         view = memoryview(data)
         while view:
-            written = os.write(self.fd, view)
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:  # the program is not reading its input yet
+                select.select([], [self.fd], [], 1.0)
+                continue
             view = view[written:]
 
     def read(self, timeout: float) -> bytes | None:
         """Up to 64 KiB; None when nothing came within ``timeout``, b"" at the end."""
         if self._closed:
             return b""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return None
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except OSError as exc:
-            if exc.errno == errno.EIO:  # Linux: the other side of the PTY is gone
-                return b""
-            raise
+        data = self._read_now(READ_SIZE)
+        if data is None:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                return None
+            data = self._read_now(READ_SIZE)
+            if data is None:
+                return None
         # A PTY hands out a few KiB per read; take what is already there too, so a fast
         # producer costs one event per 64 KiB rather than one per kernel buffer.
         if data:
             parts = [data]
             size = len(data)
-            while size < READ_SIZE and select.select([self.fd], [], [], 0)[0]:
+            while size < READ_SIZE:
                 try:
                     more = os.read(self.fd, READ_SIZE - size)
                 except OSError:
-                    break  # EIO (end) is reported by the next read
+                    break  # nothing more yet (EAGAIN); EIO (end) is reported by the next read
                 if not more:
                     break
                 parts.append(more)
                 size += len(more)
             data = b"".join(parts)
         return data
+
+    def _read_now(self, size: int) -> bytes | None:
+        """What the PTY holds now (non-blocking): None when nothing, b"" at the end."""
+        try:
+            return os.read(self.fd, size)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # Linux: the other side of the PTY is gone
+                return b""
+            raise
 
     def start(
         self, command: str, *, capture: StreamCapture, timeout: float | None

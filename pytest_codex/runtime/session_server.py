@@ -6,8 +6,9 @@ process that owns the PTY session and listens on a Unix socket; every invocation
 command there and receives the output as it is produced, then the final status. The server
 exits after ``idle_timeout`` seconds without a command, or when its shell exits.
 
-Protocol (one JSON object per line): the client sends ``{"command", "timeout", "logPath"}``;
-the server answers ``{"chunk": {"stream", "data", "bytes"}}`` lines, then one
+Protocol (one JSON object per line): the client sends ``{"command", "timeout", "logPath",
+"wantsData"}``; the server answers ``{"chunk": {"stream", "data", "bytes", "logOffset"}}``
+lines (past the inline limit, ``data`` only when wanted), then one
 ``{"result": {...}}`` (or ``{"error": "..."}``) line.
 """
 
@@ -88,15 +89,19 @@ def _check_peer(connection: socket.socket, path: Path) -> None:
         )
 
 
+_CHUNK_KEYS = ("stream", "data", "bytes", "logOffset")
+
+
 class _Forward:
     """An emitter that sends chunk payloads to the client socket."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, wants_chunk_data: bool = True) -> None:
         self.stream = stream
+        self.wants_chunk_data = wants_chunk_data
 
     def emit(self, type: str, payload: Mapping[str, Any]) -> None:
         if type == "exec:chunk":
-            chunk = {k: payload[k] for k in ("stream", "data", "bytes")}
+            chunk = {k: payload[k] for k in _CHUNK_KEYS if k in payload}
             with contextlib.suppress(OSError):  # a vanished client must not kill the shell
                 self.stream.write(json.dumps({"chunk": chunk}) + "\n")
                 self.stream.flush()
@@ -142,7 +147,7 @@ def serve(path: Path, cwd: Path, wrapper: Sequence[str], idle_timeout: float) ->
                         session_id="shared",
                         timeout=request.get("timeout"),
                         log_path=Path(log) if log else None,
-                        emitter=_Forward(stream),
+                        emitter=_Forward(stream, bool(request.get("wantsData", True))),
                     )
                     answer: dict[str, Any] = {
                         "result": {
@@ -294,6 +299,7 @@ def run_in_server(
             "command": command,
             "timeout": timeout,
             "logPath": None if log_path is None else str(log_path),
+            "wantsData": bool(getattr(emitter, "wants_chunk_data", True)),
         }
         stream.write(json.dumps(request) + "\n")
         stream.flush()

@@ -11,7 +11,8 @@ CLI and its TypeScript SDK, so ``@openai/codex-sdk`` can drive ``codex-orchestra
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..events import Event
@@ -20,6 +21,7 @@ from ..summary import command_text, failure_message, summary_line
 
 __all__ = [
     "AGGREGATE_CAP",
+    "UPDATES_PER_SECOND",
     "ZERO_USAGE",
     "CodexDialect",
     "command_text",
@@ -37,6 +39,10 @@ ZERO_USAGE: dict[str, int] = {
 # The aggregated output an item carries is capped (head and tail kept) so a chatty command
 # cannot make every item.updated line huge; the full output is in the command's log.
 AGGREGATE_CAP = 64 * 1024
+# At most this many item.updated lines a second per item, each after at least as much new
+# output as the previous update carried (the first chunk goes out at once; item.completed
+# carries the final aggregated output): stdout stays linear in the output, about N + 2 caps.
+UPDATES_PER_SECOND = 4
 
 
 class _Aggregate:
@@ -67,8 +73,17 @@ class _Aggregate:
 class CodexDialect:
     """Turns envelope events into Codex ``exec --json`` events (stateful, one per run)."""
 
-    def __init__(self, *, structured_output: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        structured_output: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.structured_output = structured_output
+        self._clock = clock
+        # Per item: when it last had an item.updated, how much output that carried, and how
+        # much has arrived since.
+        self._updated: dict[str, list[float]] = {}
         self._next_item = 0
         self._items: dict[str, dict[str, Any]] = {}
         self._outputs: dict[str, _Aggregate] = {}
@@ -114,8 +129,17 @@ class CodexDialect:
         item = self._items.get(key)
         if item is None:
             return
-        self._outputs[key].add(str(event.payload.get("data", "")))
-        item["aggregated_output"] = self._outputs[key].text()
+        data = str(event.payload.get("data", ""))
+        self._outputs[key].add(data)
+        now = self._clock()
+        last = self._updated.get(key)
+        if last is not None:
+            last[2] += len(data)
+            if now - last[0] < 1.0 / UPDATES_PER_SECOND or last[2] < last[1]:
+                return  # throttled: a later update (or item.completed) carries this output
+        text = self._outputs[key].text()
+        self._updated[key] = [now, float(len(text)), 0.0]
+        item["aggregated_output"] = text
         yield {"type": "item.updated", "item": dict(item)}
 
     def _on_exec_end(self, event: Event) -> Iterator[dict[str, Any]]:
@@ -124,7 +148,10 @@ class CodexDialect:
         item = self._items.pop(key, None)
         if item is None:
             return
-        self._outputs.pop(key, None)
+        output = self._outputs.pop(key, None)
+        self._updated.pop(key, None)
+        if output is not None:
+            item["aggregated_output"] = output.text()
         exit_code = record.get("exitCode")
         item["status"] = "completed" if exit_code == 0 else "failed"
         item["exit_code"] = exit_code if exit_code is not None else -1
@@ -136,7 +163,10 @@ class CodexDialect:
             # The command never ran (or was stopped by the sandbox): declined.
             for key in list(self._items):
                 item = self._items.pop(key)
-                self._outputs.pop(key, None)
+                output = self._outputs.pop(key, None)
+                self._updated.pop(key, None)
+                if output is not None:
+                    item["aggregated_output"] = output.text()
                 item["status"] = "declined"
                 yield {"type": "item.completed", "item": item}
 

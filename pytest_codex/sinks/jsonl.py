@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -46,8 +47,17 @@ class JsonlFileSink:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
+    wants_chunk_data = False  # chunks past the inline limit are stored as log references
+
     def handle(self, event: Event) -> None:
-        """Append the event's line (now, or with the next flush for buffered types)."""
+        """Append the event's line (now, or with the next flush for buffered types).
+
+        A chunk that references the log (``logOffset``) is stored without its text: the log
+        has it."""
+        if event.type == "exec:chunk" and "logOffset" in event.payload:
+            payload = event.payload
+            if "data" in payload:
+                event = replace(event, payload={k: v for k, v in payload.items() if k != "data"})
         line = (event.to_json() + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
@@ -116,6 +126,7 @@ class JsonlStreamSink:
         self.name = name
         self.stream = stream
         self.render = render
+        self.wants_chunk_data = True  # a live stream carries every chunk's text
 
     def handle(self, event: Event) -> None:
         """Write the event's line(s)."""

@@ -46,6 +46,9 @@ THROTTLED = frozenset(
         r.INSTRUCTIONS_LOADED,
         r.SINK_STATUS,
         r.SANDBOX_BACKEND,
+        # A suite's guardrail items finish one after another, each in a fraction of a
+        # second: one write for all of them, not one of the whole (large) manifest each.
+        r.GUARDRAIL_RESULT,
     }
 )
 
@@ -54,6 +57,7 @@ class ManifestSink:
     """Folds a run's events into its manifest and keeps the file on disk current."""
 
     name = "manifest"
+    wants_chunk_data = False  # counts and offsets only
 
     def __init__(
         self,

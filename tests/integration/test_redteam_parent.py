@@ -24,6 +24,7 @@ from pytest_codex.context import Context
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.errors import UnsafePathError
 from pytest_codex.paths import ROOT_ENV
+from pytest_codex.repository import repository_identity
 from pytest_codex.run import Run
 from tests.helpers.repos import commit, git, write
 
@@ -325,6 +326,21 @@ def test_a_planted_filter_driver_does_not_run_when_spec_guard_diffs(
     session.use_cache = False
     record = session.run(SpecGuard())
     assert record["status"] != "crashed"
+    assert not marker.exists()
+
+
+def test_a_runs_repository_identity_runs_no_planted_hook_fsmonitor_or_filter(
+    trapped_repo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, marker = trapped_repo
+    write(root, {".gitattributes": "*.py filter=evil\n"})
+    script = tmp_path / "clean.sh"
+    script.write_text(f"#!/bin/sh\necho ran >> {marker}\ncat\n")
+    script.chmod(0o755)
+    git(root, "config", "filter.evil.clean", str(script))
+    identity = repository_identity(root)
+    assert identity["commit"] and identity["dirty"] is True  # git ran and saw the change
+    finished_run(root)
     assert not marker.exists()
 
 

@@ -26,6 +26,7 @@ from pytest_codex.attestation import (
     default_key_path,
     load_signer,
     read_envelope,
+    sign_statement,
     signer_public_key,
     verify_run,
 )
@@ -208,3 +209,39 @@ def test_trusted_keys_come_from_pem_text_or_repository_files(
     assert not EvidencePolicy.from_settings({}, tmp_path).require_signed
     with pytest.raises(ConfigError, match=r"evidence.trusted_keys\[0\]"):
         EvidencePolicy.from_settings({"trusted_keys": ["keys/none.pub"]}, tmp_path)
+
+
+def test_the_envelope_built_without_securesystemslib_is_its_envelope_byte_for_byte() -> None:
+    from pytest_codex.attestation import _plain_ed25519_key, sign_statement_with_key
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    statement = {"_type": "x", "subject": [{"name": "manifest.json"}], "ü": "ñ"}
+    key = _plain_ed25519_key(pem)
+    assert key is not None
+    ours = sign_statement_with_key(statement, key)
+    theirs = sign_statement(
+        statement, load_signer({"CODEX_ORCHESTRATOR_SIGNING_KEY_PEM": pem.decode()})
+    )
+    assert ours == theirs
+    public = SSlibKey.from_crypto(private.public_key())
+    Envelope.from_dict(ours).verify([public], 1)
+
+
+def test_a_pem_that_is_not_a_plain_ed25519_key_takes_the_full_path() -> None:
+    from pytest_codex.attestation import _plain_ed25519_key
+
+    encrypted = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
+    assert _plain_ed25519_key(encrypted) is None
+    assert (
+        _plain_ed25519_key(b"-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----")
+        is None
+    )

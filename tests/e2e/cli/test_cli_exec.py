@@ -317,3 +317,17 @@ def test_a_sandbox_denial_is_retried_escalated_between_begin_and_end(repo: Path)
     finally:
         target.unlink(missing_ok=True)
         outside.rmdir()
+
+
+def test_the_codex_dialect_stays_linear_in_a_commands_output(repo: Path) -> None:
+    size = 4 << 20  # 4 MiB: every item.updated used to repeat up to 64 KiB of it
+    script = f"yes 0123456789abcdefghijklmnopqrstuvwxyz 2>/dev/null | head -c {size}"
+    result = exec_cli(repo, "exec", "--json", "--pipe", "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    events = _lines(result.stdout)
+    completed = next(e for e in events if e["type"] == "item.completed")["item"]
+    line = "0123456789abcdefghijklmnopqrstuvwxyz\n"
+    expected_end = (line * (size // len(line) + 1))[:size][-1000:]
+    assert "omitted" in completed["aggregated_output"]
+    assert completed["aggregated_output"].endswith(expected_end)
+    assert len(result.stdout.encode()) <= 1.5 * size
