@@ -57,8 +57,11 @@ def test_sigkill_at_random_moments_leaves_every_manifest_valid(tmp_path: Path) -
     for path in manifests:
         manifest = json.loads(path.read_text())  # parseable...
         schemas.validate("manifest", manifest, what=str(path))  # ...and schema-valid
-        assert manifest["status"] == "in_progress"
-        assert is_stale(manifest, now=time.time() + 3600)
+        # Killed mid-way: still in progress, or already marked abandoned by a later writer
+        # of the task that found its heartbeat stale and its lock free (a slow machine).
+        assert manifest["status"] in ("in_progress", "abandoned")
+        if manifest["status"] == "in_progress":
+            assert is_stale(manifest, now=time.time() + 3600)
         written += len(manifest["tests"])
         lines = (path.parent / "events.jsonl").read_text().splitlines()
         events = [json.loads(line) for line in lines]  # whole lines only
