@@ -85,6 +85,18 @@ if (scenario === "run") {
     }
   })());
   out.threadId = thread.id;
+} else if (scenario === "everyOption") {
+  // Every option the SDK turns into a flag, as an app might set them.
+  const full = new Codex({ codexPathOverride: cli, baseUrl: "http://127.0.0.1:9/v1",
+                           config: { model_verbosity: "low", tools: { view_image: true } },
+                           configOverrides: ["show_raw_agent_reasoning=true"] });
+  const thread = full.startThread({ ...options, model: "gpt-5-codex", threadSource: "app",
+    modelReasoningEffort: "high", networkAccessEnabled: false, webSearchMode: "disabled",
+    approvalPolicy: "never", additionalDirectories: [workdir] });
+  out.turn = turn(await thread.run(
+    [{ type: "text", text: "echo every-option" }, { type: "local_image", path: `${workdir}/x.png` }],
+    { cyberAccessProgram: "standard" }));
+  out.threadId = thread.id;
 } else if (scenario === "concurrent") {
   const threads = [0, 1, 2].map(() => codex.startThread(options));
   const turns = await Promise.all(threads.map((t, i) => t.run(`echo thread-${i}`)));
@@ -297,3 +309,30 @@ def test_concurrent_threads(sdk_dir: Path, places: tuple[Path, Path, Path]) -> N
         manifest = finished_run(places[1], run_id)
         assert manifest["status"] == "succeeded"
         assert [c["argv"][-1] for c in manifest["commands"]] == [f"echo thread-{index}"]
+
+
+def test_every_sdk_option_is_accepted_and_the_unused_ones_recorded(
+    sdk_dir: Path, places: tuple[Path, Path, Path]
+) -> None:
+    out = drive(sdk_dir, places, "everyOption")
+    assert out["turn"]["items"][0]["aggregated_output"] == "every-option\n"
+    manifest = finished_run(places[1], out["threadId"])
+    assert manifest["status"] == "succeeded"
+    options = manifest["summary"]["execOptions"]
+    assert options["model"] == "gpt-5-codex" and options["cyberAccessProgram"] == "standard"
+    assert options["images"] == [str(places[1] / "x.png")]
+    assert set(options["unusedFlags"]) >= {
+        "--model",
+        "--image",
+        "--cyber-access-program",
+        "--thread-source",
+        "--config model_reasoning_effort",
+        "--config web_search",
+        "--config openai_base_url",
+        "--config model_verbosity",
+        "--config tools.view_image",
+        "--config show_raw_agent_reasoning",
+    }
+    # Honoured, not merely recorded:
+    assert "--config approval_policy" not in options["unusedFlags"]
+    assert manifest["config"]["approval_policy"] == {"value": "never", "source": "cli"}
