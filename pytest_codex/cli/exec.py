@@ -320,24 +320,25 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             context, runner="cli", pipeline_id="exec", pipeline_title="exec", sinks=sinks
         )
     ignored = sorted(k for k in overrides if k not in KNOWN_CODEX_CONFIG)
-    options = run.emit(
-        "exec:options",
-        {
-            "codexOverrides": overrides,
-            "ignoredOverrides": ignored,
-            "unusedFlags": unused_flags(args, ignored),
-            "model": args.model,
-            "images": list(args.image),
-            "addDirs": list(args.add_dir),
-            "workingDirectory": str(cwd),
-            "skipGitRepoCheck": bool(args.skip_git_repo_check),
-            "cyberAccessProgram": args.cyber_access_program,
-            "profile": args.profile,
-            "threadSource": args.thread_source,
-            "outputSchema": str(args.output_schema) if args.output_schema else None,
-        },
-    )
+    # From here to the end of finish, a SIGTERM (or any error) still finishes the run.
     with finish_on_error(run):
+        options = run.emit(
+            "exec:options",
+            {
+                "codexOverrides": overrides,
+                "ignoredOverrides": ignored,
+                "unusedFlags": unused_flags(args, ignored),
+                "model": args.model,
+                "images": list(args.image),
+                "addDirs": list(args.add_dir),
+                "workingDirectory": str(cwd),
+                "skipGitRepoCheck": bool(args.skip_git_repo_check),
+                "cyberAccessProgram": args.cyber_access_program,
+                "profile": args.profile,
+                "threadSource": args.thread_source,
+                "outputSchema": str(args.output_schema) if args.output_schema else None,
+            },
+        )
         execution = execute_command(
             run,
             argv,
@@ -347,21 +348,21 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             mode="pipe" if args.pipe else "pty",
             writable_roots=[Path(d).resolve() for d in args.add_dir],
         )
-    status: str = execution.status
-    detail: str | None = execution.detail
-    exit_code: int = execution.exit_code
-    outputs = execution.outputs()
-    if output_schema is not None and status == "succeeded":
-        structured, problem = structured_output(execution.stdout_text(), output_schema)
-        if problem is None:
-            outputs["structured"] = structured
-        else:
-            status, detail, exit_code = "failed", problem, EXIT_OUTPUT_SCHEMA
-    summary = run.finish(
-        status,
-        detail=detail,
-        summary={**execution.summary(), "outputs": outputs, "execOptions": options.payload},
-    )
+        status: str = execution.status
+        detail: str | None = execution.detail
+        exit_code: int = execution.exit_code
+        outputs = execution.outputs()
+        if output_schema is not None and status == "succeeded":
+            structured, problem = structured_output(execution.stdout_text(), output_schema)
+            if problem is None:
+                outputs["structured"] = structured
+            else:
+                status, detail, exit_code = "failed", problem, EXIT_OUTPUT_SCHEMA
+        summary = run.finish(
+            status,
+            detail=detail,
+            summary={**execution.summary(), "outputs": outputs, "execOptions": options.payload},
+        )
     if args.output_last_message is not None:
         last = (
             json.dumps(outputs["structured"]) if "structured" in outputs else summary_line(summary)

@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,8 +95,13 @@ if (scenario === "run") {
     modelReasoningEffort: "high", networkAccessEnabled: false, webSearchMode: "disabled",
     approvalPolicy: "never", additionalDirectories: [workdir] });
   out.turn = turn(await thread.run(
-    [{ type: "text", text: "echo every-option" }, { type: "local_image", path: `${workdir}/x.png` }],
+    [{ type: "text", text: "echo every-option" },
+     { type: "local_image", path: `${workdir}/x.png` }],
     { cyberAccessProgram: "standard" }));
+  out.threadId = thread.id;
+} else if (scenario === "write") {
+  const thread = codex.startThread(options);
+  out.turn = turn(await thread.run("touch made-by-sdk && echo wrote"));
   out.threadId = thread.id;
 } else if (scenario === "concurrent") {
   const threads = [0, 1, 2].map(() => codex.startThread(options));
@@ -127,16 +133,24 @@ def sdk_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def places(tmp_path: Path) -> tuple[Path, Path, Path]:
     """(the app's directory A, the thread's working directory B, a launcher of the CLI)."""
+    return make_places(tmp_path)
+
+
+def make_places(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A and B under ``tmp_path``, B a git repository with a config file."""
     app, work = tmp_path / "app", tmp_path / "work"
     app.mkdir()
     work.mkdir()
     subprocess.run(["git", "init", "-q", str(work)], check=True)
     # Notifications are part of what a finished run writes: a file target records them.
     (work / "codex.orchestrator.yaml").write_text(f"notify:\n  - file://{tmp_path}/notes.jsonl\n")
-    # The SDK spawns the path it is given: a small launcher for this interpreter's CLI.
-    launcher = tmp_path / "codex-orchestrator"
-    launcher.write_text(f'#!/bin/sh\nexec {sys.executable} -m pytest_codex.cli "$@"\n')
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
+    # The SDK spawns the path it is given: the installed console script, as a user's would
+    # be (else a small launcher for this interpreter's CLI).
+    launcher = Path(sys.executable).with_name("codex-orchestrator")
+    if not launcher.is_file():
+        launcher = tmp_path / "codex-orchestrator"
+        launcher.write_text(f'#!/bin/sh\nexec {sys.executable} -m pytest_codex.cli "$@"\n')
+        launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
     return app, work, launcher
 
 
@@ -336,3 +350,19 @@ def test_every_sdk_option_is_accepted_and_the_unused_ones_recorded(
     # Honoured, not merely recorded:
     assert "--config approval_policy" not in options["unusedFlags"]
     assert manifest["config"]["approval_policy"] == {"value": "never", "source": "cli"}
+
+
+@pytest.mark.parametrize("base", ["/tmp", "/var/tmp"])
+def test_workspace_write_can_write_the_working_directory(sdk_dir: Path, base: str) -> None:
+    # The working directory is the sandbox's workspace, wherever it is.
+    top = Path(tempfile.mkdtemp(prefix="codex-sdk-write-", dir=base))
+    try:
+        places = make_places(top)
+        out = drive(sdk_dir, places, "write")
+        work = places[1]
+        assert out["turn"]["items"][0]["status"] == "completed", out
+        assert (work / "made-by-sdk").is_file()
+        manifest = finished_run(work, out["threadId"])
+        assert manifest["status"] == "succeeded"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
