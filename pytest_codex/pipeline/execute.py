@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 PASSING = frozenset({"passed", "warned", "skipped"})
 
 
-def resolve_guardrails(run_config: Any, pipeline: Pipeline) -> dict[str, Guardrail]:
-    """The guardrail of every guardrail stage; a UsageError naming an unknown one."""
+def resolve_guardrails(
+    run_config: Any, pipeline: Pipeline, root: Path | None = None
+) -> dict[str, Guardrail]:
+    """The guardrail of every guardrail stage (``guardrails.plugins`` imported from the
+    repository ``root``); a UsageError naming an unknown one."""
     from guardrails.registry import available
 
     wanted = [s.guardrail for s in pipeline.stages if s.kind == "guardrail" and s.guardrail]
     if not wanted:
         return {}
     settings = run_config.get("guardrails") or {}
-    found = available(settings)
+    found = available(settings, root)
     unknown = sorted({name for name in wanted if name not in found})
     if unknown:
         raise UsageError(
@@ -61,8 +64,12 @@ def execute_pipeline(
     from ..execution import execute_command
     from ..orchestrator import ToolOrchestrator
     from ..runtime import ExecSessionManager
+    from ..sandbox import protected_paths
 
-    orchestrator = orchestrator or ToolOrchestrator.for_run(run)
+    # Stages may run the suite, which records a child run: new evidence may be written, the
+    # evidence already there (this run's included) stays read-only in the sandbox.
+    protected = protected_paths(run.paths, child_runs=True)
+    orchestrator = orchestrator or ToolOrchestrator.for_run(run, protected=protected)
     manager = ExecSessionManager(**run.config.settings().exec.manager_options())
     workdir = cwd or run.paths.root
     session = GuardrailSession.for_run(run, use_cache=use_cache, dry_run=dry_run)
