@@ -130,7 +130,7 @@ def _add_exec_options(parser: argparse.ArgumentParser) -> None:
     codex.add_argument("--color", metavar="WHEN", help="accepted and recorded")
     codex.add_argument("--oss", action="store_true", help="accepted and recorded")
     codex.add_argument("--ephemeral", action="store_true", help="accepted and recorded")
-    codex.add_argument("--thread-source", help=argparse.SUPPRESS)
+    codex.add_argument("--thread-source", metavar="SOURCE", help="accepted and recorded")
 
 
 # The Codex CLI flags accepted for compatibility that change nothing here: (flag, dest).
