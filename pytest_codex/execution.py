@@ -10,6 +10,7 @@ tool run's id and every attempt's log.
 from __future__ import annotations
 
 import secrets
+import signal as _signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from .records import EXEC_BEGIN, EXEC_END, CommandRecord, command_record
 from .runtime import CommandResult, ExecSessionManager
 from .runtime.runners import StreamingRunner
 from .sandbox import protected_paths
-from .timeutil import now_iso
+from .timeutil import now_iso, parse_timestamp
 
 _counter_lock = threading.Lock()
 
@@ -212,6 +213,22 @@ def execute_command(
         )
     except Exception as exc:  # refused / denied / exhausted: recorded, mapped to exit codes
         error = exc
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the tree is killed, then recorded
+        if own_manager:
+            manager.close_all()
+        record = _record(None, correlation_id, argv, cwd, use_session, mode, final_log, started)
+        record["signal"] = int(getattr(exc, "signum", _signal.SIGINT))
+        record["durationMs"] = _elapsed_ms(started)
+        # The interrupted attempt's log is on disk though no result names it yet.
+        stem = f"{index:02d}-{correlation_id}.attempt"
+        logs = sorted(str(p) for p in run.paths.commands_dir.glob(f"{stem}*.log"))
+        if logs:
+            Path(logs[-1]).replace(final_log)
+            logs[-1] = str(final_log)
+            record["logPath"] = str(final_log)
+        record["attemptLogs"] = logs
+        run.emit(EXEC_END, {"command": record})
+        raise
     finally:
         if own_manager:
             manager.close_all()
@@ -228,6 +245,10 @@ def execute_command(
     record["attemptLogs"] = list(logs)
     run.emit(EXEC_END, {"command": record})
     return CommandExecution(list(argv), cwd, use_session, tool, final, record, error, logs)
+
+
+def _elapsed_ms(started: str) -> float:
+    return round((parse_timestamp(now_iso()) - parse_timestamp(started)).total_seconds() * 1000, 3)
 
 
 def _record(
@@ -272,5 +293,9 @@ def finish_on_error(run: Any) -> Iterator[None]:
         if not run.finished:
             message = str(exc) if isinstance(exc, CodexError) else f"{type(exc).__name__}: {exc}"
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+            if isinstance(exc, KeyboardInterrupt):
+                signum = int(getattr(exc, "signum", _signal.SIGINT))
+                name = _signal.Signals(signum).name
+                message = f"{name} received: the command tree was killed and the run cancelled"
             run.finish(status, detail=message)
         raise

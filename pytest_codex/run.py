@@ -8,9 +8,12 @@ Start one with :meth:`Run.start`, add to it with :meth:`Run.emit`, end it with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from . import schemas
@@ -63,6 +66,7 @@ class Run(RunIdentity):
         self._heartbeat = heartbeat
         self._finished: dict[str, Any] | None = None
         self._run_lock: RunLock | None = None
+        self._reporters: list[Sink] = []
 
     @property
     def status(self) -> str:
@@ -214,7 +218,8 @@ class Run(RunIdentity):
         # event that events.jsonl does not (a kill between the two writes loses neither).
         bus.subscribe(journal)
         bus.subscribe(manifest)
-        for sink in [*configured_sinks(context, paths), *sinks]:
+        reporters = list(sinks)
+        for sink in [*configured_sinks(context, paths), *reporters]:
             bus.subscribe(sink)
             manifest.record_health(sink.name, {"state": "active", "error": None}, write=False)
         beat = None
@@ -223,6 +228,7 @@ class Run(RunIdentity):
         run = cls(
             context=context, paths=paths, runner=runner, bus=bus, manifest=manifest, heartbeat=beat
         )
+        run._reporters = reporters
         if first_event is not None:
             run.emit(
                 first_event,
@@ -285,12 +291,25 @@ class Run(RunIdentity):
     ) -> dict[str, Any]:
         """End the run: emit ``run:summary``, write manifest, state and task metrics.
 
+        Everything is on disk (manifest, ``events.jsonl``, attestation, ``state.json``,
+        ``metrics.json``, the OTEL export and notification records, each within its bound)
+        before the caller's reporting sinks (the ``sinks=`` given to :meth:`start` /
+        :meth:`resume`: stdout, terminal) see ``run:summary``: a client that kills the
+        process as soon as it reads the final event loses nothing. SIGTERM and SIGINT
+        arriving meanwhile are held and re-delivered once the run is finished.
+
         Idempotent: a second call returns the first summary.
         """
         if self._finished is not None:
             return self._finished
         if status not in TERMINAL_STATUSES:
             raise UsageError(f"cannot finish a run as {status!r}; use one of {TERMINAL_STATUSES}")
+        with signals_held():
+            return self._finish(status, detail, summary)
+
+    def _finish(
+        self, status: str, detail: str | None, summary: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         if self._heartbeat is not None:
             self._heartbeat.stop()
         body = self.summary_base(status, detail)
@@ -309,7 +328,12 @@ class Run(RunIdentity):
             if extra:
                 body.update(extra)
         body.setdefault("notifications", {"targets": [], "delivered": [], "failures": []})
-        self.emit("run:summary", body)
+        # The reporters see the final event last, after everything else is written.
+        reporters = [sink for sink in self.bus.sinks if sink in self._reporters]
+        for sink in reporters:
+            self.bus.unsubscribe(sink)
+            self.manifest.record_health(sink.name, {"state": "closed", "error": None}, write=False)
+        event = self.emit("run:summary", body)
         self._close_sinks()
         from .attestation import attest_run
 
@@ -330,6 +354,12 @@ class Run(RunIdentity):
         self._finished = body
         if self._run_lock is not None:
             self._run_lock.release()
+        for sink in reporters:
+            try:
+                sink.handle(event)
+                sink.close()
+            except (OSError, ValueError):  # stdout gone (the client hung up): all is on disk
+                continue
         return body
 
     def _close_sinks(self) -> None:
@@ -410,6 +440,34 @@ def append_event(
         name, error = next(iter(bus.failures.items()))
         raise CodexError(f"could not record {type} in {manifest_path} ({name}: {error})")
     return event
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT for the duration of the block (main thread only; elsewhere a
+    no-op) and re-deliver the first one that arrived after it, to the handler that was in
+    place before: the run's final writes are never cut short, the signal is not lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def _hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous: dict[int, Any] = {}
+    for held_signal in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(held_signal)
+        if handler is None or handler == signal.SIG_IGN:
+            continue
+        previous[held_signal] = signal.signal(held_signal, _hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def _sink_failed(manifest: ManifestSink) -> Any:

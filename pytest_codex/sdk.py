@@ -85,12 +85,20 @@ class ExecResult:
         return document
 
 
+# SIGTERM to SIGKILL: above what the CLI may take to finish a run it was told to end (the
+# notification bound, longest target timeout + 0.5 s, plus the OTEL flush bound; 7.5 s
+# with the defaults), so a cancelled run is written in full before anything is forced.
+KILL_GRACE_SECONDS = 10.0
+
+
 @dataclass
 class ExecStream:
-    """A running invocation: iterate it for events; ``cancel()`` kills it."""
+    """A running invocation: iterate it for events; ``cancel()`` kills it (SIGTERM to its
+    process group, SIGKILL after ``kill_grace`` seconds)."""
 
     process: subprocess.Popen[str]
     timeout: float | None
+    kill_grace: float = KILL_GRACE_SECONDS
     events: list[Event] = field(default_factory=list)
     _stderr: list[str] = field(default_factory=list)
     _expired: bool = False
@@ -122,7 +130,7 @@ class ExecStream:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=2)
+            self.process.wait(timeout=self.kill_grace)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -201,8 +209,10 @@ class CodexOrchestrator:
         env: Mapping[str, str] | None = None,
         executable: Sequence[str] | None = None,
         options: Sequence[str] = (),
+        kill_grace: float = KILL_GRACE_SECONDS,
     ) -> None:
         self.task = task
+        self.kill_grace = kill_grace
         self.cwd = None if cwd is None else Path(cwd)
         self.env = dict(os.environ if env is None else env)
         self.executable = list(executable or [sys.executable, "-m", "pytest_codex.cli"])
@@ -228,7 +238,7 @@ class CodexOrchestrator:
             bufsize=1,
             start_new_session=True,  # so timeout and cancel kill the whole tree
         )
-        return ExecStream(process, timeout)
+        return ExecStream(process, timeout, kill_grace=self.kill_grace)
 
     def stream(
         self,

@@ -32,6 +32,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: unwound like Ctrl-C, so the command's process group is killed and the
     run is finished as cancelled (with its ``run:summary``) before the CLI exits 143."""
 
+    signum = signal.SIGTERM
+
 
 @contextlib.contextmanager
 def _sigterm_unwinds() -> Iterator[None]:

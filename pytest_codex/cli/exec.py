@@ -5,14 +5,18 @@ Two invocation forms share one implementation:
 - ours: ``exec [options] -- CMD [ARGS...]``;
 - Codex's, as its TypeScript SDK spawns it: ``exec --experimental-json [--config k=v]...
   [--model M] [--sandbox S] [--cd DIR] [--add-dir DIR]... [--skip-git-repo-check]
-  [--output-schema FILE] [resume THREAD_ID] [--image F]...`` with the prompt on stdin; the
-  prompt is the shell command to run, and ``resume THREAD_ID`` appends to that run.
+  [--output-schema FILE] [--cyber-access-program V] [resume THREAD_ID] [--image F]...`` with
+  the prompt on stdin; the prompt is the shell command to run, ``resume THREAD_ID`` appends
+  to that run, and ``--cd DIR`` is the working root (the run lands in DIR's repository).
+  Codex flags that change nothing here are accepted and listed in ``exec:options``
+  (``unusedFlags``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -42,7 +46,8 @@ def _add_exec_options(parser: argparse.ArgumentParser) -> None:
         dest="cwd",
         metavar="DIR",
         type=Path,
-        help="working directory of the command (default: current)",
+        help="working directory of the command and of the run: the run is recorded in the "
+        "repository (or directory) of DIR, not the caller's (default: current)",
     )
     parser.add_argument(
         "--session",
@@ -116,7 +121,41 @@ def _add_exec_options(parser: argparse.ArgumentParser) -> None:
     codex.add_argument(
         "-i", "--image", metavar="FILE", action="append", default=[], help="accepted and recorded"
     )
-    codex.add_argument("--thread-source", help=argparse.SUPPRESS)
+    codex.add_argument(
+        "--cyber-access-program",
+        metavar="VALUE",
+        help="accepted and recorded (no model runs here)",
+    )
+    codex.add_argument("-p", "--profile", help="Codex config profile: accepted and recorded")
+    codex.add_argument("--color", metavar="WHEN", help="accepted and recorded")
+    codex.add_argument("--oss", action="store_true", help="accepted and recorded")
+    codex.add_argument("--ephemeral", action="store_true", help="accepted and recorded")
+    codex.add_argument("--thread-source", metavar="SOURCE", help="accepted and recorded")
+
+
+# The Codex CLI flags accepted for compatibility that change nothing here: (flag, dest).
+UNUSED_CODEX_FLAGS = (
+    ("--model", "model"),
+    ("--image", "image"),
+    ("--cyber-access-program", "cyber_access_program"),
+    ("--profile", "profile"),
+    ("--color", "color"),
+    ("--oss", "oss"),
+    ("--ephemeral", "ephemeral"),
+    ("--thread-source", "thread_source"),
+    ("--skip-git-repo-check", "skip_git_repo_check"),
+)
+
+
+def unused_flags(args: argparse.Namespace, ignored_overrides: list[str]) -> list[str]:
+    """The Codex flags given on this command line that have no effect here, as given
+    (``--config KEY`` for each ignored override)."""
+    given = [
+        flag
+        for flag, dest in UNUSED_CODEX_FLAGS
+        if getattr(args, dest, None) not in (None, False, [])
+    ]
+    return given + [f"--config {key}" for key in ignored_overrides]
 
 
 def register(subparsers: Any) -> None:
@@ -206,6 +245,17 @@ def _output_mode(args: argparse.Namespace, stdout: IO[str]) -> str:
     return "human" if stdout.isatty() else "jsonl"
 
 
+def _resolve_paths(args: argparse.Namespace) -> None:
+    """Make the path options absolute against the caller's directory, before ``--cd``
+    changes it."""
+    for dest in ("output_schema", "output_last_message", "config_file"):
+        value = getattr(args, dest, None)
+        if value is not None:
+            setattr(args, dest, Path(value).absolute())
+    args.add_dir = [str(Path(d).absolute()) for d in args.add_dir]
+    args.image = [str(Path(i).absolute()) for i in args.image]
+
+
 def _read_prompt(stdin: IO[str]) -> list[str]:
     if stdin.isatty():
         raise UsageError("no command: pass '-- CMD [ARGS...]' or pipe a command line on stdin")
@@ -241,13 +291,17 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
         validate_session_id(args.session, source="--session")
         checked_socket_dir()
     overrides = parse_overrides(args.overrides)
-    cli, flags = _cli_config(args, overrides)
-    context = Context.load(cli=cli, cli_flags=flags, config_file=args.config_file)
-    output_schema = load_output_schema(args.output_schema)
-    argv = args.command if args.command else _read_prompt(stdin)
     cwd = (args.cwd or Path.cwd()).resolve()
     if not cwd.is_dir():
-        raise UsageError(f"--cwd {cwd}: not a directory")
+        raise UsageError(f"--cd {cwd}: not a directory; pass an existing directory")
+    _resolve_paths(args)
+    # --cd is the working root, as in Codex: the run, the config file and the instructions
+    # are those of DIR's repository (or DIR), whatever directory the caller runs in.
+    os.chdir(cwd)
+    cli, flags = _cli_config(args, overrides)
+    context = Context.load(cwd=cwd, cli=cli, cli_flags=flags, config_file=args.config_file)
+    output_schema = load_output_schema(args.output_schema)
+    argv = args.command if args.command else _read_prompt(stdin)
     mode = _output_mode(args, stdout)
     sinks: list[Sink] = []
     if mode == "jsonl":
@@ -266,20 +320,26 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
         run = Run.start(
             context, runner="cli", pipeline_id="exec", pipeline_title="exec", sinks=sinks
         )
-    ignored = {k: v for k, v in overrides.items() if k not in KNOWN_CODEX_CONFIG}
-    run.emit(
-        "exec:options",
-        {
-            "codexOverrides": overrides,
-            "ignoredOverrides": sorted(ignored),
-            "model": args.model,
-            "images": list(args.image),
-            "addDirs": list(args.add_dir),
-            "skipGitRepoCheck": bool(args.skip_git_repo_check),
-            "outputSchema": str(args.output_schema) if args.output_schema else None,
-        },
-    )
+    ignored = sorted(k for k in overrides if k not in KNOWN_CODEX_CONFIG)
+    # From here to the end of finish, a SIGTERM (or any error) still finishes the run.
     with finish_on_error(run):
+        options = run.emit(
+            "exec:options",
+            {
+                "codexOverrides": overrides,
+                "ignoredOverrides": ignored,
+                "unusedFlags": unused_flags(args, ignored),
+                "model": args.model,
+                "images": list(args.image),
+                "addDirs": list(args.add_dir),
+                "workingDirectory": str(cwd),
+                "skipGitRepoCheck": bool(args.skip_git_repo_check),
+                "cyberAccessProgram": args.cyber_access_program,
+                "profile": args.profile,
+                "threadSource": args.thread_source,
+                "outputSchema": str(args.output_schema) if args.output_schema else None,
+            },
+        )
         execution = execute_command(
             run,
             argv,
@@ -292,17 +352,21 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             mode="pipe" if args.pipe else "pty",
             writable_roots=[Path(d).resolve() for d in args.add_dir],
         )
-    status: str = execution.status
-    detail: str | None = execution.detail
-    exit_code: int = execution.exit_code
-    outputs = execution.outputs()
-    if output_schema is not None and status == "succeeded":
-        structured, problem = structured_output(execution.stdout_text(), output_schema)
-        if problem is None:
-            outputs["structured"] = structured
-        else:
-            status, detail, exit_code = "failed", problem, EXIT_OUTPUT_SCHEMA
-    summary = run.finish(status, detail=detail, summary={**execution.summary(), "outputs": outputs})
+        status: str = execution.status
+        detail: str | None = execution.detail
+        exit_code: int = execution.exit_code
+        outputs = execution.outputs()
+        if output_schema is not None and status == "succeeded":
+            structured, problem = structured_output(execution.stdout_text(), output_schema)
+            if problem is None:
+                outputs["structured"] = structured
+            else:
+                status, detail, exit_code = "failed", problem, EXIT_OUTPUT_SCHEMA
+        summary = run.finish(
+            status,
+            detail=detail,
+            summary={**execution.summary(), "outputs": outputs, "execOptions": options.payload},
+        )
     if args.output_last_message is not None:
         last = (
             json.dumps(outputs["structured"]) if "structured" in outputs else summary_line(summary)

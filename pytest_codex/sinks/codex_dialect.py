@@ -5,7 +5,8 @@ A run is one Codex *thread* (``thread_id`` = run id) with one *turn* per invocat
 (``item.started``, ``item.updated`` as output arrives, ``item.completed``), an
 ``agent_message`` item carrying the summary (or the structured output as a JSON string), and
 ``turn.completed`` (usage all zeros: no model ran) or ``turn.failed``. The shapes follow Codex
-CLI and its TypeScript SDK, so ``@openai/codex-sdk`` can drive ``codex-orchestrator``.
+CLI and its TypeScript SDK, so ``@openai/codex-sdk`` can drive ``codex-orchestrator``; item
+statuses are only those the SDK's types declare (:data:`ITEM_STATUSES`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..summary import command_text, failure_message, summary_line
 
 __all__ = [
     "AGGREGATE_CAP",
+    "ITEM_STATUSES",
     "UPDATES_PER_SECOND",
     "ZERO_USAGE",
     "CodexDialect",
@@ -28,6 +30,9 @@ __all__ = [
     "failure_message",
     "summary_line",
 ]
+
+# CommandExecutionStatus in @openai/codex-sdk's index.d.ts: nothing else is ever emitted.
+ITEM_STATUSES = ("in_progress", "completed", "failed")
 
 ZERO_USAGE: dict[str, int] = {
     "input_tokens": 0,
@@ -160,14 +165,16 @@ class CodexDialect:
     def _on_tool_complete(self, event: Event) -> Iterator[dict[str, Any]]:
         tool_run: ToolRunRecord = event.payload.get("toolRun", {})
         if tool_run.get("status") in ("refused", "denied") and self._items:
-            # The command never ran (or was stopped by the sandbox): declined.
+            # The command never ran (or was stopped by the sandbox): failed, the only
+            # status of an ended command_execution besides completed that the SDK's types
+            # know (CommandExecutionStatus = in_progress | completed | failed).
             for key in list(self._items):
                 item = self._items.pop(key)
                 output = self._outputs.pop(key, None)
                 self._updated.pop(key, None)
                 if output is not None:
                     item["aggregated_output"] = output.text()
-                item["status"] = "declined"
+                item["status"] = "failed"
                 yield {"type": "item.completed", "item": item}
 
     def _on_run_summary(self, event: Event) -> Iterator[dict[str, Any]]:

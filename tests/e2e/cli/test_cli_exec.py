@@ -101,12 +101,14 @@ def test_a_timeout_exits_124(repo: Path) -> None:
     assert _lines(result.stdout)[-1]["payload"]["statusDetail"] == "command timed out"
 
 
-def test_an_approval_refused_exits_3_and_the_codex_item_is_declined(repo: Path) -> None:
+def test_an_approval_refused_exits_3_and_the_codex_item_failed(repo: Path) -> None:
     result = exec_cli(repo, "exec", "--json", "--approval-policy", "untrusted", "--", "touch", "x")
     assert result.returncode == 3, result.stderr
     events = _lines(result.stdout)
     for event in events:
         schemas.validate("codex-event", event)
+    items = [e["item"] for e in events if e["type"] == "item.completed"]
+    assert items[0]["type"] == "command_execution" and items[0]["status"] == "failed"
     assert events[-1]["type"] == "turn.failed"
     assert not (repo / "x").exists()
 
