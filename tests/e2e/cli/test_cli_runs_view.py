@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.atomic import atomic_write_json
 from pytest_codex.cli.runs import format_duration
 from pytest_codex.context import Context
 from pytest_codex.paths import ROOT_ENV
@@ -45,10 +44,11 @@ def _stale_run(root: Path) -> Run:
     """A run that started three hours ago and stopped beating (its process died)."""
     context = Context.load(cwd=root, env={ROOT_ENV: str(root)})
     run = Run.start(context, task_id=TASK, heartbeat=False, pipeline_id="diagnostics")
-    document = json.loads(run.paths.manifest.read_text())
     then = format_timestamp(datetime.now(UTC) - timedelta(hours=3, minutes=7))
-    document.update(startedAt=then, heartbeatAt=then, updatedAt=then)
-    atomic_write_json(run.paths.manifest, document)
+    # Through the run's own manifest writer: a pending throttled write of the live run
+    # object must not put the present back.
+    run.manifest.document.update(startedAt=then, heartbeatAt=then, updatedAt=then)
+    run.manifest.write()
     return run
 
 
