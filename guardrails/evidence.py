@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pytest_codex import schemas
 from pytest_codex.attestation import EvidencePolicy
@@ -48,16 +48,7 @@ Problem = Literal[
     "tampered",
     "unsigned",
 ]
-PROBLEMS: tuple[Problem, ...] = (
-    "missing",
-    "invalid",
-    "wrong-task",
-    "not-succeeded",
-    "not-evidence",
-    "foreign",
-    "tampered",
-    "unsigned",
-)
+PROBLEMS: tuple[Problem, ...] = get_args(Problem)
 EXECUTED_OUTCOMES = frozenset({"passed", "failed", "xfailed", "xpassed", "error"})
 
 

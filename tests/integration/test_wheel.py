@@ -14,23 +14,19 @@ from tests.helpers import REPO_ROOT
 ROOT = REPO_ROOT
 
 
-def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
+def build_wheel(dist: Path) -> Path:
+    """The project's wheel, built into ``dist`` from this checkout."""
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(ROOT),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(ROOT)],
         check=True,
-    )
-    [wheel] = list((tmp_path / "dist").glob("pytest_codex_orchestrator-*.whl"))
+    )  # fmt: skip
+    [wheel] = list(dist.glob("pytest_codex_orchestrator-*.whl"))
+    return wheel
+
+
+def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
     for schema in ("manifest", "event", "config", "summary", "codex-event"):
         assert f"pytest_codex/schemas/{schema}.schema.json" in names
@@ -86,22 +82,7 @@ def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
 
 
 def test_an_installation_that_overwrote_our_guardrails_is_named(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path / "dist"),
-            str(ROOT),
-        ],
-        check=True,
-    )
-    [wheel] = list((tmp_path / "dist").glob("pytest_codex_orchestrator-*.whl"))
+    wheel = build_wheel(tmp_path / "dist")
     site = tmp_path / "site"
     subprocess.run(
         [
@@ -145,12 +126,7 @@ def test_an_installation_that_overwrote_our_guardrails_is_named(tmp_path: Path) 
 def test_a_fresh_venv_installs_the_wheel_by_name_and_runs_the_demo(tmp_path: Path) -> None:
     """What a user does: build, ``pip install pytest-codex-orchestrator`` (this wheel, with its
     dependencies from the index) into a new venv, and run the demo with that venv's Python."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(ROOT)],
-        check=True,
-    )  # fmt: skip
-    [wheel] = list((tmp_path / "dist").glob("pytest_codex_orchestrator-*.whl"))
+    wheel = build_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
