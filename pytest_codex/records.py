@@ -97,6 +97,7 @@ class CommandRecord(TypedDict, total=False):
     logPath: str | None
     toolRunId: str | None
     attemptLogs: list[str]
+    logRedacted: bool
 
 
 class AttemptRecord(TypedDict):

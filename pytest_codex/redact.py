@@ -216,6 +216,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
 )
 
 Span = tuple[int, int]
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+# Keys of the project's own records whose names look secret but whose values are not (an
+# approval key is a redacted command; a key id is a public fingerprint): their strings are
+# still redacted like any text, never replaced whole.
+NOT_SECRET_KEYS = frozenset({"key", "approvalKey", "keyid", "publicKey", "trustedKeys"})
 
 
 class Redactor:
@@ -257,7 +263,14 @@ class Redactor:
             return _merge(self._scan_all(text))
         found: list[Span] = []
         keywords = len(_KEYWORDS)
-        for index, start, end in self._automaton.find_matches_as_indexes(lowered, overlapping=True):
+        try:
+            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+        except UnicodeEncodeError:
+            # Undecodable bytes kept as lone surrogates (``surrogateescape``): scan a copy
+            # with U+FFFD in their place (one character each, so positions still line up).
+            lowered = _SURROGATES.sub("\ufffd", lowered)
+            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+        for index, start, end in matches:
             if index >= keywords:  # a known secret value: matched case-sensitively
                 secret = self.secrets[index - keywords]
                 if text.startswith(secret, start):
@@ -302,7 +315,10 @@ class Redactor:
             return {
                 k: (
                     REDACTED
-                    if isinstance(v, str) and v and is_secret_name(str(k))
+                    if isinstance(v, str)
+                    and v
+                    and is_secret_name(str(k))
+                    and k not in NOT_SECRET_KEYS
                     else self.value(v)
                 )
                 for k, v in value.items()
@@ -503,6 +519,32 @@ class StreamRedactor:
         """Everything still held, redacted; the stream starts anew."""
         text, self._carry = self._carry, ""
         return self.redactor.text(text)
+
+    @property
+    def holding(self) -> bool:
+        """Whether text is held back."""
+        return bool(self._carry)
+
+    def release_lines(self) -> str:
+        """The complete lines of what is held, redacted (the stream went quiet): the partial
+        last line, an unterminated private key block and a secret reaching past the last
+        newline stay held."""
+        text = self._carry
+        cut = text.rfind("\n") + 1
+        begin = text.rfind("-----BEGIN", 0, cut)
+        if begin != -1 and "-----END" not in text[begin:]:
+            cut = begin
+        if cut <= 0:
+            return ""
+        spans = self.redactor.spans(text)
+        for start, end in spans:
+            if start < cut < end:
+                cut = text.rfind("\n", 0, start) + 1
+                break
+        if cut <= 0:
+            return ""
+        self._carry = text[cut:]
+        return _apply(text[:cut], [s for s in spans if s[1] <= cut])
 
     def _cut(self, text: str, limit: int) -> int:
         """The last point at or before ``limit`` where the text may be cut: the start of a

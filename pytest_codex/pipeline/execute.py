@@ -63,7 +63,9 @@ def execute_pipeline(
     from ..runtime import ExecSessionManager
 
     orchestrator = orchestrator or ToolOrchestrator.for_run(run)
-    manager = ExecSessionManager(**run.config.settings().exec.manager_options())
+    manager = ExecSessionManager(
+        **run.config.settings().exec.manager_options(), secrets=run.config.secret_values()
+    )
     workdir = cwd or run.paths.root
     session = GuardrailSession.for_run(run, use_cache=use_cache, dry_run=dry_run)
     session.orchestrator_factory = lambda: orchestrator

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from .capture import ChunkCallback, StreamCapture
+from .capture import ChunkCallback, Redaction, StreamCapture
 
 READ_SIZE = 64 * 1024
 KILL_GRACE = 2.0
+IDLE_POLL = 0.1  # how often a quiet stream's capture is told it is idle
 
 
 def kill_group(
@@ -56,10 +57,11 @@ def run_pipe(
     log: IO[bytes] | None,
     on_chunk: ChunkCallback | None,
     cap: int,
+    redaction: Redaction | None = None,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
     """Run ``argv``; returns (exit code, signal, timed out, captures)."""
     captures = {
-        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap)
+        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
         for name in ("stdout", "stderr")
     }
     try:
@@ -86,8 +88,11 @@ def run_pipe(
         selector.register(process.stderr, selectors.EVENT_READ, captures["stderr"])
         try:
             while selector.get_map():
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready = selector.select(wait)
+                wait = IDLE_POLL if deadline is None else max(0.0, deadline - time.monotonic())
+                ready = selector.select(min(wait, IDLE_POLL))
+                if not ready:
+                    for capture in captures.values():
+                        capture.idle()
                 if not ready and deadline is not None and time.monotonic() >= deadline:
                     timed_out = True
                     kill_group(process.pid, leader_alive=lambda: process.poll() is None)
