@@ -21,9 +21,11 @@ logs, telemetry, notifications, approval records) goes through these.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -581,3 +583,17 @@ def redact_argv(argv: Iterable[str], secrets: Iterable[str] | None = None) -> li
 def redact_url(url: str) -> str:
     """``url`` without the password of its userinfo (for display and records)."""
     return _apply(url, [m.span("secret") for m in _USERINFO.finditer(url)])
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the ``Authorization`` header value (HTTP basic auth)
+    built from it: ``https://u:p@host/x`` gives ``("https://host/x", "Basic dTpw")``; a URL
+    without userinfo comes back as it is, with None."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return clean, "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
