@@ -224,6 +224,8 @@ _SURROGATES = re.compile("[\udc80-\udcff]")
 # approval key is a redacted command; a key id is a public fingerprint): their strings are
 # still redacted like any text, never replaced whole.
 NOT_SECRET_KEYS = frozenset({"key", "approvalKey", "keyid", "publicKey", "trustedKeys"})
+# Keys whose list of strings is a command line (redacted with :meth:`Redactor.argv`).
+ARGV_KEYS = frozenset({"argv", "command", "input-messages"})
 
 
 class Redactor:
@@ -309,25 +311,25 @@ class Redactor:
     __call__ = text
 
     def value(self, value: Any) -> Any:
-        """A JSON-like value with every string redacted (and every string under a
-        secret-looking key replaced whole)."""
+        """A JSON-like value with every string redacted (every string under a
+        secret-looking key replaced whole, and a list of strings under ``argv`` redacted as an
+        argv, so ``["--password", "x"]`` loses ``x``)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {
-                k: (
-                    REDACTED
-                    if isinstance(v, str)
-                    and v
-                    and is_secret_name(str(k))
-                    and k not in NOT_SECRET_KEYS
-                    else self.value(v)
-                )
-                for k, v in value.items()
-            }
+            return {k: self._entry(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+    def _entry(self, key: Any, value: Any) -> Any:
+        if isinstance(value, str):
+            if value and is_secret_name(str(key)) and key not in NOT_SECRET_KEYS:
+                return REDACTED
+            return self.text(value)
+        if key in ARGV_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return self.argv(value)
+        return self.value(value)
 
     def argv(self, argv: Iterable[str]) -> list[str]:
         """An argv with the word after a secret-looking flag and every secret replaced."""
