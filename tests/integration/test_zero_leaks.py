@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import random
-import secrets
 import shlex
 import string
 import subprocess
@@ -27,10 +26,11 @@ from pathlib import Path
 from tests.helpers.receivers import collector, receiver
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
+_RNG = random.SystemRandom()  # unique values on every run
 
 
 def _word(n: int = 20) -> str:
-    return "".join(random.choices(string.ascii_letters + string.digits, k=n))
+    return "".join(_RNG.choices(string.ascii_letters + string.digits, k=n))
 
 
 def _secrets() -> dict[str, str]:
@@ -59,8 +59,8 @@ def _secrets() -> dict[str, str]:
         "ghp": "ghp_" + _word(36),
         "github_pat": "github_pat_" + _word(22) + "_" + _word(40),
         "sk": "sk-" + _word(32),
-        "akia": "AKIA" + "".join(random.choices(upper, k=16)),
-        "xoxb": "xoxb-" + "".join(random.choices(string.digits, k=12)) + "-" + _word(24),
+        "akia": "AKIA" + "".join(_RNG.choices(upper, k=16)),
+        "xoxb": "xoxb-" + "".join(_RNG.choices(string.digits, k=12)) + "-" + _word(24),
         "pem_line1": base64.b64encode(os.urandom(45)).decode(),
         "pem_line2": base64.b64encode(os.urandom(45)).decode(),
         # configured URLs, review reason
