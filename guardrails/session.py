@@ -93,6 +93,7 @@ class GuardrailSession:
         from pytest_codex.approvals import ApprovalCache
         from pytest_codex.config import OrchestratorSettings
         from pytest_codex.orchestrator import ToolOrchestrator
+        from pytest_codex.sandbox import protected_paths
 
         config = context.config
 
@@ -102,6 +103,7 @@ class GuardrailSession:
                 emitter,
                 OrchestratorSettings.from_config(config),
                 workspace=context.roots.root,
+                protected=protected_paths(context.roots),
                 approver=approver,
                 cache=ApprovalCache.for_task(context.roots.runs_dir, task_id)
                 if task_id

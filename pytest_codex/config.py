@@ -165,6 +165,8 @@ DEFAULTS: dict[str, Any] = {
     "max_attempts": OrchestratorSettings.max_attempts,
     "backoff_initial_ms": OrchestratorSettings.backoff_initial_ms,
     "notify": [],
+    "runs_dir": ".runs",
+    "out_dir": "out",
 }
 
 

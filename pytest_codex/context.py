@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ResolvedConfig, resolve_config
+from .config import DEFAULTS, ResolvedConfig, resolve_config
 from .errors import UsageError
 from .ids import validate_task_id
 from .paths import OUT_DIR_ENV, ROOT_ENV, RUNS_DIR_ENV, TASK_ENV, Roots, find_repo_root
@@ -43,8 +43,8 @@ class Context:
         )
         roots = Roots(
             root=root,
-            runs_dir=(root / str(config.get("runs_dir") or ".runs")).resolve(),
-            out_dir=(root / str(config.get("out_dir") or "out")).resolve(),
+            runs_dir=(root / str(config.get("runs_dir") or DEFAULTS["runs_dir"])).resolve(),
+            out_dir=(root / str(config.get("out_dir") or DEFAULTS["out_dir"])).resolve(),
         )
         return cls(roots=roots, config=config, env=env, task_flag=task_flag)
 

@@ -58,7 +58,7 @@ from .approvals import (
     is_known_safe,
     validate_policy,
 )
-from .config import OrchestratorSettings
+from .config import ApprovalsSettings, OrchestratorSettings
 from .emitter import Emitter
 from .errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError, UsageError
 from .handle import RunHandle
@@ -79,9 +79,11 @@ from .runtime.runners import subprocess_runner as subprocess_runner
 from .sandbox import (
     BackendChoice,
     DenialEvidence,
+    Protected,
     Sandbox,
     SandboxMode,
     detect_denial,
+    protected_paths,
     validate_mode,
 )
 from .timeutil import now_iso
@@ -251,20 +253,21 @@ class ToolOrchestrator:
         self,
         emitter: Emitter,
         *,
-        policy: ApprovalPolicy | str = "on-request",
-        sandbox_mode: SandboxMode | str = "workspace-write",
-        network: bool = False,
+        policy: ApprovalPolicy | str = OrchestratorSettings.approval_policy,
+        sandbox_mode: SandboxMode | str = OrchestratorSettings.sandbox,
+        network: bool = OrchestratorSettings.network_access,
         workspace: Path | str | None = None,
         approver: Approver | Callable[..., Any] | None = None,
         cache: ApprovalCache | None = None,
         rules: ApprovalRules | Mapping[str, Any] | None = None,
-        default_scope: Scope = "once",
-        max_attempts: int = 3,
-        backoff_initial: float = 0.25,
+        default_scope: Scope = ApprovalsSettings.scope,  # type: ignore[assignment]
+        max_attempts: int = OrchestratorSettings.max_attempts,
+        backoff_initial: float = OrchestratorSettings.backoff_initial_ms / 1000.0,
         backoff_factor: float = 2.0,
         runner: Runner = subprocess_runner,
         backend: BackendChoice = "auto",
         writable_roots: Iterable[Path | str] = (),
+        protected: Iterable[Protected | Path | str] = (),
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -283,6 +286,7 @@ class ToolOrchestrator:
             network=network,
             backend=backend,
             writable_roots=writable_roots,
+            protected=protected,
         )
         self.cache = cache if cache is not None else ApprovalCache()
         if rules is None or isinstance(rules, ApprovalRules):
@@ -317,6 +321,7 @@ class ToolOrchestrator:
         """
         if "cache" not in overrides:
             overrides["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
+        overrides.setdefault("protected", protected_paths(run.paths))
         settings = OrchestratorSettings.from_config(getattr(run, "config", None))
         return cls.from_settings(run, settings, workspace=Path(run.paths.root), **overrides)
 
@@ -524,14 +529,19 @@ class ToolOrchestrator:
         while True:
             number = len(track.attempts) + 1
             runner = tool.runner or self.runner
+            watched = sandbox.watch()  # protected paths missing before the command ran
             outcome = runner(tool.argv, cwd, env, sandbox.prefix(cwd), tool.timeout)
             evidence = detect_denial(
-                outcome.exit_code, outcome.output_text, sandbox, secrets=track.secrets
+                outcome.exit_code,
+                outcome.output_text,
+                sandbox,
+                secrets=track.secrets,
+                watched=watched,
             )
             state: AttemptState
             if outcome.timed_out:
                 state = "timed_out"
-            elif outcome.exit_code == 0:
+            elif outcome.exit_code == 0 and evidence is None:
                 state = "succeeded"
             else:
                 state = "denied" if evidence is not None else "failed"

@@ -97,6 +97,7 @@ class CommandRecord(TypedDict, total=False):
     logPath: str | None
     toolRunId: str | None
     attemptLogs: list[str]
+    detached: list[dict[str, Any]]
     logRedacted: bool
 
 

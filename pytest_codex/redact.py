@@ -165,48 +165,23 @@ _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 # Patterns run only where a keyword occurs: one Aho-Corasick pass over the lower-cased text
 # finds every keyword (and every known secret value) at once, and each pattern is then
 # matched at its hit alone. Plain output with no keyword costs one pass at native speed.
+# Keywords that start a token shape (matched at the hit), then those found inside names,
+# headers and URLs.
+_SHAPE_WORDS = (
+    "ghp_ gho_ ghu_ ghs_ ghr_ github_pat_ glpat- npm_ sk- akia asia agpa aida aroa anpa aipa "
+    "xoxa- xoxb- xoxp- xoxr- xoxs- aiza eyj"
+)
+_NAME_WORDS_FOUND = (
+    "token key secret pass pwd cred auth cookie private signature dsn _pat aws session"
+)
+_SHAPE_KEYWORDS = frozenset(_SHAPE_WORDS.split(" "))
 _KEYWORDS: tuple[str, ...] = (
-    "token",
-    "key",
-    "secret",
-    "pass",
-    "pwd",
-    "cred",
-    "auth",
-    "cookie",
-    "private",
-    "signature",
-    "dsn",
-    "_pat",
-    "aws",
-    "session",
+    *_NAME_WORDS_FOUND.split(" "),
     "bearer",
     "basic",
     "://",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-    "npm_",
-    "sk-",
-    "akia",
-    "asia",
-    "agpa",
-    "aida",
-    "aroa",
-    "anpa",
-    "aipa",
-    "xoxa-",
-    "xoxb-",
-    "xoxp-",
-    "xoxr-",
-    "xoxs-",
-    "aiza",
-    "eyj",
     "-----begin",
+    *sorted(_SHAPE_KEYWORDS),
 )
 _PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # (pattern, whether its "name" group must name a secret)
@@ -355,33 +330,6 @@ def _automaton(secrets: tuple[str, ...]) -> ahocorasick_rs.AhoCorasick:
 
 _NAME_BACKWARDS = re.compile(r"[A-Za-z0-9_.-]*")  # matched on the reversed text before a hit
 _SCHEME_TAIL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}\Z")
-_SHAPE_KEYWORDS = frozenset(
-    {
-        "ghp_",
-        "gho_",
-        "ghu_",
-        "ghs_",
-        "ghr_",
-        "github_pat_",
-        "glpat-",
-        "npm_",
-        "sk-",
-        "akia",
-        "asia",
-        "agpa",
-        "aida",
-        "aroa",
-        "anpa",
-        "aipa",
-        "xoxa-",
-        "xoxb-",
-        "xoxp-",
-        "xoxr-",
-        "xoxs-",
-        "aiza",
-        "eyj",
-    }
-)
 
 
 def _at_keyword(text: str, keyword: str, start: int) -> list[Span]:

@@ -97,7 +97,7 @@ class Run(RunIdentity):
         make_dirs(paths.run_dir, exist_ok=False)  # refuses a symlink on the way
         lock = RunLock(paths.run_dir).acquire()
         config = context.config
-        interval = float(config.get("heartbeat_interval_seconds") or 5.0)
+        interval = config.settings().heartbeat_interval_seconds
         document = new_manifest(
             task_id=task,
             run_id=paths.run_id,

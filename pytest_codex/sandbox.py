@@ -10,14 +10,30 @@ Modes (the Codex CLI names):
 ``danger-full-access``
     No sandbox at all.
 
-Backends: ``bubblewrap`` (``bwrap``: mount and network namespaces) and ``none``. When ``bwrap``
-is missing or cannot create namespaces (probed once per process with the very flags the
-sandbox uses), the backend is ``none``: commands run unsandboxed, a warning is logged once
-and :func:`sandbox_status` says why, so the manifest can record it.
+Backends: ``bubblewrap`` (``bwrap``) and ``none``. A bubblewrap sandbox runs the command in
+its own user, PID (with its own ``/proc``), IPC, UTS, mount and (without network) network
+namespaces, with every capability dropped (``--cap-drop ALL``), in a new terminal session
+(``--new-session``: no ``TIOCSTI`` into the caller's terminal) and dies with its parent.
+What this bwrap and kernel allow is probed once per process (:func:`probe_bubblewrap`): the
+full flag set first, then without each optional feature in turn; the status names the
+features in force and the reason for every one that is missing, and the ``sandbox:backend``
+event carries it into the manifest. When not even mount and network namespaces work, the
+backend is ``none``: commands run unsandboxed, a warning is logged once and
+:func:`sandbox_status` says why.
 
 A sandbox is only ever an argv prefix (:meth:`Sandbox.prefix`, :meth:`Sandbox.wrap`), so any
-runner can use it, including the exec runtime's PTY shells. ``--new-session`` is off by
-default for that reason: it would detach a PTY shell from its controlling terminal.
+runner can use it, including the exec runtime's PTY shells (which drop ``--new-session``:
+their terminal is a PTY of their own, see ``runtime.pty_session.without_new_session``).
+
+Protected paths (:func:`protected_paths`): the repository's ``.git``, the runs and out
+directories, the configuration files and the session socket directory are bound read-only
+*after* the writable roots, so a writable workspace cannot change what the orchestrator
+later reads or runs outside the sandbox. A protected directory that does not exist yet and
+that the orchestrator creates anyway (runs, out) is created first, then bound. Any other
+missing protected path (``.git``, a config file not written yet) cannot be bound without
+leaving a mount point on the host, so it is *watched*: when it appears after a sandboxed
+command, the command is denied (signal ``protected-path-created``) and the planted entry is
+moved aside (``<name>.planted-<hex>``) before anything reads it.
 
 Permissions name what a sandbox lets a command do beyond reading: ``write-workspace``,
 ``write-outside-workspace`` and ``network``. Approval keys carry the permissions an
@@ -27,7 +43,8 @@ Denial detection (:func:`detect_denial`), exactly:
 
 1. Only an *enforced* sandbox can deny (backend ``bubblewrap`` and a mode other than
    ``danger-full-access``); output of an unsandboxed command is never evidence.
-2. Exit status 0, or no exit status (timed out, killed by the runner), is never a denial.
+2. Exit status 0, or no exit status (timed out, killed by the runner), is never a denial
+   (except ``protected-path-created``).
 3. Lines written by ``bwrap`` itself (``bwrap: ...``) are sandbox *set-up* failures, not
    policy denials, and are ignored.
 4. Signals, matched in the output, case-insensitively:
@@ -39,9 +56,16 @@ Denial detection (:func:`detect_denial`), exactly:
      their own (file modes, ownership), so they count only when the same line names an
      absolute path outside the sandbox's writable roots, and never with exit status 126 or
      127 (the shell's "cannot execute" and "not found").
-   - ``network-unreachable``: "Network is unreachable"; ``name-resolution-failed``:
-     "Temporary failure in name resolution", "Could not resolve host", "Name or service not
-     known". Only when the sandbox has no network.
+   - ``resource-busy``: "Device or resource busy" (EBUSY: renaming or removing a
+     protected path, which is a mount point), with the same path rule as EPERM.
+   - ``network-unreachable``: "Network is unreachable"; ``connection-refused``: "Connection
+     refused" (inside a network namespace only the sandbox's own loopback answers);
+     ``name-resolution-failed``: "Temporary failure in name resolution", "Could not resolve
+     host", "Name or service not known". Only when the sandbox has no network.
+   - ``cwd-unavailable``: bwrap's own "Can't chdir to DIR" (the sandbox cannot enter the
+     command's working directory). Not escalated: no wider sandbox is offered for it.
+   - ``protected-path-created``: a watched protected path appeared (see above); counts
+     even when the command exited 0.
 
 5. A failed command is denied when at least one signal matched. Anything else (exit 1, 2,
    126, 127, ... without signals) is an ordinary failure and is not escalated.
@@ -56,10 +80,13 @@ import functools
 import logging
 import os
 import re
+import secrets as _secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -101,65 +128,287 @@ def validate_mode(mode: str) -> SandboxMode:
 
 
 # -- backend detection ------------------------------------------------------------------------
+USER_NAMESPACE = "user-namespace"
+PID_NAMESPACE = "pid-namespace"
+IPC_UTS_NAMESPACES = "ipc-uts-namespaces"
+CAP_DROP = "cap-drop"
+NEW_SESSION = "new-session"
+NETWORK_NAMESPACE = "network-namespace"
+CAPABILITIES_DROPPED = "capabilities-dropped"
+# Every hardening feature, strongest set first. The network namespace is not optional: without
+# it no-network cannot be enforced, so a bwrap that cannot create one is no backend at all.
+FEATURES: tuple[str, ...] = (
+    USER_NAMESPACE,
+    PID_NAMESPACE,
+    IPC_UTS_NAMESPACES,
+    CAP_DROP,
+    NEW_SESSION,
+    NETWORK_NAMESPACE,
+    CAPABILITIES_DROPPED,
+)
+_OPTIONAL: tuple[str, ...] = (
+    USER_NAMESPACE,
+    PID_NAMESPACE,
+    IPC_UTS_NAMESPACES,
+    CAP_DROP,
+    NEW_SESSION,
+)
+_FEATURE_FLAGS: dict[str, tuple[str, ...]] = {
+    USER_NAMESPACE: ("--unshare-user",),
+    PID_NAMESPACE: ("--unshare-pid",),
+    IPC_UTS_NAMESPACES: ("--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"),
+    CAP_DROP: ("--cap-drop", "ALL"),
+    NEW_SESSION: ("--new-session",),
+}
+
+
 @dataclass(frozen=True)
 class BackendStatus:
-    """Which backend sandboxes commands in this process, and why (as the manifest records it)."""
+    """Which backend sandboxes commands in this process, and why (as the manifest records it).
+
+    ``features`` are the hardening features in force (:data:`FEATURES`; a status built by
+    hand claims all of them); ``missing`` says, per missing feature, why it is missing.
+    """
 
     backend: BackendName
     reason: str | None = None
     executable: str | None = None
+    version: str | None = None
+    features: tuple[str, ...] = FEATURES
+    missing: tuple[tuple[str, str], ...] = ()
+
+    def has(self, feature: str) -> bool:
+        """Whether ``feature`` is in force (never, without a backend)."""
+        return self.backend != "none" and feature in self.features
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"backend", "reason", "executable"}`` (the ``sandbox:backend`` payload)."""
-        return {"backend": self.backend, "reason": self.reason, "executable": self.executable}
+        """``{"backend", "reason", "executable", "version", "features", "missing"}``
+        (the ``sandbox:backend`` payload)."""
+        return {
+            "backend": self.backend,
+            "reason": self.reason,
+            "executable": self.executable,
+            "version": self.version,
+            "features": list(self.features) if self.backend != "none" else [],
+            "missing": {name: why for name, why in self.missing},
+        }
 
 
-def _probe_argv(executable: str) -> list[str]:
-    # The most restrictive set of flags we ever use: a probe with fewer flags could pass where
-    # real commands then fail in bwrap itself (e.g. --unshare-net without CAP_NET_ADMIN).
-    return [executable, *_base_flags(), "--unshare-net", "--die-with-parent", "--", "true"]
+def _feature_flags(features: Iterable[str]) -> list[str]:
+    chosen = set(features)
+    return [flag for name in _OPTIONAL if name in chosen for flag in _FEATURE_FLAGS[name]]
+
+
+def _probe_argv(executable: str, features: Iterable[str] = _OPTIONAL) -> list[str]:
+    # The very flags real commands use: a probe with fewer flags could pass where real
+    # commands then fail in bwrap itself (e.g. --unshare-net without CAP_NET_ADMIN). The
+    # command reports its effective capabilities, so "dropped" is observed, not assumed.
+    return [
+        executable,
+        *_base_flags(),
+        *_feature_flags(features),
+        "--unshare-net",
+        "--die-with-parent",
+        "--",
+        "cat",
+        "/proc/self/status",
+    ]
+
+
+def _run_probe(argv: list[str]) -> tuple[bool, str]:
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap could not run: {exc}"
+    if done.returncode == 0:
+        return True, done.stdout
+    return False, " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+
+
+def _bwrap_version(path: str) -> str | None:
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    words = done.stdout.split()
+    return words[-1] if done.returncode == 0 and words else None
+
+
+def _capabilities_zero(status_text: str) -> bool:
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16) == 0
+    return False
 
 
 @functools.cache
 def probe_bubblewrap(executable: str | None = None) -> BackendStatus:
-    """Whether ``bwrap`` (or ``executable``) can sandbox commands here; probed once per
-    process and path, and logged once when it cannot."""
+    """What ``bwrap`` (or ``executable``) can do here; probed once per process and path,
+    and logged once when it cannot sandbox at all or only with fewer features."""
     path = executable or shutil.which("bwrap")
     if path is None:
-        status = BackendStatus("none", "bwrap not found on PATH")
+        status = BackendStatus("none", "bwrap not found on PATH", features=())
+        logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
+        return status
+    version = _bwrap_version(path)
+    features = list(_OPTIONAL)
+    ok, out = _run_probe(_probe_argv(path, features))
+    missing: list[tuple[str, str]] = []
+    if not ok:
+        full_error = out
+        # Give up one optional feature at a time, weakest loss first is unknowable, so try
+        # each alone and keep every one that does not break the probe.
+        for feature in _OPTIONAL:
+            trial = [f for f in features if f != feature]
+            trial_ok, trial_out = _run_probe(_probe_argv(path, trial))
+            if trial_ok:
+                features, ok, out = trial, True, trial_out
+                missing.append((feature, f"bwrap refused it: {full_error}"))
+                break
+        if not ok:
+            ok, out = _run_probe(_probe_argv(path, ()))
+            if ok:
+                features = []
+                missing = [(f, f"bwrap refused it: {full_error}") for f in _OPTIONAL]
+    if not ok:
+        status = BackendStatus(
+            "none", f"bwrap cannot create namespaces: {out}", path, version, features=()
+        )
+        logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
+        return status
+    granted = [*features, NETWORK_NAMESPACE]
+    if _capabilities_zero(out):
+        granted.append(CAPABILITIES_DROPPED)
     else:
-        try:
-            probe = subprocess.run(
-                _probe_argv(path),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=_PROBE_TIMEOUT_SECONDS,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            status = BackendStatus("none", f"bwrap could not run: {exc}", path)
-        else:
-            if probe.returncode == 0:
-                return BackendStatus("bubblewrap", None, path)
-            detail = " ".join(probe.stderr.split()) or f"exit status {probe.returncode}"
-            status = BackendStatus("none", f"bwrap cannot create namespaces: {detail}", path)
-    logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
+        missing.append((CAPABILITIES_DROPPED, "the sandboxed probe still had capabilities"))
+    status = BackendStatus(
+        "bubblewrap",
+        None,
+        path,
+        version,
+        tuple(f for f in FEATURES if f in granted),
+        tuple(missing),
+    )
+    if missing:
+        logger.warning(
+            "pytest-codex: the bubblewrap sandbox is weaker here: %s",
+            "; ".join(f"no {name} ({why})" for name, why in missing),
+        )
     return status
 
 
 def resolve_backend(choice: BackendChoice = "auto") -> BackendStatus:
     """The backend for ``choice``: ``auto`` and ``bubblewrap`` use bwrap when it works."""
     if choice == "none":
-        return BackendStatus("none", "sandbox backend 'none' was requested")
+        return BackendStatus("none", "sandbox backend 'none' was requested", features=())
     if choice not in ("auto", "bubblewrap"):
         raise UsageError(f"unknown sandbox backend {choice!r}; use auto, bubblewrap or none")
     return probe_bubblewrap()
 
 
 def sandbox_status(choice: BackendChoice = "auto") -> dict[str, Any]:
-    """``{"backend": "bubblewrap"|"none", "reason": ..., "executable": ...}`` for this host."""
+    """What sandboxes commands on this host (:meth:`BackendStatus.as_dict`)."""
     return resolve_backend(choice).as_dict()
+
+
+# -- protected paths ----------------------------------------------------------------------------
+SOCKET_DIR_NAME = "codex-sessions"
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A path a sandboxed command must never change; ``create`` pre-creates a missing
+    directory (one the orchestrator creates anyway) so it can be bound read-only."""
+
+    path: Path
+    create: bool = False
+
+
+def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/pytest-codex`` or ``~/.config/pytest-codex`` (signing material,
+    user-wide approvals)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "pytest-codex"
+
+
+def session_socket_dir() -> Path:
+    """Where session servers listen (see ``runtime.session_server.socket_path``)."""
+    return Path(tempfile.gettempdir()) / SOCKET_DIR_NAME
+
+
+def protected_paths(
+    roots: Any,
+    *,
+    config_file: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    child_runs: bool = False,
+) -> tuple[Protected, ...]:
+    """The paths to keep read-only for a run whose ``roots`` (anything with ``root``,
+    ``runs_dir`` and ``out_dir``: :class:`~pytest_codex.paths.Roots`, ``RunPaths``, a
+    Context's ``roots``) are given: ``.git``, runs and out (approval stores, guardrail cache
+    and memo live under runs), every configuration file the orchestrator reads, the user
+    configuration directory and the session socket directory.
+
+    ``child_runs``: for commands that record runs of their own (a pipeline stage running the
+    suite under the plugin), the runs and out directories stay writable, but every run
+    directory that exists already (the parent's own included) and every approval store stay
+    read-only (docs/sandbox.md says what that leaves open).
+    """
+    root = Path(roots.root).resolve()
+    found: list[Protected] = [Protected(root / ".git")]
+    for name in ("runs_dir", "out_dir"):  # a stand-in run may know only some of them
+        where = getattr(roots, name, None)
+        if where is None:
+            continue
+        if not child_runs:
+            found.append(Protected(Path(where).resolve(), create=True))
+        elif name == "runs_dir":
+            runs = Path(where).resolve()
+            found += [Protected(m.parent) for m in sorted(runs.glob("*/*/*/manifest.json"))]
+            found += [Protected(a) for a in sorted(runs.glob("*/approvals.json"))]
+    found += [Protected(root / name) for name in _CONFIG_FILE_NAMES]
+    pyproject = root / "pyproject.toml"
+    if _holds_orchestrator_table(pyproject):
+        found.append(Protected(pyproject))
+    env = os.environ if env is None else env
+    named = config_file or env.get("CODEX_ORCHESTRATOR_CONFIG")
+    if named:
+        found.append(Protected(Path(named).resolve()))
+    found += [Protected(user_config_dir(env)), Protected(session_socket_dir())]
+    unique: dict[Path, Protected] = {}
+    for entry in found:
+        unique.setdefault(entry.path, entry)
+    return tuple(unique.values())
+
+
+# The names config.CONFIG_FILES reads (config is not imported: it pulls in the schema layer).
+_CONFIG_FILE_NAMES = (
+    "codex.orchestrator.yaml",
+    "codex.orchestrator.yml",
+    "codex.orchestrator.json",
+)
+
+
+def _holds_orchestrator_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    try:
+        return "codex-orchestrator" in tomllib.loads(text).get("tool", {})
+    except tomllib.TOMLDecodeError:
+        # Unparseable today, perhaps parseable after the command: protect it anyway.
+        return "codex-orchestrator" in text
 
 
 # -- policies and sandboxes ---------------------------------------------------------------------
@@ -220,17 +469,23 @@ class DenialEvidence:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """One sandbox: a policy applied to a workspace by a backend."""
+    """One sandbox: a policy applied to a workspace by a backend.
+
+    ``protected`` paths stay read-only even inside writable roots (see the module docstring
+    and :func:`protected_paths`).
+    """
 
     policy: SandboxPolicy
     workspace: Path
     status: BackendStatus
     writable_roots: tuple[Path, ...] = ()
-    new_session: bool = False
+    new_session: bool = True
+    protected: tuple[Protected, ...] = ()
     _prefix: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _watched: tuple[Path, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Computed once: a sandbox is immutable, and prefixes are built on every attempt.
+        object.__setattr__(self, "_watched", self._missing_protected())
         object.__setattr__(self, "_prefix", tuple(self._build_prefix()))
 
     @classmethod
@@ -242,7 +497,8 @@ class Sandbox:
         network: bool = False,
         backend: BackendChoice | BackendStatus = "auto",
         writable_roots: Iterable[Path | str] = (),
-        new_session: bool = False,
+        new_session: bool = True,
+        protected: Iterable[Protected | Path | str] = (),
     ) -> Sandbox:
         """A sandbox for ``workspace`` (resolved) in ``mode``, on the given backend."""
         status = backend if isinstance(backend, BackendStatus) else resolve_backend(backend)
@@ -252,6 +508,9 @@ class Sandbox:
             status=status,
             writable_roots=tuple(Path(root).resolve() for root in writable_roots),
             new_session=new_session,
+            protected=tuple(
+                p if isinstance(p, Protected) else Protected(Path(p).resolve()) for p in protected
+            ),
         )
 
     @property
@@ -270,24 +529,44 @@ class Sandbox:
         return "sandboxed" if self.enforced else "unsandboxed"
 
     def writable_paths(self) -> tuple[Path, ...]:
-        """Where a command in this sandbox may write (everywhere: ``(Path("/"),)``)."""
+        """Where a command in this sandbox may write (everywhere: ``(Path("/"),)``), not
+        counting the protected paths inside them (:meth:`is_writable`)."""
         if not self.enforced:
             return (Path("/"),)
         if self.policy.mode == "workspace-write":
             return (self.workspace, *self.writable_roots, *_PRIVATE_ROOTS)
         return _PRIVATE_ROOTS
 
+    def is_writable(self, path: Path | str) -> bool:
+        """Whether a command in this sandbox may write ``path``."""
+        if not self.enforced:
+            return True
+        target = Path(path)
+        if self.policy.mode == "workspace-write" and _inside(
+            target, [p.path for p in self.protected]
+        ):
+            return False
+        return _inside(target, self.writable_paths())
+
     def prefix(self, cwd: Path | str | None = None) -> list[str]:
         """The argv prefix that runs a command in this sandbox (empty when unsandboxed).
 
         With ``cwd``, bwrap changes into it and fails loudly when the sandbox cannot see it,
-        instead of silently starting the command in ``$HOME``.
+        instead of silently starting the command in ``$HOME``. Under ``workspace-write`` the
+        working directory is writable (as in Codex), wherever it is (``/tmp`` included);
+        under ``read-only`` a working directory under the private ``/tmp`` stays visible,
+        read-only.
         """
         if not self._prefix:
             return []
+        # Built afresh: a protected path that appeared since (a config file the parent
+        # wrote, say) is bound read-only from now on.
         if cwd is None:
-            return list(self._prefix)
-        return [*self._prefix[:-1], "--chdir", str(cwd), "--"]
+            return self._build_prefix()
+        where = Path(os.path.abspath(cwd))
+        extra = (where,) if not self._covers(where) and where.is_dir() else ()
+        argv = self._build_prefix(extra=extra)
+        return [*argv[:-1], "--chdir", str(where), "--"]
 
     def wrap(self, argv: Sequence[str], cwd: Path | str | None = None) -> list[str]:
         """``argv`` run in this sandbox."""
@@ -301,17 +580,18 @@ class Sandbox:
         """The next, less restricted policy to try after ``evidence``; None when there is none.
 
         A refused write goes from ``read-only`` to ``workspace-write`` when every path it
-        names is in the workspace, and otherwise to ``danger-full-access``; a refused network
-        turns the network on and keeps the mode.
+        names is writable there (the workspace, less the protected paths), and otherwise to
+        ``danger-full-access``; a refused network turns the network on and keeps the mode.
+        A working directory the sandbox cannot enter is not escalated.
         """
         current = self.policy
-        if current.mode == "danger-full-access":
+        if current.mode == "danger-full-access" or CWD_UNAVAILABLE in evidence.signals:
             return None
         network = current.network or evidence.network
         if evidence.filesystem:
+            wider = self.with_policy(SandboxPolicy("workspace-write", network))
             if current.mode == "read-only" and all(
-                _inside(Path(path), (self.workspace, *self.writable_roots))
-                for path in evidence.paths
+                wider.is_writable(path) for path in evidence.paths
             ):
                 return SandboxPolicy("workspace-write", network)
             return SandboxPolicy("danger-full-access", True)
@@ -319,7 +599,35 @@ class Sandbox:
             return SandboxPolicy(current.mode, True)
         return None
 
-    def _build_prefix(self) -> list[str]:
+    def watch(self) -> tuple[Path, ...]:
+        """The protected paths missing right now (take this just before a command starts and
+        pass it to :func:`detect_denial`, so only what appeared *during* it counts)."""
+        return self._missing_protected()
+
+    def planted(self, watched: Iterable[Path] | None = None) -> tuple[Path, ...]:
+        """Which of ``watched`` (default: the protected paths missing when the sandbox was
+        made) exist now."""
+        if not self.enforced or self.policy.mode != "workspace-write":
+            return ()
+        paths = self._watched if watched is None else tuple(watched)
+        return tuple(path for path in paths if os.path.lexists(path))
+
+    def _covers(self, path: Path) -> bool:
+        if self.policy.mode == "workspace-write":
+            return _inside(path, (self.workspace, *self.writable_roots))
+        return not _inside(path, [Path("/tmp")]) or _inside(path, [self.workspace])
+
+    def _missing_protected(self) -> tuple[Path, ...]:
+        if not self.enforced or self.policy.mode != "workspace-write":
+            return ()
+        roots = (self.workspace, *self.writable_roots)
+        return tuple(
+            p.path
+            for p in self.protected
+            if not p.create and _inside(p.path, roots) and not os.path.lexists(p.path)
+        )
+
+    def _build_prefix(self, extra: tuple[Path, ...] = ()) -> list[str]:
         if not self.enforced or self.status.executable is None:
             return []
         argv = [self.status.executable, *_base_flags()]
@@ -330,15 +638,40 @@ class Sandbox:
             argv += ["--ro-bind", str(path), str(path)]
         writable = self.policy.mode == "workspace-write"
         # Bound after the private /tmp, so a workspace that lives under /tmp stays visible.
-        for root in (self.workspace, *(self.writable_roots if writable else ())):
+        roots = (self.workspace, *(self.writable_roots if writable else ()), *extra)
+        for root in roots:
             if root.exists():
                 argv += ["--bind" if writable else "--ro-bind", str(root), str(root)]
+        if writable:
+            argv += self._protected_binds(roots)
+        argv += _feature_flags(
+            f for f in self.status.features if f != NEW_SESSION or self.new_session
+        )
         if not self.policy.network:
             argv.append("--unshare-net")
         argv.append("--die-with-parent")
-        if self.new_session:
-            argv.append("--new-session")
         argv.append("--")
+        return argv
+
+    def _protected_binds(self, roots: tuple[Path, ...]) -> list[str]:
+        # After the writable binds: a later mount wins, and a mount point cannot be renamed
+        # or removed from inside (EBUSY), so the protection cannot be moved out of the way.
+        argv: list[str] = []
+        for entry in self.protected:
+            path = entry.path
+            if not _inside(path, roots):
+                continue  # already read-only (or private /tmp, invisible)
+            if entry.create and not os.path.lexists(path):
+                try:
+                    path.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    logger.warning("pytest-codex: cannot create %s to protect it (%s)", path, exc)
+                    continue
+            if os.path.lexists(path):
+                # A symlink is bound at its target, which is what writes through it reach.
+                source = path.resolve() if path.is_symlink() else path
+                if source.exists():
+                    argv += ["--ro-bind", str(source), str(source)]
         return argv
 
 
@@ -368,13 +701,18 @@ def _inside(path: Path, roots: Iterable[Path]) -> bool:
 
 
 # -- denial detection ---------------------------------------------------------------------------
+CWD_UNAVAILABLE = "cwd-unavailable"
+PROTECTED_PATH_CREATED = "protected-path-created"
 _FILESYSTEM_SIGNALS: dict[str, tuple[str, ...]] = {
     "read-only-file-system": ("read-only file system",),
     "operation-not-permitted": ("operation not permitted",),
     "permission-denied": ("permission denied",),
+    "resource-busy": ("device or resource busy",),
+    PROTECTED_PATH_CREATED: (),
 }
 _NETWORK_SIGNALS: dict[str, tuple[str, ...]] = {
     "network-unreachable": ("network is unreachable",),
+    "connection-refused": ("connection refused",),
     "name-resolution-failed": (
         "temporary failure in name resolution",
         "could not resolve host",
@@ -382,13 +720,14 @@ _NETWORK_SIGNALS: dict[str, tuple[str, ...]] = {
     ),
 }
 # Signals that also have ordinary causes: they need a path outside the writable roots.
-_NEEDS_OUTSIDE_PATH = frozenset({"operation-not-permitted", "permission-denied"})
+_NEEDS_OUTSIDE_PATH = frozenset({"operation-not-permitted", "permission-denied", "resource-busy"})
 _CANNOT_EXECUTE = frozenset({126, 127})
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s:'\"`,;()\[\]{}<>|]*")
 _MAX_EXCERPT_LINES = 5
 _MAX_LINE_CHARS = 300
 # Denials are reported where they happen, near the end; a huge log is not scanned whole.
 _SCAN_TAIL_CHARS = 256 * 1024
+_BWRAP_CHDIR_FAILURE = re.compile(r"^bwrap: Can't chdir to (?P<path>/[^\n]*?): [^\n]*$", re.M)
 
 
 _BWRAP_EXEC_FAILURE = re.compile(r"^bwrap: execvp [^\n]*: (?P<why>[^\n]*)$", re.MULTILINE)
@@ -412,11 +751,39 @@ def detect_denial(
     sandbox: Sandbox | None,
     *,
     secrets: Iterable[str] | None = None,
+    watched: Iterable[Path] | None = None,
 ) -> DenialEvidence | None:
-    """The evidence that ``sandbox`` denied a command, or None (see the module docstring)."""
-    if sandbox is None or not sandbox.enforced or exit_code is None or exit_code == 0:
+    """The evidence that ``sandbox`` denied a command, or None (see the module docstring).
+
+    A watched protected path that appeared is moved aside here (``<name>.planted-<hex>``),
+    before anything outside the sandbox can read it; ``watched`` is :meth:`Sandbox.watch`
+    taken when the command started (default: when the sandbox was made).
+    """
+    if sandbox is None or not sandbox.enforced:
         return None
-    writable = sandbox.writable_paths()
+    planted = _quarantine(sandbox.planted(watched))
+    if planted:
+        known = list(secrets) if secrets is not None else None
+        excerpt = "\n".join(
+            f"created protected path {p} (moved to {moved})" for p, moved in planted
+        )
+        return DenialEvidence(
+            signals=(PROTECTED_PATH_CREATED,),
+            exit_code=exit_code,
+            excerpt=redact_text(excerpt, known),
+            paths=tuple(redact_text(str(p), known) for p, _ in planted),
+        )
+    if exit_code is None or exit_code == 0:
+        return None
+    chdir = _BWRAP_CHDIR_FAILURE.search(output[-4096:])
+    if chdir is not None:
+        known = list(secrets) if secrets is not None else None
+        return DenialEvidence(
+            signals=(CWD_UNAVAILABLE,),
+            exit_code=exit_code,
+            excerpt=redact_text(chdir.group(0)[:_MAX_LINE_CHARS], known),
+            paths=(redact_text(chdir.group("path"), known),),
+        )
     check_network = not sandbox.policy.network
     signals: list[str] = []
     lines: list[str] = []
@@ -429,7 +796,7 @@ def detect_denial(
         if not matched:
             continue
         named = [p for p in _ABSOLUTE_PATH.findall(line) if p != "/"]
-        outside = [p for p in named if not _inside(Path(p), writable)]
+        outside = [p for p in named if not sandbox.is_writable(p)]
         matched = [s for s in matched if s not in _NEEDS_OUTSIDE_PATH or outside]
         if not matched:
             continue
@@ -446,6 +813,19 @@ def detect_denial(
         excerpt=redact_text("\n".join(lines), known),
         paths=tuple(redact_text(p, known) for p in paths),
     )
+
+
+def _quarantine(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    moved: list[tuple[Path, Path]] = []
+    for path in paths:
+        target = path.with_name(f"{path.name}.planted-{_secrets.token_hex(4)}")
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            logger.warning("pytest-codex: cannot move planted %s aside (%s)", path, exc)
+            target = path
+        moved.append((path, target))
+    return moved
 
 
 def _line_signals(lowered: str, exit_code: int, check_network: bool) -> list[str]:

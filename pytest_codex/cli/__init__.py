@@ -63,6 +63,7 @@ COMMAND_MODULES = (
     "pytest_codex.cli.instructions",
     "pytest_codex.cli.start",
     "pytest_codex.cli.checklist",
+    "pytest_codex.cli.doctor",
     "pytest_codex.cli.plan",
     "pytest_codex.cli.status",
 )

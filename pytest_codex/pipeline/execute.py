@@ -61,8 +61,12 @@ def execute_pipeline(
     from ..execution import execute_command
     from ..orchestrator import ToolOrchestrator
     from ..runtime import ExecSessionManager
+    from ..sandbox import protected_paths
 
-    orchestrator = orchestrator or ToolOrchestrator.for_run(run)
+    # Stages may run the suite, which records a child run: new evidence may be written, the
+    # evidence already there (this run's included) stays read-only in the sandbox.
+    protected = protected_paths(run.paths, child_runs=True)
+    orchestrator = orchestrator or ToolOrchestrator.for_run(run, protected=protected)
     manager = ExecSessionManager(
         **run.config.settings().exec.manager_options(), secrets=run.config.secret_values()
     )

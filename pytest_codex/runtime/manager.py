@@ -33,24 +33,36 @@ from ..redact import Redactor
 from ..timeutil import now_iso
 from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture
 from .pipe import run_pipe
-from .pty_session import DEFAULT_SHELL, PtySession, RunningCommand, signal_from_status
+from .processes import Detached
+from .pty_session import (
+    DEFAULT_SHELL,
+    PtySession,
+    RunningCommand,
+    ShellStartError,
+    signal_from_status,
+)
 from .result import CommandResult
 
 
 class CommandHandle:
     """A command started in a PTY session: drive it, then take its :class:`CommandResult`."""
 
-    def __init__(self, finish: Any, running: RunningCommand) -> None:
+    def __init__(self, finish: Any, running: RunningCommand | None) -> None:
         self._finish = finish
         self.running = running
 
+    def _live(self) -> RunningCommand:
+        if self.running is None:
+            raise ExecError("the command never started (its shell did not come up)")
+        return self.running
+
     def send(self, text: str) -> None:
         """Type into the program (``\\n`` presses enter)."""
-        self.running.send(text)
+        self._live().send(text)
 
     def read_until(self, pattern: str, timeout: float = 10.0) -> str:
         """Output up to the first match of ``pattern``."""
-        return self.running.read_until(pattern, timeout)
+        return self._live().read_until(pattern, timeout)
 
     def result(self) -> CommandResult:
         """Wait for the command to end and return its result."""
@@ -269,7 +281,16 @@ class ExecSessionManager:
             if existing is not None and not existing.alive:
                 self.close(existing.id)
                 existing = None
-            session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
+            try:
+                session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
+            except ShellStartError as exc:
+                if not ephemeral:
+                    raise
+                # A one-off command whose shell never came up failed like a command: what the
+                # wrapper said (a sandbox denial, say) is its output, for the caller to judge.
+                return self._never_started(
+                    exc, argv, cwd, log_path, emitter, correlation_id, sandbox_state
+                )
             self._sessions.move_to_end(session.id)
         begun = _Begun(
             self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state, bracket
@@ -302,9 +323,37 @@ class ExecSessionManager:
                 signal=signal_from_status(status),
                 timed_out=running.timed_out,
                 captures={"pty": capture},
+                detached=session.detached if ephemeral else (),
             )
 
         return CommandHandle(finish, running)
+
+    def _never_started(
+        self,
+        exc: ShellStartError,
+        argv: Sequence[str],
+        cwd: Path | None,
+        log_path: Path | None,
+        emitter: Emitter | None,
+        correlation_id: str | None,
+        sandbox_state: str,
+    ) -> CommandHandle:
+        begun = _Begun(
+            self, emitter, correlation_id, argv, None, "pty", log_path, sandbox_state, cwd=cwd
+        )
+        capture = StreamCapture(
+            "pty",
+            log=begun.log,
+            on_chunk=begun.on_chunk,
+            cap=self.memory_cap,
+            redaction=self.redaction(),
+        )
+        capture.feed(exc.output + (b"\n" if exc.output else b""))
+        status = 1 if exc.status in (None, 0) else exc.status
+        result = begun.end(
+            exit_code=status, signal=None, timed_out=False, captures={"pty": capture}
+        )
+        return CommandHandle(lambda: result, None)
 
     def _run_pipe(
         self,
@@ -332,6 +381,7 @@ class ExecSessionManager:
             bracket,
             cwd=cwd,
         )
+        detached: list[Detached] = []
         try:
             code, sig, timed_out, captures = run_pipe(
                 [*wrapper, *argv],
@@ -341,12 +391,15 @@ class ExecSessionManager:
                 log=begun.log,
                 on_chunk=begun.on_chunk,
                 cap=self.memory_cap,
+                detached=detached,
                 redaction=self.redaction(env),
             )
         except BaseException:
             begun.close_log()
             raise
-        return begun.end(exit_code=code, signal=sig, timed_out=timed_out, captures=captures)
+        return begun.end(
+            exit_code=code, signal=sig, timed_out=timed_out, captures=captures, detached=detached
+        )
 
 
 class _Begun:
@@ -424,6 +477,7 @@ class _Begun:
         signal: int | None,
         timed_out: bool,
         captures: Mapping[str, StreamCapture],
+        detached: Sequence[Detached] = (),
     ) -> CommandResult:
         finished = {name: capture.finish() for name, capture in captures.items()}
         self.close_log()
@@ -442,6 +496,7 @@ class _Begun:
             streams=finished,
             log_path=self.log_path,
             sandbox_state=self.sandbox_state,
+            detached=tuple(detached),
         )
         if self.emitter is not None and self.bracket:
             self.emitter.emit("exec:end", {"command": result.to_record()})

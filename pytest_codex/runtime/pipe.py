@@ -1,4 +1,13 @@
-"""Pipe mode: a fresh process with stdout and stderr kept apart and stdin closed."""
+"""Pipe mode: a fresh process with stdout and stderr kept apart and stdin closed.
+
+The command runs in its own process group and carries a process tag
+(:mod:`~pytest_codex.runtime.processes`). It is over when its leader exits or its timeout
+kills it, not when its pipes close: a detached child holding stdout open would otherwise
+hold the run (and the timeout) hostage. Then its group is killed while the leader is still
+an unreaped zombie (so the group id cannot have been reused), every tagged straggler is
+killed and reported, and what is left in the pipes is drained for at most
+:data:`DRAIN_SECONDS`.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +17,20 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from .capture import ChunkCallback, Redaction, StreamCapture
+from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
+
+__all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
 
 READ_SIZE = 64 * 1024
-KILL_GRACE = 2.0
-IDLE_POLL = 0.1  # how often a quiet stream's capture is told it is idle
-
-
-def kill_group(
-    pgid: int,
-    grace: float = KILL_GRACE,
-    first: int = signal.SIGTERM,
-    leader_alive: Callable[[], bool] | None = None,
-) -> None:
-    """Send ``first`` (TERM) to a process group, wait up to ``grace`` seconds, then KILL
-    whatever is left of the group.
-
-    ``leader_alive`` should reap the leader (``Popen.poll``): an unreaped zombie still counts
-    as a group member, so probing the group alone would always wait out the grace period.
-    """
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, first)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if leader_alive is not None:
-            if not leader_alive():
-                break
-        else:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-        time.sleep(0.005)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+# After the command is over (exited, or killed at its timeout), output still in flight is
+# read for at most this long: a straggler that kept the pipe open is gone by then.
+DRAIN_SECONDS = 1.0
+_POLL_SECONDS = 0.05
 
 
 def run_pipe(
@@ -57,47 +42,61 @@ def run_pipe(
     log: IO[bytes] | None,
     on_chunk: ChunkCallback | None,
     cap: int,
+    detached: list[Detached] | None = None,
     redaction: Redaction | None = None,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
-    """Run ``argv``; returns (exit code, signal, timed out, captures)."""
+    """Run ``argv``; returns (exit code, signal, timed out, captures). Processes that had
+    left the command's group and outlived it are killed and appended to ``detached``."""
     captures = {
         name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
         for name in ("stdout", "stderr")
     }
+    tag = new_tag()
+    child_env = {**(os.environ if env is None else env), TAG_ENV: tag}
     try:
         process = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=None if env is None else dict(env),
+            env=child_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills all of it
         )
     except FileNotFoundError as exc:
+        if exc.filename is not None and str(exc.filename) == str(cwd):
+            captures["stderr"].feed(f"cannot change into {cwd}: {exc.strerror}\n".encode())
+            return 126, None, False, captures
         captures["stderr"].feed(f"{argv[0]}: {exc.strerror}\n".encode())
         return 127, None, False, captures
-    except PermissionError as exc:
+    except (PermissionError, NotADirectoryError) as exc:
         captures["stderr"].feed(f"{argv[0]}: {exc.strerror}\n".encode())
         return 126, None, False, captures
     assert process.stdout is not None and process.stderr is not None
     deadline = None if timeout is None else time.monotonic() + timeout
     timed_out = False
+    over_at: float | None = None  # when the command was over (exited or killed)
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, captures["stdout"])
         selector.register(process.stderr, selectors.EVENT_READ, captures["stderr"])
         try:
             while selector.get_map():
-                wait = IDLE_POLL if deadline is None else max(0.0, deadline - time.monotonic())
-                ready = selector.select(min(wait, IDLE_POLL))
-                if not ready:
+                now = time.monotonic()
+                if over_at is None and deadline is not None and now >= deadline:
+                    timed_out = True
+                    kill_group(process.pid, leader_alive=lambda: not exited(process.pid))
+                if over_at is None and (timed_out or exited(process.pid)):
+                    _end_tree(process.pid, tag, detached)
+                    over_at = time.monotonic()
+                if over_at is not None and time.monotonic() - over_at >= DRAIN_SECONDS:
+                    break  # still open: held by something that escaped even the KILL
+                wait = _POLL_SECONDS
+                if over_at is None and deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
+                ready = selector.select(wait)
+                if not ready:  # quiet: the redactors may release what they hold
                     for capture in captures.values():
                         capture.idle()
-                if not ready and deadline is not None and time.monotonic() >= deadline:
-                    timed_out = True
-                    kill_group(process.pid, leader_alive=lambda: process.poll() is None)
-                    deadline = None  # drain what is left, without a deadline
-                    continue
                 for key, _ in ready:
                     data = os.read(key.fd, READ_SIZE)
                     if not data:
@@ -105,13 +104,45 @@ def run_pipe(
                         continue
                     key.data.feed(data)
         except BaseException:
-            kill_group(process.pid, grace=0.2, leader_alive=lambda: process.poll() is None)
+            kill_group(process.pid, grace=0.2, leader_alive=lambda: not exited(process.pid))
+            _end_tree(process.pid, tag, detached)
             process.wait()
             raise
         finally:
             process.stdout.close()
             process.stderr.close()
+    if over_at is None:
+        # Both pipes closed, but the leader may still be on its way out (its descriptors close
+        # before it becomes waitable), or may have closed them and carried on.
+        timed_out = _await_leader(process.pid, deadline) or timed_out
+        _end_tree(process.pid, tag, detached)
     code = process.wait()
     if code < 0:
         return None, -code, timed_out, captures
     return code, None, timed_out, captures
+
+
+def _await_leader(pid: int, deadline: float | None) -> bool:
+    """Wait, without reaping, until ``pid`` exits; at ``deadline`` kill its group. Returns
+    whether the deadline struck."""
+    if deadline is None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        return False
+    while not exited(pid):
+        if time.monotonic() >= deadline:
+            kill_group(pid, leader_alive=lambda: not exited(pid))
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _end_tree(pid: int, tag: str, detached: list[Detached] | None) -> None:
+    # The leader is an unreaped zombie here (or being killed), so its group id still names
+    # the group we made: what is left of it goes at once, then whatever left the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if pid > 1 and pid != os.getpgrp():
+            os.killpg(pid, signal.SIGKILL)
+    found = end_stragglers(tag)
+    if detached is not None:
+        detached.extend(found)

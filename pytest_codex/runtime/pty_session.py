@@ -6,6 +6,12 @@ PTY yields before that sentinel, so cwd and exported variables persist between c
 each exit status is exact. The sentinel uses a fresh random token per command, so output
 cannot fake it. Linux reports the PTY's end as ``EIO`` on read rather than an empty read;
 both mean the shell is gone.
+
+Signals go only to process groups of this session: the foreground group is used only when
+it is a group of the shell's own session (``os.tcgetpgrp`` answers 0 once the shell is gone,
+and ``killpg(0)`` would signal *our* group), and the shell's group is its pid. The shell
+carries a process tag, so what left the session (``setsid``, double forks) is killed when
+the session closes and listed in :attr:`PtySession.detached`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ import ptyprocess
 from ..errors import ExecError
 from ..redact import redact_env
 from .capture import StreamCapture
-from .pipe import READ_SIZE, kill_group
+from .pipe import READ_SIZE
+from .processes import (
+    TAG_ENV,
+    Detached,
+    end_stragglers,
+    exited,
+    kill_group,
+    may_signal_group,
+    new_tag,
+    reaped,
+)
 
 DEFAULT_SHELL: tuple[str, ...] = ("bash", "--noprofile", "--norc", "--noediting")
 _SETUP = (
@@ -35,6 +51,31 @@ _SETUP = (
     "set +o history 2>/dev/null; printf '\\036READY-{token}\\036'\n"
 )
 _SENTINEL_ROOM = 48  # bytes held back in case they start a sentinel
+
+
+class ShellStartError(ExecError):
+    """The session's shell never came up: its wrapper (a sandbox that cannot enter the
+    working directory, say) or the shell itself exited first. ``output`` is what it said
+    (our set-up line left out) and ``status`` its exit status."""
+
+    def __init__(self, session_id: str, seen: bytes, status: int | None) -> None:
+        lines = [line for line in seen.split(b"\n") if b"READY-" not in line]
+        self.output = b"\n".join(line.rstrip(b"\r") for line in lines).strip()
+        self.status = status
+        said = self.output.decode(errors="replace").strip() or "nothing"
+        super().__init__(f"session {session_id}: the shell did not start ({said})")
+
+
+def without_new_session(wrapper: Sequence[str]) -> list[str]:
+    """``wrapper`` without bwrap's ``--new-session`` (before its ``--``).
+
+    ``--new-session`` keeps a sandboxed command from typing into the caller's terminal
+    (``TIOCSTI``); a session's shell never sees the caller's terminal, only the PTY opened
+    for it, and it needs that PTY as its controlling terminal for job control.
+    """
+    argv = list(wrapper)
+    end = argv.index("--") if "--" in argv else len(argv)
+    return [a for a in argv[:end] if a != "--new-session"] + argv[end:]
 
 
 class RunningCommand:
@@ -90,11 +131,8 @@ class RunningCommand:
         self.timed_out = True
         self.deadline = time.monotonic() + 5.0
         session = self.session
-        try:
-            foreground = os.tcgetpgrp(session.fd)
-        except OSError:
-            foreground = session.pid
-        if foreground != session.pid:
+        foreground = session.foreground_group()
+        if foreground is not None and foreground != session.pid:
             kill_group(foreground, grace=1.0)
         else:
             session.kill()
@@ -152,7 +190,10 @@ class PtySession:
     ) -> None:
         self.id = session_id
         self.cwd = cwd
-        self.wrapper = tuple(wrapper)
+        # The shell's controlling terminal must be our PTY (job control, tcgetpgrp).
+        self.wrapper = tuple(without_new_session(wrapper))
+        self.tag = new_tag()
+        self.detached: list[Detached] = []
         self.rows, self.cols, self.encoding = rows, cols, encoding
         self.env_snapshot = redact_env(env)
         self.created = time.monotonic()
@@ -160,7 +201,10 @@ class PtySession:
         self.commands = 0
         try:
             self._proc = ptyprocess.PtyProcess.spawn(
-                [*wrapper, *shell], cwd=str(cwd), env=dict(env), dimensions=(rows, cols)
+                [*self.wrapper, *shell],
+                cwd=str(cwd),
+                env={**env, TAG_ENV: self.tag},
+                dimensions=(rows, cols),
             )
         except (OSError, ptyprocess.PtyProcessError) as exc:
             raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
@@ -180,7 +224,7 @@ class PtySession:
             data = self.read(max(0.0, limit - time.monotonic()))
             if data == b"" or time.monotonic() >= limit:
                 self.kill()
-                raise ExecError(f"session {session_id}: the shell did not start ({bytes(seen)!r})")
+                raise ShellStartError(session_id, bytes(seen), self.exit_status())
             if data:
                 seen += data
 
@@ -252,28 +296,43 @@ class PtySession:
         status = self._proc.exitstatus
         return None if status is None else int(status)
 
+    def foreground_group(self) -> int | None:
+        """The PTY's foreground process group when it is one of this session's groups
+        (never 0, 1 or our own group), else None."""
+        if self._closed:
+            return None
+        try:
+            group = os.tcgetpgrp(self.fd)
+            # Only a group of the session ptyprocess made for the shell (sid == shell pid).
+            if not may_signal_group(group) or os.getsid(group) != self.pid:
+                return None
+        except OSError:
+            return None
+        return group
+
     def kill(self) -> None:
-        """End the foreground job (TERM, then KILL) and the shell (HUP, then KILL)."""
-        with contextlib.suppress(OSError):
-            foreground = os.tcgetpgrp(self.fd)
-            if foreground not in (self.pid, -1):
-                # HUP, as a closed terminal would: it also ends an idle interactive shell
-                # (which ignores TERM) when a wrapper such as bwrap sits between us and it.
-                kill_group(foreground, grace=0.5, first=signal.SIGHUP)
-        # An interactive shell ignores TERM but exits on a hang-up, as on a closed terminal.
-        kill_group(self.pid, grace=0.5, first=signal.SIGHUP, leader_alive=self._leader_alive)
+        """End the foreground job and the shell (HUP, then KILL), then whatever left the
+        session (recorded in :attr:`detached`)."""
+        foreground = self.foreground_group()
+        if foreground is not None and foreground != self.pid:
+            # HUP, as a closed terminal would: it also ends an idle interactive shell
+            # (which ignores TERM) when a wrapper such as bwrap sits between us and it.
+            kill_group(foreground, grace=0.5, first=signal.SIGHUP)
+        # Only while the shell is unreaped (alive or a zombie) does its pid still name our
+        # group; once reaped, the id may already be someone else's.
+        if not reaped(self.pid):
+            # An interactive shell ignores TERM but exits on a hang-up, as on a closed terminal.
+            kill_group(self.pid, grace=0.5, first=signal.SIGHUP, leader_alive=self._leader_alive)
+        self.detached += end_stragglers(self.tag)
 
     def _leader_alive(self) -> bool:
-        try:
-            return bool(self._proc.isalive())  # reaps the shell once it has exited
-        except ptyprocess.PtyProcessError:
-            return False
+        return not exited(self.pid)  # without reaping: the group id stays ours
 
     def close(self) -> None:
         """Kill what is left, close the PTY, reap the shell. Idempotent."""
         if self._closed:
             return
-        if self._proc.isalive() and (self.running is None or self.running.done):
+        if self._leader_alive() and (self.running is None or self.running.done):
             # An idle shell leaves cleanly when asked; no signals needed.
             with contextlib.suppress(OSError):
                 self.write(b"exit 0\n")
@@ -282,6 +341,12 @@ class PtySession:
                 time.sleep(0.002)
         if self._leader_alive():
             self.kill()
+        else:
+            # The shell left; what it started in the background must not outlive it.
+            if not reaped(self.pid) and may_signal_group(self.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+            self.detached += end_stragglers(self.tag)
         with contextlib.suppress(OSError, ptyprocess.PtyProcessError):
             self._proc.close(force=True)
         with contextlib.suppress(ChildProcessError, OSError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..records import CommandRecord, command_record
 from .capture import CapturedStream
@@ -28,6 +29,8 @@ class CommandResult:
     streams: Mapping[str, CapturedStream] = field(default_factory=dict)
     log_path: Path | None = None
     sandbox_state: str = "unsandboxed"
+    # Processes that had left the command's group, outlived it and were killed.
+    detached: Sequence[Mapping[str, Any]] = ()
 
     def text(self, stream: str | None = None) -> str:
         """One stream's head/tail text (default: stdout, else the PTY stream)."""
@@ -37,7 +40,7 @@ class CommandResult:
 
     def to_record(self) -> CommandRecord:
         """The manifest's ``commands[]`` record (built by :func:`records.command_record`)."""
-        return command_record(
+        record = command_record(
             correlation_id=self.correlation_id,
             argv=self.argv,
             cwd=self.cwd,
@@ -53,3 +56,5 @@ class CommandResult:
             streams={n: (s.total, s.truncated, s.omitted) for n, s in self.streams.items()},
             log_path=None if self.log_path is None else str(self.log_path),
         )
+        record["detached"] = [dict(d) for d in self.detached]
+        return record

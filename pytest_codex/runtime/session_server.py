@@ -176,11 +176,22 @@ def ensure_server(
     wrapper: Sequence[str] = (),
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> Path:
-    """The socket of the run's session ``session_id``, starting its server if needed."""
+    """The socket of the run's session ``session_id``, starting its server if needed.
+
+    A session keeps the sandbox it was opened with: asking for another one is an error
+    (open a new session), so a command never runs in a sandbox other than the one recorded.
+    """
     validate_session_id(session_id)
     checked_socket_dir()
     path = socket_path(run_dir, session_id)
+    record = run_dir / "sessions" / f"{session_id}.json"
     if _answers(path):
+        opened_with = _recorded_wrapper(record)
+        if opened_with is not None and opened_with != _sandbox_of(wrapper):
+            raise ExecError(
+                f"session {session_id} was opened with another sandbox; "
+                "open a new session (another --session id) for this one"
+            )
         return path
     subprocess.Popen(
         [
@@ -201,11 +212,29 @@ def ensure_server(
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         if _answers(path):
-            record = run_dir / "sessions" / f"{session_id}.json"
-            atomic_write_text(record, json.dumps({"socket": str(path), "cwd": str(cwd)}) + "\n")
+            document = {"socket": str(path), "cwd": str(cwd), "sandbox": _sandbox_of(wrapper)}
+            atomic_write_text(record, json.dumps(document) + "\n")
             return path
         time.sleep(0.02)
     raise ExecError(f"session {session_id}: its server did not start (socket {path})")
+
+
+def _sandbox_of(wrapper: Sequence[str]) -> list[str]:
+    # The sandbox prefix less its working directory: one session, one sandbox, any cwd.
+    argv = list(wrapper)
+    while "--chdir" in argv:
+        at = argv.index("--chdir")
+        del argv[at : at + 2]
+    return argv
+
+
+def _recorded_wrapper(record: Path) -> list[str] | None:
+    try:
+        document = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    sandbox = document.get("sandbox") if isinstance(document, dict) else None
+    return [str(a) for a in sandbox] if isinstance(sandbox, list) else None
 
 
 def _answers(path: Path) -> bool:

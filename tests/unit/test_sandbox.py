@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
+import ptyprocess
 import pytest
 
+from pytest_codex.config import CONFIG_FILES
+from pytest_codex.runtime import ExecSessionManager
+from pytest_codex.runtime.pty_session import without_new_session
 from pytest_codex.sandbox import (
+    CAP_DROP,
+    FEATURES,
+    NETWORK_NAMESPACE,
+    USER_NAMESPACE,
     BackendStatus,
     DenialEvidence,
     Sandbox,
     SandboxPolicy,
     detect_denial,
     probe_bubblewrap,
+    protected_paths,
     sandbox_status,
 )
 
@@ -52,7 +66,9 @@ def test_workspace_write_prefix_binds_workspace_writable_and_cuts_network(worksp
     assert prefix[:5] == ["/usr/bin/bwrap", "--ro-bind", "/", "/", "--dev"]
     assert _has_run(prefix, ["--bind", str(workspace), str(workspace)])
     assert "--unshare-net" in prefix and "--die-with-parent" in prefix
-    assert "--new-session" not in prefix  # PTY shells keep their controlling terminal
+    for flag in ("--unshare-user", "--unshare-pid", "--new-session"):
+        assert flag in prefix
+    assert _has_run(prefix, ["--cap-drop", "ALL"])
     assert prefix[-1] == "--"
     assert sandbox.wrap(["ls"], workspace)[-4:] == ["--chdir", str(workspace), "--", "ls"]
 
@@ -104,6 +120,9 @@ def test_backend_none_is_reported_with_a_reason() -> None:
         "backend": "none",
         "reason": "sandbox backend 'none' was requested",
         "executable": None,
+        "version": None,
+        "features": [],
+        "missing": {},
     }
     missing = probe_bubblewrap("/nonexistent/bwrap")
     assert missing.backend == "none" and "could not run" in str(missing.reason)
@@ -281,3 +300,307 @@ def test_a_missing_program_exits_127_inside_the_sandbox_too(workspace: Path) -> 
     result = orchestrator.run(["no-such-program-anywhere"])
     assert orchestrator.sandbox_status()["backend"] == "bubblewrap"
     assert result.exit_code == 127 and not result.ok
+
+
+# -- hardening: namespaces, capabilities, features ------------------------------------------------
+def test_a_status_without_a_feature_leaves_its_flags_out(workspace: Path) -> None:
+    weaker = BackendStatus(
+        "bubblewrap",
+        None,
+        "/usr/bin/bwrap",
+        features=tuple(f for f in FEATURES if f not in (USER_NAMESPACE, CAP_DROP)),
+        missing=((USER_NAMESPACE, "test"), (CAP_DROP, "test")),
+    )
+    prefix = Sandbox.create("read-only", workspace, backend=weaker).prefix()
+    assert "--unshare-user" not in prefix and "--cap-drop" not in prefix
+    assert "--unshare-pid" in prefix and "--new-session" in prefix
+    assert weaker.as_dict()["missing"] == {USER_NAMESPACE: "test", CAP_DROP: "test"}
+
+
+def test_pty_sessions_drop_new_session_only_before_the_command() -> None:
+    wrapper = ["/usr/bin/bwrap", "--new-session", "--unshare-pid", "--"]
+    assert without_new_session(wrapper) == ["/usr/bin/bwrap", "--unshare-pid", "--"]
+    assert without_new_session(["env", "--"]) == ["env", "--"]
+
+
+@requires_bwrap
+def test_the_probe_records_version_and_every_feature_this_host_allows() -> None:
+    payload = BWRAP.as_dict()
+    assert payload["version"] and payload["executable"]
+    assert set(payload["features"]) <= set(FEATURES)
+    assert set(payload["features"]) | set(payload["missing"]) == set(FEATURES)
+    assert NETWORK_NAMESPACE in payload["features"]
+
+
+@requires_bwrap
+def test_no_capability_survives_inside_the_sandbox(workspace: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    code, output = run_in(sandbox, ["grep", "^Cap", "/proc/self/status"], workspace)
+    assert code == 0
+    assert all(line.split()[1] == "0000000000000000" for line in output.splitlines()), output
+
+
+@requires_bwrap
+def test_the_sandbox_sees_only_its_own_processes(workspace: Path) -> None:
+    sandbox = Sandbox.create("read-only", workspace)
+    code, output = run_in(sandbox, ["test", "-e", f"/proc/{os.getpid()}"], workspace)
+    assert code == 1, output
+
+
+_OPEN_TTY = """import os
+try:
+    os.close(os.open("/dev/tty", os.O_RDWR))
+    print("tty-open")
+except OSError:
+    print("no-tty")
+"""
+
+
+def _on_a_terminal(argv: list[str]) -> str:
+    process = ptyprocess.PtyProcess.spawn(argv)
+    output = b""
+    while True:
+        try:
+            output += process.read(1024)
+        except EOFError:
+            break
+    process.wait()
+    return output.decode().strip()
+
+
+@requires_bwrap
+def test_a_sandboxed_command_cannot_reach_the_callers_terminal(workspace: Path) -> None:
+    # Started on a terminal, as `exec` is from an interactive shell: without --new-session
+    # the command could open it (and push input into it with TIOCSTI).
+    prefix = Sandbox.create("read-only", workspace).prefix()
+    assert _on_a_terminal([*prefix, sys.executable, "-c", _OPEN_TTY]) == "no-tty"
+    bare = without_new_session(prefix)
+    assert _on_a_terminal([*bare, sys.executable, "-c", _OPEN_TTY]) == "tty-open"
+
+
+# -- protected paths ------------------------------------------------------------------------------
+@pytest.fixture
+def repo(workspace: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    (workspace / "pyproject.toml").write_text("[tool.codex-orchestrator]\ntask = 'T'\n")
+    (workspace / "codex.orchestrator.json").write_text("{}\n")
+    (workspace / ".runs" / "T" / "guardrail-cache" / "memo").mkdir(parents=True)
+    (workspace / ".runs" / "T" / "approvals.json").write_text("{}\n")
+    return workspace
+
+
+def _protected_sandbox(repo: Path, mode: str = "workspace-write") -> Sandbox:
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    return Sandbox.create(mode, repo, protected=protected_paths(roots))
+
+
+def test_protected_paths_name_git_runs_out_config_and_sockets(repo: Path) -> None:
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    paths = {p.path: p.create for p in protected_paths(roots, env={"HOME": "/home/u"})}
+    for name in (".git", "pyproject.toml", *CONFIG_FILES):
+        assert paths[repo / name] is False
+    assert paths[repo / ".runs"] is True and paths[repo / "out"] is True
+    assert Path("/home/u/.config/pytest-codex") in paths
+    assert Path(tempfile.gettempdir()) / "codex-sessions" in paths
+
+
+def test_a_pyproject_without_the_orchestrator_table_is_not_protected(workspace: Path) -> None:
+    (workspace / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    roots = SimpleNamespace(root=workspace, runs_dir=workspace / ".runs")
+    assert workspace / "pyproject.toml" not in {p.path for p in protected_paths(roots)}
+
+
+def test_protected_paths_are_bound_read_only_after_the_writable_workspace(repo: Path) -> None:
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    prefix = Sandbox.create(
+        "workspace-write", repo, backend=FAKE_BWRAP, protected=protected_paths(roots)
+    ).prefix()
+    workspace_at = prefix.index("--bind")
+    for name in (".git", ".runs", "out", "pyproject.toml", "codex.orchestrator.json"):
+        run = ["--ro-bind", str(repo / name), str(repo / name)]
+        assert _has_run(prefix[workspace_at:], run), name
+    assert (repo / "out").is_dir()  # created so that it can be bound
+
+
+@requires_bwrap
+@pytest.mark.parametrize(
+    "script",
+    [
+        "git config core.fsmonitor 'touch /var/tmp/pwned'",
+        "printf '#!/bin/sh\\ntouch /var/tmp/pwned\\n' > .git/hooks/pre-commit",
+        'echo \'{"notify": ["touch /var/tmp/pwned"]}\' > codex.orchestrator.json',
+        "echo '[tool.codex-orchestrator]' >> pyproject.toml",
+        "echo '{}' > .runs/T/approvals.json",
+        "ln -s /var/tmp/elsewhere .runs/T/.metrics.json.lock",
+        "echo '{\"files\": {}}' > .runs/T/guardrail-cache/memo/file-digests.json",
+        "mkdir -p out/T && echo '{}' > out/T/state.json",
+    ],
+    ids=["fsmonitor", "hook", "config", "pyproject", "approvals", "lock", "memo", "state"],
+)
+def test_writes_to_protected_paths_are_denials_inside_a_writable_workspace(
+    repo: Path, script: str
+) -> None:
+    sandbox = _protected_sandbox(repo)
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    code, output = run_in(sandbox, ["sh", "-c", script], repo)
+    evidence = detect_denial(code, output, sandbox)
+    assert code != 0 and evidence is not None and evidence.filesystem, output
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+    assert not (repo / ".runs" / "T" / ".metrics.json.lock").is_symlink()
+    code, _ = run_in(sandbox, ["sh", "-c", "echo ok > src.txt"], repo)
+    assert code == 0 and (repo / "src.txt").read_text() == "ok\n"
+
+
+@requires_bwrap
+def test_a_protected_mount_point_cannot_be_moved_away(repo: Path) -> None:
+    sandbox = _protected_sandbox(repo)
+    code, output = run_in(
+        sandbox, ["sh", "-c", f"mv {repo}/.git {repo}/g && mkdir {repo}/.git"], repo
+    )
+    evidence = detect_denial(code, output, sandbox)
+    assert code != 0 and evidence is not None and "resource-busy" in evidence.signals
+    assert (repo / ".git" / "HEAD").is_file()
+
+
+@requires_bwrap
+def test_a_config_file_planted_where_none_was_is_a_denial_and_moved_aside(workspace: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    sandbox = _protected_sandbox(workspace)
+    code, output = run_in(
+        sandbox, ["sh", "-c", "echo 'notify: [x]' > codex.orchestrator.yaml"], workspace
+    )
+    assert code == 0
+    evidence = detect_denial(code, output, sandbox)
+    assert evidence is not None and evidence.signals == ("protected-path-created",)
+    assert evidence.paths == (str(workspace / "codex.orchestrator.yaml"),)
+    assert not (workspace / "codex.orchestrator.yaml").exists()
+    assert [p.name.split(".planted-")[0] for p in workspace.glob("*.planted-*")] == [
+        "codex.orchestrator.yaml"
+    ]
+    assert detect_denial(0, "", sandbox) is None  # moved aside: reported once
+
+
+# -- working directories --------------------------------------------------------------------------
+@requires_bwrap
+@pytest.mark.parametrize("base", ["/tmp", "/var/tmp"])
+def test_workspace_write_makes_the_working_directory_writable_wherever_it_is(
+    workspace: Path, base: str
+) -> None:
+    cwd = Path(tempfile.mkdtemp(prefix="codex-cd-", dir=base))
+    try:
+        sandbox = Sandbox.create("workspace-write", workspace)
+        code, output = run_in(sandbox, ["touch", "made"], cwd)
+        assert code == 0, output
+        assert (cwd / "made").exists()
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+@requires_bwrap
+def test_read_only_keeps_a_working_directory_under_tmp_visible_but_read_only(
+    workspace: Path,
+) -> None:
+    cwd = Path(tempfile.mkdtemp(prefix="codex-cd-", dir="/tmp"))
+    try:
+        (cwd / "seen").write_text("yes\n")
+        sandbox = Sandbox.create("read-only", workspace)
+        code, output = run_in(sandbox, ["sh", "-c", "cat seen && touch made"], cwd)
+        assert code != 0 and output.startswith("yes")
+        assert not (cwd / "made").exists()
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+@requires_bwrap
+def test_a_working_directory_the_sandbox_cannot_enter_is_a_clear_denial(workspace: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    argv = sandbox.wrap(["true"], workspace / "gone")
+    done = subprocess.run(argv, cwd=workspace, capture_output=True, text=True, check=False)
+    evidence = detect_denial(done.returncode, done.stderr, sandbox)
+    assert evidence is not None and evidence.signals == ("cwd-unavailable",)
+    assert evidence.paths == (str(workspace / "gone"),)
+    assert sandbox.escalation(evidence) is None
+
+
+# -- network --------------------------------------------------------------------------------------
+@requires_bwrap
+def test_a_refused_connection_without_network_is_a_network_denial(workspace: Path) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        script = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"
+        sandbox = Sandbox.create("workspace-write", workspace)
+        code, output = run_in(sandbox, [sys.executable, "-c", script], workspace)
+    evidence = detect_denial(code, output, sandbox)
+    assert evidence is not None and evidence.signals == ("connection-refused",)
+    assert "Connection refused" in evidence.excerpt
+    assert sandbox.escalation(evidence) == SandboxPolicy("workspace-write", True)
+
+
+def test_connection_refused_with_network_on_is_an_ordinary_failure(workspace: Path) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace, network=True, backend=FAKE_BWRAP)
+    assert detect_denial(1, "curl: (7) Connection refused", sandbox) is None
+
+
+def test_the_config_names_protected_are_the_ones_config_reads() -> None:
+    from pytest_codex import sandbox
+
+    assert sandbox._CONFIG_FILE_NAMES == CONFIG_FILES
+
+
+@requires_bwrap
+def test_stages_that_record_child_runs_may_add_runs_but_not_touch_existing_ones(
+    repo: Path,
+) -> None:
+    # Not a real manifest: the suite-wide schema check skips "intentionally-invalid" paths.
+    parent = repo / ".runs" / "T" / "cli" / "intentionally-invalid-parent-run"
+    parent.mkdir(parents=True)
+    (parent / "manifest.json").write_text('{"status": "in_progress"}\n')
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    sandbox = Sandbox.create(
+        "workspace-write", repo, protected=protected_paths(roots, child_runs=True)
+    )
+    code, output = run_in(sandbox, ["sh", "-c", "mkdir .runs/T/cli/child-run"], repo)
+    assert code == 0, output
+    for script in (
+        f"echo forged > {parent / 'manifest.json'}",
+        "echo '{}' > .runs/T/approvals.json",
+        "echo '[core]' >> .git/config",
+    ):
+        code, output = run_in(sandbox, ["sh", "-c", script], repo)
+        assert code != 0 and detect_denial(code, output, sandbox) is not None, script
+    assert (parent / "manifest.json").read_text() == '{"status": "in_progress"}\n'
+
+
+@requires_bwrap
+@pytest.mark.parametrize("mode", ["pty", "pipe"])
+def test_the_exec_runtime_reports_an_unenterable_cwd_as_output_not_a_crash(
+    workspace: Path, mode: str
+) -> None:
+    sandbox = Sandbox.create("workspace-write", workspace)
+    with ExecSessionManager() as manager:
+        result = manager.run(
+            "true", mode=mode, cwd=workspace, wrapper=sandbox.prefix(workspace / "gone")
+        )
+    evidence = detect_denial(
+        result.exit_code, result.text("pty" if mode == "pty" else "stderr"), sandbox
+    )
+    assert result.exit_code == 1
+    assert evidence is not None and evidence.signals == ("cwd-unavailable",)
+
+
+@requires_bwrap
+def test_a_config_the_parent_writes_between_commands_is_not_taken_for_a_planted_one(
+    workspace: Path,
+) -> None:
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    sandbox = _protected_sandbox(workspace)  # made while no config file exists
+    (workspace / "codex.orchestrator.yaml").write_text("sandbox: read-only\n")
+    watched = sandbox.watch()
+    code, output = run_in(sandbox, ["true"], workspace)
+    assert detect_denial(code, output, sandbox, watched=watched) is None
+    assert (workspace / "codex.orchestrator.yaml").read_text() == "sandbox: read-only\n"
+    # ... and from now on it is protected like any other config file.
+    code, output = run_in(sandbox, ["sh", "-c", "echo x >> codex.orchestrator.yaml"], workspace)
+    assert code != 0 and detect_denial(code, output, sandbox) is not None

@@ -1,0 +1,183 @@
+"""``codex-orchestrator doctor``: what this machine gives the sandbox, checked for real.
+
+It probes bubblewrap (path, version, the hardening features this bwrap and kernel allow),
+then runs one command in the sandbox the configuration asks for and asks it, path by path,
+whether it can see and write the orchestrator's own files (runs and out directories, the
+approval store, the guardrail cache and its memo, the configuration, ``.git``, the user
+configuration directory for signing material, the session socket directory). Exit status
+1 when the sandbox is weaker than the configuration asks for (no backend, a missing
+hardening feature, or one of those paths writable from inside); 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import pwd
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from .. import sandbox as sb
+from ._options import add_context_options, add_format_option, load_context
+
+_PROBE_SCRIPT = (
+    'for p; do if [ -e "$p" ]; then if [ -w "$p" ]; then echo write; else echo read; fi; '
+    "else echo absent; fi; done"
+)
+_FEATURE_TEXT = {
+    sb.USER_NAMESPACE: "user namespace",
+    sb.PID_NAMESPACE: "PID namespace with its own /proc",
+    sb.IPC_UTS_NAMESPACES: "IPC and UTS namespaces",
+    sb.CAP_DROP: "--cap-drop ALL",
+    sb.NEW_SESSION: "--new-session (no TIOCSTI)",
+    sb.NETWORK_NAMESPACE: "network isolation",
+    sb.CAPABILITIES_DROPPED: "capabilities dropped (observed)",
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add ``doctor``."""
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check what this machine gives the sandbox",
+        description=(
+            "Probe bubblewrap and the kernel, say where the approval store, caches and "
+            "signing material live and whether a sandboxed command can see or write them; "
+            "exit 1 when the sandbox is weaker than the configuration asks for."
+        ),
+    )
+    add_context_options(parser, task=True)
+    parser.add_argument(
+        "-s",
+        "--sandbox",
+        choices=list(sb.SANDBOX_MODES),
+        help="check this sandbox mode instead of the configured one",
+    )
+    add_format_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def diagnose(args: argparse.Namespace) -> dict[str, Any]:
+    """The doctor's report as a JSON-ready mapping (``ok`` and ``problems`` included)."""
+    context = load_context(args)
+    config = context.config
+    mode = sb.validate_mode(args.sandbox or str(config.get("sandbox") or "workspace-write"))
+    network = bool(config.get("network_access") or False)
+    status = sb.probe_bubblewrap()
+    roots = context.roots
+    task = config.get("task")
+    sandbox = sb.Sandbox.create(
+        mode, roots.root, network=network, backend=status, protected=sb.protected_paths(roots)
+    )
+    problems: list[str] = []
+    wants_confinement = mode != "danger-full-access"
+    if wants_confinement and status.backend == "none":
+        problems.append(f"the configuration asks for {mode} but commands run unsandboxed")
+    features = []
+    for name in sb.FEATURES:
+        present = status.has(name)
+        missing_why = dict(status.missing).get(name)
+        features.append(
+            {"name": name, "text": _FEATURE_TEXT[name], "ok": present, "detail": missing_why}
+        )
+        if wants_confinement and status.backend != "none" and not present:
+            problems.append(f"sandbox without {_FEATURE_TEXT[name]}: {missing_why or 'missing'}")
+    task_dir = roots.runs_dir / str(task) if task else None
+    places: list[tuple[str, Path, bool]] = [
+        ("runs directory", roots.runs_dir, True),
+        ("out directory", roots.out_dir, True),
+        ("approval store", (task_dir or roots.runs_dir) / "approvals.json", True),
+        ("guardrail cache", (task_dir or roots.runs_dir / "_repository") / "guardrail-cache", True),
+        (
+            "guardrail memo",
+            (task_dir or roots.runs_dir / "_repository") / "guardrail-cache" / "memo",
+            True,
+        ),
+        ("repository .git", roots.root / ".git", True),
+        ("session sockets", sb.session_socket_dir(), True),
+        ("signing material and user config", sb.user_config_dir(context.env), True),
+        ("workspace", roots.root, mode == "read-only"),
+    ]
+    found = _probe_paths(sandbox, roots.root, [p for _, p, _ in places])
+    paths = []
+    for (name, path, must_not_write), inside in zip(places, found, strict=True):
+        entry = {"name": name, "path": str(path), "exists": path.exists(), "sandbox": inside}
+        paths.append(entry)
+        if must_not_write and inside == "write" and sandbox.enforced:
+            problems.append(f"{name} {path} is writable inside the {mode} sandbox")
+    return {
+        "platform": {"system": platform.system(), "kernel": platform.release()},
+        "user": {"uid": os.getuid(), "name": _user_name()},
+        "configured": {"sandbox": mode, "network": network},
+        "bubblewrap": status.as_dict(),
+        "features": features,
+        "paths": paths,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def _user_name() -> str | None:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return None
+
+
+def _probe_paths(sandbox: sb.Sandbox, cwd: Path, paths: list[Path]) -> list[str]:
+    """``write``, ``read`` or ``absent`` per path, as a command in ``sandbox`` sees it."""
+    argv = sandbox.wrap(["sh", "-c", _PROBE_SCRIPT, "sh", *map(str, paths)], cwd)
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [f"unknown ({exc})"] * len(paths)
+    answers = done.stdout.split()
+    if done.returncode != 0 or len(answers) != len(paths):
+        detail = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+        return [f"unknown ({detail})"] * len(paths)
+    return answers
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The report for a terminal."""
+    bwrap = report["bubblewrap"]
+    lines = [
+        f"platform: {report['platform']['system']} {report['platform']['kernel']}; "
+        f"user {report['user']['name']} (uid {report['user']['uid']})",
+        f"configured: sandbox {report['configured']['sandbox']}, "
+        f"network {'on' if report['configured']['network'] else 'off'}",
+        f"bubblewrap: {bwrap['executable'] or 'not found'}"
+        + (f" {bwrap['version']}" if bwrap["version"] else "")
+        + f" -> backend {bwrap['backend']}"
+        + (f" ({bwrap['reason']})" if bwrap["reason"] else ""),
+    ]
+    for feature in report["features"]:
+        mark = "ok  " if feature["ok"] else "MISS"
+        detail = f" ({feature['detail']})" if feature["detail"] else ""
+        lines.append(f"  [{mark}] {feature['text']}{detail}")
+    lines.append("paths (as a sandboxed command sees them):")
+    for entry in report["paths"]:
+        hidden = entry["sandbox"] == "absent" and entry["exists"]
+        seen = "hidden (exists on the host)" if hidden else entry["sandbox"]
+        lines.append(f"  {entry['name']}: {entry['path']} -> {seen}")
+    if report["ok"]:
+        lines.append("verdict: the sandbox gives what the configuration asks for")
+    else:
+        lines.append("verdict: the sandbox is weaker than the configuration asks for:")
+        lines += [f"  - {problem}" for problem in report["problems"]]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report; 1 when the sandbox is weaker than configured."""
+    report = diagnose(args)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_text(report))
+    return 0 if report["ok"] else 1
