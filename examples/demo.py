@@ -11,7 +11,7 @@ as a team working on task 0303-orchestrator-autonomy would:
 5. records a reviewer hand-off on the pytest run's manifest (``review``);
 6. shows that manifest (``runs show``).
 
-Run it with ``make demo``.
+Run it with ``make demo``; ``python examples/demo.py DIR`` builds the copy in DIR instead.
 """
 
 from __future__ import annotations
@@ -41,23 +41,23 @@ def sh(*argv: str, cwd: Path, env: dict[str, str] | None = None, check: bool = T
     return subprocess.run(argv, cwd=cwd, env=env, check=check).returncode
 
 
-def fresh_copy() -> None:
+def fresh_copy(target: Path) -> None:
     """The demo repository as a new git repository whose spec was reviewed today."""
-    if TARGET.exists():
-        shutil.rmtree(TARGET)
-    shutil.copytree(SOURCE, TARGET)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(SOURCE, target)
     today = dt.date.today().isoformat()
-    for spec in (TARGET / "tasks" / "specs").glob("*.md"):
+    for spec in (target / "tasks" / "specs").glob("*.md"):
         text = spec.read_text(encoding="utf-8")
         spec.write_text(re.sub(r"last_review: .*", f"last_review: {today}", text), "utf-8")
     git = ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid")
-    sh("git", "init", "-q", "-b", "main", cwd=TARGET)
-    sh("git", "add", "-A", cwd=TARGET)
-    sh(*git, "commit", "-qm", "ledger demo", cwd=TARGET)
+    sh("git", "init", "-q", "-b", "main", cwd=target)
+    sh("git", "add", "-A", cwd=target)
+    sh(*git, "commit", "-qm", "ledger demo", cwd=target)
 
 
-def main() -> int:
-    fresh_copy()
+def main(target: Path = TARGET) -> int:
+    fresh_copy(target)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -68,15 +68,15 @@ def main() -> int:
 
     status = sh(
         str(BIN / "python"), "-m", "pytest", "--codex-task", TASK, "-p", "no:cacheprovider",
-        cwd=TARGET, env=env, check=False,
+        cwd=target, env=env, check=False,
     )  # fmt: skip
-    manifests = sorted((TARGET / ".runs" / TASK / "cli").glob("*/manifest.json"))
+    manifests = sorted((target / ".runs" / TASK / "cli").glob("*/manifest.json"))
     if not manifests:
         print("demo: no manifest was written", file=sys.stderr)
         return 1
     manifest_path = manifests[-1]
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    evidence = manifest_path.relative_to(TARGET).as_posix()
+    evidence = manifest_path.relative_to(target).as_posix()
     print(f"\nmanifest: {evidence} ({manifest['status']})")
     if status != 0:
         return status
@@ -90,15 +90,15 @@ def main() -> int:
         [*CLI, "runs", "show", manifest["runId"], "--task", TASK],
     ]  # fmt: skip
     for argv in steps:
-        code = sh(*argv, cwd=TARGET, env=env, check=False)
+        code = sh(*argv, cwd=target, env=env, check=False)
         if code != 0:
             print(f"demo: step failed with exit status {code}", file=sys.stderr)
             return code
-    checklist = TARGET / "tasks" / f"tasks-{TASK}.md"
-    print(f"\n{checklist.relative_to(TARGET)} now reads:")
+    checklist = target / "tasks" / f"tasks-{TASK}.md"
+    print(f"\n{checklist.relative_to(target)} now reads:")
     print(checklist.read_text(encoding="utf-8"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else TARGET))

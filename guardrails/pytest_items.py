@@ -58,7 +58,7 @@ def enabled_guardrails(config: pytest.Config, context: Context) -> list[Guardrai
     )
     if names == []:
         return []  # nothing to discover: no entry points scanned, no guardrail imported
-    return select(available(settings), names)
+    return select(available(settings, context.roots.root), names)
 
 
 class GuardrailItems:

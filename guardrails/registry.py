@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pluggy
@@ -64,14 +65,20 @@ def discover(manager: pluggy.PluginManager | None = None) -> dict[str, Guardrail
     return found
 
 
-def config_plugins(settings: Mapping[str, Any]) -> list[Any]:
-    """The modules named in ``guardrails.plugins`` (importable from the repository)."""
+def config_plugins(settings: Mapping[str, Any], root: Path | None = None) -> list[Any]:
+    """The modules named in ``guardrails.plugins``, importable from the repository ``root``
+    however the process started (``pytest``, ``python -m pytest`` or ``codex-orchestrator``):
+    the root is put first on ``sys.path`` for them, and stays there so that a plugin's own
+    later imports of its sibling modules work too."""
     import importlib
 
+    names = [str(name) for name in settings.get("plugins") or ()]
+    if names and root is not None:
+        _importable_from(root)
     plugins = []
-    for name in settings.get("plugins") or ():
+    for name in names:
         try:
-            plugins.append(importlib.import_module(str(name)))
+            plugins.append(importlib.import_module(name))
         except ImportError as exc:
             raise ConfigError(
                 f"guardrails.plugins: cannot import {name!r} ({exc}); check the module name "
@@ -80,11 +87,28 @@ def config_plugins(settings: Mapping[str, Any]) -> list[Any]:
     return plugins
 
 
-def available(settings: Mapping[str, Any] | None = None) -> dict[str, Guardrail]:
+def _importable_from(root: Path) -> None:
+    """Put ``root`` first on ``sys.path`` (once), as ``python -m`` puts the current
+    directory."""
+    import importlib
+    import os
+    import sys
+
+    entry = os.path.abspath(root)
+    present = {os.path.abspath(p or os.curdir) for p in sys.path}
+    if entry not in present:
+        sys.path.insert(0, entry)
+        importlib.invalidate_caches()
+
+
+def available(
+    settings: Mapping[str, Any] | None = None, root: Path | None = None
+) -> dict[str, Guardrail]:
     """Every guardrail available under the ``guardrails`` configuration ``settings``: the
-    built-ins, installed entry points and ``guardrails.plugins`` modules."""
+    built-ins, installed entry points and ``guardrails.plugins`` modules (imported from the
+    repository ``root`` when given)."""
     settings = settings or {}
-    return discover(plugin_manager(plugins=config_plugins(settings)))
+    return discover(plugin_manager(plugins=config_plugins(settings, root)))
 
 
 def parse_names(value: str | Sequence[str] | None) -> list[str] | None:

@@ -64,7 +64,13 @@ class GuardrailSession:
         from pytest_codex.orchestrator import ToolOrchestrator
 
         def factory() -> ToolOrchestrator:
-            return ToolOrchestrator.for_run(run, approver=approver)
+            from pytest_codex.sandbox import protected_paths
+
+            # As in a pipeline: guardrail commands run suites (eval) that write their
+            # reports and child runs; the evidence already there stays read-only.
+            return ToolOrchestrator.for_run(
+                run, approver=approver, protected=protected_paths(run.paths, child_runs=True)
+            )
 
         context = run.context
         return cls(
@@ -103,7 +109,9 @@ class GuardrailSession:
                 emitter,
                 OrchestratorSettings.from_config(config),
                 workspace=context.roots.root,
-                protected=protected_paths(context.roots),
+                # Guardrail commands run suites (eval) that write their reports and child runs
+                # under the runs directory; the evidence already there stays read-only.
+                protected=protected_paths(context.roots, child_runs=True),
                 approver=approver,
                 cache=ApprovalCache.for_task(context.roots.runs_dir, task_id)
                 if task_id

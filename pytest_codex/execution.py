@@ -29,6 +29,7 @@ from .orchestrator import (
 from .records import EXEC_BEGIN, EXEC_END, CommandRecord, command_record
 from .runtime import CommandResult, ExecSessionManager
 from .runtime.runners import StreamingRunner
+from .sandbox import protected_paths
 from .timeutil import now_iso
 
 _counter_lock = threading.Lock()
@@ -160,7 +161,11 @@ def execute_command(
     config = getattr(run, "config", None)
     known: list[str] = config.secret_values() if isinstance(config, ResolvedConfig) else []
     manager = manager or ExecSessionManager(**settings.manager_options(), secrets=known)
-    orchestrator = orchestrator or ToolOrchestrator.for_run(run, writable_roots=writable_roots)
+    # As in a pipeline: the command may run the suite, which records a child run; the
+    # evidence already there (this run's included) stays read-only in the sandbox.
+    orchestrator = orchestrator or ToolOrchestrator.for_run(
+        run, writable_roots=writable_roots, protected=protected_paths(run.paths, child_runs=True)
+    )
     correlation_id = secrets.token_hex(6)
     index = _next_index(run.paths.commands_dir)
     final_log = run.paths.commands_dir / f"{index:02d}-{correlation_id}.log"

@@ -247,13 +247,15 @@ def iter_manifests(context: Context, task_id: str | None = None) -> list[Path]:
 
 
 def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None) -> Path:
-    """The manifest of run ``run_ref`` (a run id, or ``latest``)."""
+    """The manifest of run ``run_ref``: a run id, or ``latest``, the newest *top-level* run
+    (one without a ``parentRunId``: not the pytest run a command of another run recorded),
+    else the newest run when every run has a parent."""
     if run_ref == "latest":
         manifests = iter_manifests(context, task_id)
         if not manifests:
             where = f"task {task_id}" if task_id else str(context.roots.runs_dir)
             raise RunNotFoundError(f"no runs found for {where}; start one first")
-        return manifests[-1]
+        return next((p for p in reversed(manifests) if not _has_parent(p)), manifests[-1])
     if not is_run_id(run_ref):
         raise RunNotFoundError(
             f"{run_ref!r} is not a run id (YYYY-MM-DDTHH-MM-SS-mmmZ-xxxxxxxx) or 'latest'"
@@ -265,6 +267,16 @@ def find_manifest(context: Context, run_ref: str, *, task_id: str | None = None)
         f"run {run_ref} not found under {context.roots.runs_dir}; list runs with "
         "'codex-orchestrator runs list'"
     )
+
+
+def _has_parent(path: Path) -> bool:
+    """Whether the manifest at ``path`` names a parent run (an unreadable one does not: it
+    is shown, with its problem, rather than skipped)."""
+    try:
+        document: Any = load_manifest(path)
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and bool(document.get("parentRunId"))
 
 
 # Names that moved to pytest_codex.sinks.manifest; resolved lazily (the evidence model does

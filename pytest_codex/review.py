@@ -31,17 +31,23 @@ def default_actor() -> str:
 
 
 def record_review(
-    manifest_path: Path, *, outcome: str, reason: str, actor: str | None = None
+    manifest_path: Path,
+    *,
+    outcome: str,
+    reason: str,
+    actor: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Append a review to the manifest and its events; returns the review record (as
-    stored, secrets redacted)."""
+    stored, secrets redacted). Approving a run that did not succeed is a :class:`UsageError`
+    unless ``force`` (the record then says ``forced``)."""
     from .run import append_event
 
     if outcome not in OUTCOMES:
         raise UsageError(f"review outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     if not reason.strip():
         raise UsageError("a review needs a reason; pass --reason TEXT")
-    review = {
+    review: dict[str, Any] = {
         "actor": actor or default_actor(),
         "recordedAt": now_iso(),
         "outcome": outcome,
@@ -52,6 +58,14 @@ def record_review(
     # so that a reviewed run still verifies (signed by the reviewer's key).
     lock = RunLock(manifest_path.parent).acquire()
     try:
+        status = load_manifest(manifest_path).get("status")
+        if outcome == "approved" and status != "succeeded":
+            if not force:
+                raise UsageError(
+                    f"run {manifest_path.parent.name} did not succeed (status {status}); "
+                    "pass --force to approve it anyway"
+                )
+            review["forced"] = True
         event = append_event(manifest_path, "review:recorded", {"review": review})
         if (manifest_path.parent / ATTESTATION_FILE).is_file():
             document = load_manifest(manifest_path)

@@ -12,6 +12,7 @@ done: a refusal (:class:`FlipRefused`) or a usage error changes no file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,7 +223,41 @@ def _ticked(root: Path, rel: str, path: Path, data: bytes, line: int, evidence: 
             f"{rel} is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8 and flip again"
         ) from exc
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    return FileChange(rel, path, data, bom + tick(text[len(bom) :], line, evidence), line, root)
+    body = text[len(bom) :]
+    filled = _fill_placeholder(body, line, evidence)
+    new_text = tick(body, line, evidence) if filled is None else tick(filled, line)
+    return FileChange(rel, path, data, bom + new_text, line, root)
+
+
+# What a checklist template writes where the evidence will go: ``Evidence: _(pending)._``
+# (also ``*(pending)*``, ``(pending)``), on the item's line or a wrapped line under it.
+_PLACEHOLDER = re.compile(r"Evidence:[ \t]*[_*]{0,2}\(pending\)[_*.]{0,3}", re.IGNORECASE)
+
+
+def _fill_placeholder(text: str, line: int, evidence: str) -> str | None:
+    """``text`` with the pending-evidence placeholder of the item on ``line`` replaced by
+    ``Evidence: `<evidence>``` (where it stands: the item's line or one of its wrapped
+    lines), or None when the item has no placeholder."""
+    pieces = text.split("\n")
+    if not 1 <= line <= len(pieces):
+        return None
+    item = pieces[line - 1]
+    indent = len(item.expandtabs(4)) - len(item.expandtabs(4).lstrip())
+    candidates = [line - 1]
+    for index in range(line, len(pieces)):  # the wrapped lines that follow the item
+        content = pieces[index].rstrip("\r")
+        width = len(content.expandtabs(4)) - len(content.expandtabs(4).lstrip())
+        if not content.strip() or width <= indent:
+            break
+        candidates.append(index)
+    for index in candidates:
+        found = _PLACEHOLDER.search(pieces[index])
+        if found is not None:
+            content = pieces[index]
+            cited = f"Evidence: `{evidence}`"
+            pieces[index] = content[: found.start()] + cited + content[found.end() :]
+            return "\n".join(pieces)
+    return None
 
 
 def apply_flip(plan: FlipPlan) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import os
 import re
 import signal
 import sys
@@ -66,6 +67,7 @@ COMMAND_MODULES = (
     "pytest_codex.cli.doctor",
     "pytest_codex.cli.plan",
     "pytest_codex.cli.status",
+    "pytest_codex.cli.completion",
 )
 
 
@@ -142,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .exec import split_command
 
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (argcomplete, optional)
+        from .completion import complete
+
+        complete(parser)
     options, command = split_command(list(sys.argv[1:] if argv is None else argv))
     args, unknown = parser.parse_known_args(options)
     if unknown:

@@ -104,7 +104,7 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
     found = _probe_paths(sandbox, roots.root, [p for _, p, _ in places])
     paths = []
     for (name, path, must_not_write), inside in zip(places, found, strict=True):
-        entry = {"name": name, "path": str(path), "exists": path.exists(), "sandbox": inside}
+        entry = {"name": name, "path": str(path), "exists": _exists(path), "sandbox": inside}
         paths.append(entry)
         if must_not_write and inside == "write" and sandbox.enforced:
             problems.append(f"{name} {path} is writable inside the {mode} sandbox")
@@ -186,3 +186,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(report))
     return 0 if report["ok"] else 1
+
+
+def _exists(path: Path) -> bool | None:
+    """Whether ``path`` exists; None when this user may not even look (another user's
+    directory on the way)."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return None

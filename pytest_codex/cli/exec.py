@@ -23,6 +23,7 @@ from ..errors import UsageError
 from ..events import JsonlStreamSink, Sink
 from ..ids import validate_session_id
 from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
+from ..paths import PARENT_RUN_ENV, TASK_ENV
 from ..run import Run
 from ..runtime.session_server import checked_socket_dir
 from ..sinks.codex_dialect import CodexDialect, summary_line
@@ -255,7 +256,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
         dialect = CodexDialect(structured_output=output_schema is not None)
         sinks.append(JsonlStreamSink(stdout, name="stdout-codex", render=dialect))
     else:
-        sinks.append(HumanSink(stdout))
+        sinks.append(HumanSink(stdout, env=context.env))
     if resume_ref is not None:
         task = context.config.get("task")
         run = Run.resume(
@@ -283,6 +284,9 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             run,
             argv,
             cwd=cwd,
+            # As for pipeline stages: the command knows its task, and a run it records
+            # (pytest with the plugin) names this one its parent.
+            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id},
             timeout=args.timeout,
             session_id=args.session,
             mode="pipe" if args.pipe else "pty",

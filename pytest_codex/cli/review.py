@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
         help="record a reviewer hand-off (outcome and reason) on a run's manifest",
         description="Record a reviewer hand-off on a manifest: actor, time, outcome, reason. "
         "It is appended to the manifest's reviews[], evented as review:recorded, and shown "
-        "by 'runs show'.",
+        "by 'runs show'. Approving a run that did not succeed needs --force.",
+        epilog="Exit codes: 0 recorded, 2 usage error (no such run, or --outcome approved on "
+        "a run that did not succeed without --force).",
     )
     parser.add_argument(
         "--manifest",
@@ -33,6 +35,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why, in one line")
     parser.add_argument(
         "--actor", metavar="NAME", help="who reviews (default: $CODEX_REVIEWER, else login)"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="approve even though the run did not succeed (recorded as forced)",
     )
     add_context_options(parser)
     add_format_option(parser)
@@ -52,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
         path = find_manifest(context, ref, task_id=task)
     # Only a manifest of this repository's runs directory (and of the task, when given).
     confine_manifest(context.roots, path, task)
-    review = record_review(path, outcome=args.outcome, reason=args.reason, actor=args.actor)
+    review = record_review(
+        path, outcome=args.outcome, reason=args.reason, actor=args.actor, force=args.force
+    )
     if args.format == "json":
         print(json.dumps(review, indent=2))
     else:
-        print(f"review recorded on {path}: {review['outcome']} by {review['actor']}")
+        forced = " (forced)" if review.get("forced") else ""
+        print(f"review recorded on {path}: {review['outcome']}{forced} by {review['actor']}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,25 @@ def register(subparsers: Any) -> None:
     runs = subparsers.add_parser("runs", help="list and show recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
 
-    listing = runs_sub.add_parser("list", help="list runs, oldest first")
+    listing = runs_sub.add_parser(
+        "list",
+        help="list runs, oldest first",
+        description="One line per run, oldest first: run id, task, pipeline, status, duration "
+        "(its age for a run still in progress; a run whose heartbeat stopped shows 'stale'), "
+        "tests and commands, in columns that fit the terminal ($COLUMNS).",
+    )
     add_context_options(listing)
     add_format_option(listing)
     listing.set_defaults(handler=run_list)
 
-    show = runs_sub.add_parser("show", help="show one run's manifest")
+    show = runs_sub.add_parser(
+        "show",
+        help="show one run's manifest",
+        description="A short view of the run: status, pipeline, times, approvals, tests "
+        "(and each failed test with the first line of its failure), guardrails (and each "
+        "finding as path:line rule message) and reviews. 'latest' is the latest top-level "
+        "run (one without a parentRunId).",
+    )
     show.add_argument("run", metavar="RUN", help="a run id, or 'latest'")
     add_context_options(show)
     add_format_option(show)
@@ -87,12 +101,18 @@ def _row(path: Path) -> dict[str, Any]:
         manifest = _readable(path)
         return _fields(manifest, path)
     except (CodexError, KeyError, TypeError, ValueError) as exc:
-        return {"runId": path.parent.name, "status": "unreadable", "error": str(exc)}
+        return {
+            "runId": path.parent.name,
+            "status": "unreadable",
+            "error": str(exc),
+            "manifest": str(path),
+        }
 
 
 def _fields(manifest: dict[str, Any], path: Path) -> dict[str, Any]:
     return {
         "runId": manifest["runId"],
+        "parentRunId": manifest.get("parentRunId"),
         "taskId": manifest["taskId"],
         "status": manifest["status"],
         "stale": is_stale(manifest),
@@ -100,10 +120,106 @@ def _fields(manifest: dict[str, Any], path: Path) -> dict[str, Any]:
         "pipelineId": manifest.get("pipelineId"),
         "startedAt": manifest["startedAt"],
         "completedAt": manifest.get("completedAt"),
+        "durationSeconds": _duration(manifest),
         "tests": len(manifest.get("tests", [])),
         "commands": len(manifest.get("commands", [])),
         "manifest": str(path),
     }
+
+
+def _duration(manifest: dict[str, Any], now: float | None = None) -> float | None:
+    """Seconds from start to completion; for a run still in progress (or one that died
+    without finishing) its age so far."""
+    import time
+
+    from ..timeutil import parse_timestamp
+
+    try:
+        start = parse_timestamp(str(manifest["startedAt"])).timestamp()
+        end = manifest.get("completedAt")
+        stop = parse_timestamp(str(end)).timestamp() if end else (now or time.time())
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, stop - start)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.42s``, ``12.3s``, ``3m04s``, ``2h05m``, ``3d04h``: at most six characters."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h" if days < 100 else f"{days}d"
+
+
+# RUN ID is never cut (it is what the other commands take); TASK and PIPELINE are cut
+# to these widths, and TASK further to fit the terminal.
+_RUN_ID_WIDTH = 33
+_TASK_MAX, _TASK_MIN = 28, 8
+_PIPELINE_MAX = 14
+_STATUS_WIDTH = 11  # in_progress
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters (an ellipsis marks a cut)."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "\u2026"
+
+
+def _terminal_width() -> int | None:
+    """The width to fit lines in: ``COLUMNS``, else the terminal's; None when piped."""
+    import os
+    import shutil
+
+    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def list_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The text table of ``runs list``: aligned columns, one line per run, each at most
+    ``width`` characters when given (TESTS and CMDS go first when it is narrow, then TASK
+    is cut); a stale run shows ``stale`` and its age."""
+    readable = [r for r in rows if r["status"] != "unreadable"]
+    task_w = min(_TASK_MAX, max([4, *(len(str(r["taskId"])) for r in readable)]))
+    pipes = [len(str(r.get("pipelineId") or "-")) for r in readable]
+    pipe_w = min(_PIPELINE_MAX, max([8, *pipes]))
+    counts = [("TESTS", "tests", 5), ("CMDS", "commands", 4)]
+    fixed = _RUN_ID_WIDTH + 1 + 1 + pipe_w + 1 + _STATUS_WIDTH + 1 + 8
+    if width is not None:
+        while counts and fixed + _TASK_MIN + sum(w + 1 for _, _, w in counts) > width:
+            counts.pop()
+        room = width - fixed - sum(w + 1 for _, _, w in counts)
+        task_w = max(_TASK_MIN, min(task_w, room))
+    head = (
+        f"{'RUN ID':{_RUN_ID_WIDTH}} {'TASK':{task_w}} {'PIPELINE':{pipe_w}} "
+        f"{'STATUS':{_STATUS_WIDTH}} {'DURATION':>8}"
+        + "".join(f" {title:>{w}}" for title, _, w in counts)
+    )
+    lines = [head]
+    for row in rows:
+        if row["status"] == "unreadable":
+            problem = str(row["error"]).removeprefix(f"{row.get('manifest')}: ")
+            line = f"{row['runId']:{_RUN_ID_WIDTH}} unreadable: {problem}"
+        else:
+            status = "stale" if row.get("stale") else str(row["status"])
+            took = format_duration(row.get("durationSeconds"))
+            line = (
+                f"{row['runId']:{_RUN_ID_WIDTH}} {_cut(str(row['taskId']), task_w):{task_w}} "
+                f"{_cut(str(row.get('pipelineId') or '-'), pipe_w):{pipe_w}} "
+                f"{_cut(status, _STATUS_WIDTH):{_STATUS_WIDTH}} {took:>8}"
+                + "".join(f" {row.get(key, 0):>{w}}" for _, key, w in counts)
+            )
+        lines.append(line)
+    return lines if width is None else [_cut(line, width) for line in lines]
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -117,16 +233,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {context.roots.runs_dir}")
         return 0
-    print(f"{'RUN ID':36} {'TASK':28} {'STATUS':18} {'RUNNER':7} {'TESTS':>5} {'CMDS':>5}")
-    for row in rows:
-        if row["status"] == "unreadable":
-            print(f"{row['runId']:36} unreadable: {row['error']}")
-            continue
-        status = str(row["status"]) + (" (stale)" if row.get("stale") else "")
-        print(
-            f"{row['runId']:36} {row.get('taskId', '?')!s:28} {status:18} "
-            f"{row.get('runner', '?')!s:7} {row.get('tests', 0):>5} {row.get('commands', 0):>5}"
-        )
+    print("\n".join(list_lines(rows, _terminal_width())))
     return 0
 
 
@@ -238,6 +345,16 @@ def run_key(args: argparse.Namespace) -> int:
     return 0
 
 
+# A terminal shows the first failed tests and findings; the manifest keeps them all.
+MAX_SHOWN = 20
+
+
+def _first_line(text: Any) -> str:
+    """The first non-blank line of a failure or message (``""`` for none)."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
 def render_manifest(manifest: dict[str, Any], path: Path) -> str:
     """A short human view of a manifest."""
     status = manifest["status"] + (" (stale heartbeat)" if is_stale(manifest) else "")
@@ -247,8 +364,11 @@ def render_manifest(manifest: dict[str, Any], path: Path) -> str:
         f"status    {status}"
         + (f" - {manifest['statusDetail']}" if manifest["statusDetail"] else ""),
         f"runner    {manifest['runner']} (pipeline {manifest.get('pipelineId')})",
+        *([f"parent    {manifest['parentRunId']}"] if manifest.get("parentRunId") else []),
         f"started   {manifest['startedAt']}",
-        f"completed {manifest.get('completedAt') or '-'}",
+        f"completed {manifest.get('completedAt') or '-'}"
+        + (" (took " if manifest.get("completedAt") else " (age ")
+        + f"{format_duration(_duration(manifest))})",
         f"approvals {manifest['approvalProfile']['approvalPolicy']}, "
         f"sandbox {manifest['approvalProfile']['sandboxMode']}",
         f"manifest  {path}",
@@ -273,12 +393,29 @@ def render_manifest(manifest: dict[str, Any], path: Path) -> str:
     ):
         if manifest.get(key):
             lines.append(f"{label:9} {len(manifest[key])}")
+    failed = [t for t in tests if t.get("outcome") in ("failed", "error")]
+    for record in failed[:MAX_SHOWN]:
+        lines.append(f"  {record['outcome']:6} {record['nodeid']}")
+        first = _first_line(record.get("failure"))
+        if first:
+            lines.append(f"         {first}")
+    if len(failed) > MAX_SHOWN:
+        lines.append(f"  ... {len(failed) - MAX_SHOWN} more failed tests in the manifest")
     for guardrail in manifest.get("guardrails", []):
         cached = ", cached" if guardrail.get("cached") else ""
+        findings = guardrail.get("findings") or []
+        summary = f": {guardrail['summary']}" if guardrail.get("summary") else ""
         lines.append(
             f"  guardrail {guardrail['name']}: {guardrail['status']} "
-            f"({len(guardrail['findings'])} findings{cached})"
+            f"({len(findings)} findings{cached}){summary}"
         )
+        for finding in findings[:MAX_SHOWN]:
+            where = str(finding.get("path") or "-")
+            if finding.get("line") is not None:
+                where = f"{where}:{finding['line']}"
+            lines.append(f"    {where} {finding.get('rule')} {_first_line(finding.get('message'))}")
+        if len(findings) > MAX_SHOWN:
+            lines.append(f"    ... {len(findings) - MAX_SHOWN} more findings in the manifest")
     for review in manifest.get("reviews", []):
         lines.append(
             f"review    {review['outcome']} by {review['actor']} at {review['recordedAt']}: "

@@ -105,7 +105,7 @@ def run_guardrails(args: argparse.Namespace) -> int:
     context = _context(args)
     settings = context.config.settings().guardrails
     names = enabled_names(explicit=args.names or None, env=context.env, settings=settings)
-    chosen = select(available(settings), names)
+    chosen = select(available(settings, context.roots.root), names)
     stages = tuple(
         Stage(id=g.name, kind="guardrail", title=f"guardrail {g.name}", guardrail=g.name)
         for g in chosen
@@ -119,13 +119,13 @@ def _run(args: argparse.Namespace, context: Context, pipeline: Pipeline) -> int:
     from ..execution import finish_on_error
     from ..pipeline.execute import execute_pipeline, pipeline_summary, resolve_guardrails
     from ..run import Run
-    from ..sinks.human import HumanSink
+    from ..sinks.human import HumanSink, TerminalStyle
 
     task = context.task_id()  # a missing task is a usage error before anything is written
-    guardrails = resolve_guardrails(context.config, pipeline)
+    guardrails = resolve_guardrails(context.config, pipeline, context.roots.root)
     sinks: list[Sink] = []
     if args.format == "text":
-        sinks.append(HumanSink(sys.stdout))
+        sinks.append(HumanSink(sys.stdout, stages=len(pipeline.stages), env=context.env))
     run = Run.start(
         context,
         task_id=task,
@@ -144,8 +144,9 @@ def _run(args: argparse.Namespace, context: Context, pipeline: Pipeline) -> int:
     if args.format == "json":
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
+        style = TerminalStyle.for_stream(sys.stdout, context.env)
         print(
-            f"{pipeline.id}: {summary['status']}"
+            f"{pipeline.id}: {style.status(summary['status'])}"
             + (f" ({detail})" if detail else "")
             + f"; manifest: {run.paths.display(run.paths.manifest)}"
         )
@@ -158,7 +159,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     context = load_context(args)
     settings = context.config.settings().guardrails
-    found = available(settings)
+    found = available(settings, context.roots.root)
     enabled = enabled_names(explicit=None, env=context.env, settings=settings)
     rows = [
         {

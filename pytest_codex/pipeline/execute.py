@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 PASSING = frozenset({"passed", "warned", "skipped"})
 
 
-def resolve_guardrails(run_config: Any, pipeline: Pipeline) -> dict[str, Guardrail]:
-    """The guardrail of every guardrail stage; a UsageError naming an unknown one."""
+def resolve_guardrails(
+    run_config: Any, pipeline: Pipeline, root: Path | None = None
+) -> dict[str, Guardrail]:
+    """The guardrail of every guardrail stage (``guardrails.plugins`` imported from the
+    repository ``root``); a UsageError naming an unknown one."""
     from guardrails.registry import available
 
     wanted = [s.guardrail for s in pipeline.stages if s.kind == "guardrail" and s.guardrail]
     if not wanted:
         return {}
     settings = run_config.get("guardrails") or {}
-    found = available(settings)
+    found = available(settings, root)
     unknown = sorted({name for name in wanted if name not in found})
     if unknown:
         raise UsageError(

@@ -23,7 +23,7 @@ def plan_pipeline(
 
     from .execute import resolve_guardrails
 
-    guardrails = resolve_guardrails(context.config, pipeline)
+    guardrails = resolve_guardrails(context.config, pipeline, context.roots.root)
     session = GuardrailSession.standalone(
         context, task_id, emitter=RecordingEmitter(), use_cache=use_cache
     )

@@ -140,3 +140,58 @@ def test_an_installation_that_overwrote_our_guardrails_is_named(tmp_path: Path) 
         done.stdout
     )
     assert "was overwritten by another installation" in done.stdout
+
+
+def test_a_fresh_venv_installs_the_wheel_by_name_and_runs_the_demo(tmp_path: Path) -> None:
+    """What a user does: build, ``pip install pytest-codex-orchestrator`` (this wheel, with its
+    dependencies from the index) into a new venv, and run the demo with that venv's Python."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+    )  # fmt: skip
+    [wheel] = list((tmp_path / "dist").glob("pytest_codex_orchestrator-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # By its distribution name: pip refuses a wheel whose metadata names another project.
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         f"pytest-codex-orchestrator @ {wheel.as_uri()}"],
+        check=True,
+    )  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PYTEST_", "CODEX_ORCHESTRATOR_"))
+    }
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    where = subprocess.run(
+        [str(python), "-c",
+         "import importlib.metadata as m, pytest_codex, guardrails; "
+         "print(m.distribution('pytest-codex-orchestrator').version); "
+         "print(pytest_codex.__file__); print(guardrails.__file__)"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    version, package, toolkit = where.stdout.split()
+    assert version == "0.1.0"
+    assert Path(package).is_relative_to(venv) and Path(toolkit).is_relative_to(venv)
+
+    target = tmp_path / "ledger-demo"
+    demo = subprocess.run(
+        [str(python), str(ROOT / "examples" / "demo.py"), str(target)],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-4000:]
+    task = "0303-orchestrator-autonomy"
+    manifests = [
+        json.loads(p.read_text()) for p in (target / ".runs" / task / "cli").glob("*/manifest.json")
+    ]
+    [suite] = [m for m in manifests if m["runner"] == "pytest" and m.get("parentRunId") is None]
+    assert suite["status"] == "succeeded" and suite["taskId"] == task
+    assert suite["reviews"][0]["outcome"] == "approved"
+    assert (
+        f".runs/{task}/cli/{suite['runId']}/manifest.json"
+        in (target / "tasks" / f"tasks-{task}.md").read_text()
+    )
+    assert "[x]" in (target / "tasks" / f"tasks-{task}.md").read_text()

@@ -133,7 +133,7 @@ test('a usage error (exit 2) and a missing CLI are typed too', async (t) => {
   assert.ok(usage instanceof UsageError, usage.name);
   assert.equal(usage.exitCode, 2);
   assert.equal(usage.summary, null);
-  assert.match(usage.message, /unrecognized arguments: --no-such-flag/);
+  assert.match(usage.message, /unknown option '--no-such-flag'/);
   const missing = await exec(['true'], { bin: join(t.name, 'no-such-cli') }).catch((e) => e);
   assert.ok(missing instanceof SpawnError, missing.name);
   assert.equal(missing.cause.code, 'ENOENT');

@@ -534,3 +534,31 @@ def test_a_layout_set_once_under_guardrails_tasks_serves_verify_and_flip(
     assert code == 0, err
     assert f"changed {moved}" in out.splitlines()
     assert "[x] Replace the wick" in (lantern / moved).read_text()
+
+
+def test_flip_replaces_the_pending_evidence_placeholder(
+    lantern: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checklist = lantern / CHECKLIST
+    checklist.write_text(
+        f"# Lantern repair ({TASK})\n\n## Work\n"
+        "- [ ] Replace the wick — Evidence: _(pending)._\n"
+        "- [ ] Polish the glass — a long item whose evidence\n"
+        "  goes on the next line. Evidence: _(pending)._\n"
+        "  - [ ] Check the hinge\n",
+        encoding="utf-8",
+    )
+    good = real_run(lantern)
+    code, _, err = cli(capsys, "checklist", "flip", "1", "--manifest", good, "--task", TASK)
+    assert (code, err) == (0, "")
+    code, _, err = cli(capsys, "checklist", "flip", "2", "--manifest", good, "--task", TASK)
+    assert (code, err) == (0, "")
+    text = checklist.read_text(encoding="utf-8")
+    assert "(pending)" not in text
+    assert text.splitlines()[3:6] == [
+        f"- [x] Replace the wick — Evidence: `{good}`",
+        "- [x] Polish the glass — a long item whose evidence",
+        f"  goes on the next line. Evidence: `{good}`",
+    ]
+    # A mirror without the placeholder gets the evidence appended, as before.
+    assert f"* [x] Replace the `wick`; Evidence: `{good}`" in (lantern / AGENT).read_text()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -231,7 +230,7 @@ for _ in range(6000):  # wait for the run to finish (its attestation is its last
 """
 
 
-def test_a_command_that_rewrites_its_own_failed_run_after_it_ends_is_refused(
+def test_a_command_cannot_leave_a_forger_behind_to_rewrite_its_failed_run(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import os
@@ -260,15 +259,25 @@ def test_a_command_that_rewrites_its_own_failed_run_after_it_ends_is_refused(
         check=False,
     )
     assert done.returncode == 1, done.stderr
-    give_up = time.monotonic() + 60  # a hang guard, not a timing assertion
-    while not (repo / "rewritten").exists():  # the forger outlives the command
-        assert time.monotonic() < give_up, "the forger never rewrote the manifest"
-        time.sleep(0.01)
+    # The forger was the command's own background process: it ended with the command (the
+    # sandbox's PID namespace, and the process tag outside it), so nothing rewrites the run.
+    assert not [
+        pid
+        for pid in os.listdir("/proc")
+        if pid.isdigit() and b"rewrite.py" in _cmdline(pid) and b"-m" not in _cmdline(pid)
+    ]
+    assert not (repo / "rewritten").exists()
     [run_dir] = (repo / ".runs" / TASK / "cli").iterdir()
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "succeeded"
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
     code, out = flip(capsys, f".runs/{TASK}/cli/{run_dir.name}/manifest.json")
     assert code == 1
-    assert "records status succeeded but its events.jsonl ends with status failed" in out
+    assert "records status failed, not succeeded" in out
     capsys.readouterr()
-    assert main(["runs", "verify", run_dir.name, "--task", TASK]) == 1
-    assert "subject manifest.json does not match" in capsys.readouterr().out
+    assert main(["runs", "verify", run_dir.name, "--task", TASK]) == 0
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return (Path("/proc") / pid / "cmdline").read_bytes()
+    except OSError:
+        return b""

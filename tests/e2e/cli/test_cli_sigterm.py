@@ -23,6 +23,21 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def _pids_running(argv: list[str]) -> list[int]:
+    """Host pids whose command line is exactly ``argv`` (pids printed inside the sandbox's
+    PID namespace are not host pids)."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == wanted and _alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 @pytest.mark.parametrize("mode", [["--pipe"], []], ids=["pipe", "pty"])
 def test_sigterm_kills_the_grandchild_and_writes_a_cancelled_summary(
     tmp_path: Path, mode: list[str]
@@ -32,7 +47,8 @@ def test_sigterm_kills_the_grandchild_and_writes_a_cancelled_summary(
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_", "OTEL_"))}
     env.update({"CODEX_ORCHESTRATOR_ROOT": str(tmp_path), "MCP_RUNNER_TASK_ID": "term-task"})
-    script = "sleep 300 & echo grandchild=$!; wait"
+    naptime = f"{300 + os.getpid() % 1000}.{os.getpid() % 97}"  # this test's own sleep
+    script = f"sleep {naptime} & echo grandchild=$!; wait"
     process = subprocess.Popen(
         [*CLI, "exec", "--jsonl", *mode, "--", "sh", "-c", script],
         cwd=tmp_path,
@@ -55,11 +71,10 @@ def test_sigterm_kills_the_grandchild_and_writes_a_cancelled_summary(
     stderr = process.stderr.read() if process.stderr else ""
     assert process.wait(timeout=60) == 128 + signal.SIGTERM, stderr
     assert grandchild is not None, events
-    try:
-        assert not _alive(grandchild), "the grandchild outlived the CLI"
-    finally:
-        if _alive(grandchild):
-            os.kill(grandchild, signal.SIGKILL)
+    survivors = _pids_running(["sleep", naptime])
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, "the grandchild outlived the CLI"
     summary = events[-1]
     assert summary["type"] == "run:summary"
     assert summary["payload"]["status"] == "cancelled"

@@ -143,12 +143,12 @@ def test_a_failing_guardrail_stage_fails_the_pipeline_and_skips_the_rest(repo: P
     assert result.returncode == 1
     # Text mode streams each stage and shows the findings.
     lines = result.stdout.splitlines()
-    assert "==> hello: echo hello from stage" in lines
+    assert "==> [1/4] hello: echo hello from stage" in lines
     assert "hello from stage" in lines
-    assert any(line.startswith("<== flaky: allowed-failure") for line in lines)
+    assert any(line.startswith("<== [2/4] flaky: allowed-failure") for line in lines)
     assert "      src/app.py:1: no-xxx/marker: XXX marker (hint: finish it)" in lines
-    assert any(line.startswith("<== markers: failed") for line in lines)
-    assert "<== after: skipped (0.00s) - an earlier stage failed" in lines
+    assert any(line.startswith("<== [3/4] markers: failed") for line in lines)
+    assert "<== [4/4] after: skipped (0.00s) - an earlier stage failed" in lines
     assert lines[-1].startswith("checks: failed (stage markers failed); manifest: .runs/")
     manifest = _manifest(repo)
     assert manifest["status"] == "failed"
