@@ -129,14 +129,11 @@ _HEX64 = frozenset("0123456789abcdef")
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where this user's signing key for guardrail caches lives, outside every workspace:
-    ``$CODEX_ORCHESTRATOR_STATE_DIR``, else ``$XDG_STATE_HOME/codex-orchestrator``, else
-    ``~/.local/state/codex-orchestrator``."""
-    env = os.environ if env is None else env
-    if env.get(STATE_DIR_ENV):
-        return Path(env[STATE_DIR_ENV])
-    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "codex-orchestrator"
+    """Where this user's signing key for guardrail caches lives, outside every workspace and
+    hidden from the sandbox (:func:`pytest_codex.sandbox.user_state_dir`)."""
+    from pytest_codex.sandbox import user_state_dir
+
+    return user_state_dir(env)
 
 
 def cache_secret(env: Mapping[str, str] | None = None) -> bytes:

@@ -322,6 +322,10 @@ def sandbox_status(choice: BackendChoice = "auto") -> dict[str, Any]:
 
 # -- protected paths ----------------------------------------------------------------------------
 SOCKET_DIR_NAME = "codex-sessions"
+STATE_DIR_ENV = "CODEX_ORCHESTRATOR_STATE_DIR"
+SIGNING_KEY_ENV = "CODEX_ORCHESTRATOR_SIGNING_KEY"
+# Secrets that travel in the environment and never reach a sandboxed command.
+HIDDEN_VARIABLES = ("CODEX_ORCHESTRATOR_SIGNING_KEY_PEM",)
 
 
 @dataclass(frozen=True)
@@ -331,6 +335,9 @@ class Protected:
 
     path: Path
     create: bool = False
+    # Neither readable nor writable inside: signing keys and the cache key (a tmpfs over a
+    # directory, /dev/null over a file), in every sandbox mode.
+    hide: bool = False
 
 
 def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -339,6 +346,16 @@ def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
     return Path(base) / "pytest-codex"
+
+
+def user_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CODEX_ORCHESTRATOR_STATE_DIR``, else ``$XDG_STATE_HOME/codex-orchestrator``, else
+    ``~/.local/state/codex-orchestrator`` (the key that signs guardrail caches)."""
+    env = os.environ if env is None else env
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV])
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local/state")
+    return Path(base) / "codex-orchestrator"
 
 
 def session_socket_dir() -> Path:
@@ -359,10 +376,11 @@ def protected_paths(
     and memo live under runs), every configuration file the orchestrator reads, the user
     configuration directory and the session socket directory.
 
-    ``child_runs``: for commands that record runs of their own (a pipeline stage running the
-    suite under the plugin), the runs and out directories stay writable, but every run
-    directory that exists already (the parent's own included) and every approval store stay
-    read-only (docs/sandbox.md says what that leaves open).
+    ``child_runs``: for commands that record runs of their own (``exec -- pytest``, a pipeline
+    stage running the suite under the plugin), new run directories may be created under the
+    runs directory, but every run directory that exists already (the parent's own included),
+    every approval store, task metrics file and its lock, the guardrail caches and the out
+    directory stay read-only (docs/sandbox.md says what that leaves open).
     """
     root = Path(roots.root).resolve()
     found: list[Protected] = [Protected(root / ".git")]
@@ -370,12 +388,21 @@ def protected_paths(
         where = getattr(roots, name, None)
         if where is None:
             continue
-        if not child_runs:
+        if not child_runs or name == "out_dir":
+            # A child run leaves the out directory to its parent (see Run.finish).
             found.append(Protected(Path(where).resolve(), create=True))
-        elif name == "runs_dir":
+        else:
             runs = Path(where).resolve()
             found += [Protected(m.parent) for m in sorted(runs.glob("*/*/*/manifest.json"))]
-            found += [Protected(a) for a in sorted(runs.glob("*/approvals.json"))]
+            for pattern in ("approvals.json", "metrics.json", ".metrics.json.lock"):
+                found += [Protected(a) for a in sorted(runs.glob(f"*/{pattern}"))]
+            # The guardrail cache and its memo: a child's guardrails cannot store results
+            # (a failed store costs the cache, never the result), and nothing planted there
+            # can pass later runs' guardrails.
+            found += [Protected(c) for c in sorted(runs.glob("*/guardrail-cache"))]
+            task_dir = getattr(roots, "task_dir", None)  # a run's paths know their task
+            if isinstance(task_dir, Path):
+                found.append(Protected(Path(task_dir).resolve() / "guardrail-cache", create=True))
     found += [Protected(root / name) for name in _CONFIG_FILE_NAMES]
     pyproject = root / "pyproject.toml"
     if _holds_orchestrator_table(pyproject):
@@ -384,7 +411,13 @@ def protected_paths(
     named = config_file or env.get("CODEX_ORCHESTRATOR_CONFIG")
     if named:
         found.append(Protected(Path(named).resolve()))
-    found += [Protected(user_config_dir(env)), Protected(session_socket_dir())]
+    found += [
+        Protected(user_config_dir(env), hide=True),
+        Protected(user_state_dir(env), hide=True),
+        Protected(session_socket_dir()),
+    ]
+    if env.get(SIGNING_KEY_ENV):  # a signing key kept elsewhere than the user config dir
+        found.append(Protected(Path(env[SIGNING_KEY_ENV]).expanduser(), hide=True))
     unique: dict[Path, Protected] = {}
     for entry in found:
         unique.setdefault(entry.path, entry)
@@ -644,6 +677,9 @@ class Sandbox:
                 argv += ["--bind" if writable else "--ro-bind", str(root), str(root)]
         if writable:
             argv += self._protected_binds(roots)
+        argv += self._hidden_binds()
+        for name in HIDDEN_VARIABLES:
+            argv += ["--unsetenv", name]
         argv += _feature_flags(
             f for f in self.status.features if f != NEW_SESSION or self.new_session
         )
@@ -653,14 +689,26 @@ class Sandbox:
         argv.append("--")
         return argv
 
+    def _hidden_binds(self) -> list[str]:
+        # Last of the mounts, so nothing bound before uncovers them.
+        argv: list[str] = []
+        for entry in self.protected:
+            if not entry.hide or _inside(entry.path, [Path("/tmp")]):
+                continue  # the private /tmp hides what lives there already
+            if entry.path.is_dir():
+                argv += ["--tmpfs", str(entry.path)]
+            elif entry.path.is_file():
+                argv += ["--ro-bind", "/dev/null", str(entry.path)]
+        return argv
+
     def _protected_binds(self, roots: tuple[Path, ...]) -> list[str]:
         # After the writable binds: a later mount wins, and a mount point cannot be renamed
         # or removed from inside (EBUSY), so the protection cannot be moved out of the way.
         argv: list[str] = []
         for entry in self.protected:
             path = entry.path
-            if not _inside(path, roots):
-                continue  # already read-only (or private /tmp, invisible)
+            if entry.hide or not _inside(path, roots):
+                continue  # hidden below, or already read-only (or private /tmp, invisible)
             if entry.create and not os.path.lexists(path):
                 try:
                     path.mkdir(parents=True, exist_ok=True)

@@ -223,12 +223,19 @@ def ensure_server(
 
 
 def _sandbox_of(wrapper: Sequence[str]) -> list[str]:
-    # The sandbox prefix less its working directory: one session, one sandbox, any cwd.
+    """What makes one sandbox another: whether there is one, what it may write, and whether
+    it has the network. Not its working directory (one session, any cwd), nor the protected
+    paths bound read-only (they grow as runs finish: a metrics file, a new run directory)."""
     argv = list(wrapper)
-    while "--chdir" in argv:
-        at = argv.index("--chdir")
-        del argv[at : at + 2]
-    return argv
+    if not argv:
+        return []
+    identity = ["sandboxed"]
+    for at, word in enumerate(argv):
+        if word == "--bind" and at + 1 < len(argv):
+            identity += ["--bind", argv[at + 1]]
+        elif word == "--unshare-net":
+            identity.append(word)
+    return identity
 
 
 def _recorded_wrapper(record: Path) -> list[str] | None:

@@ -1,6 +1,6 @@
 // cancel, AbortSignal and timeoutMs end the whole command tree, against the real CLI.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
@@ -8,15 +8,33 @@ import { CancelledError, OrchestratorTimeoutError, start } from '../src/index.js
 import { pidsWithArgument, trySignal } from '../src/tree.js';
 import { BIN, cleanEnv, isAlive, waitForOutput, workspace } from './helpers.js';
 
+// This file's own sleep: the grandchildren are found by it, on the host. (The pid a command
+// prints inside the sandbox is a pid of the sandbox's own PID namespace, not the host's.)
+const NAP = `${300 + (process.pid % 1000)}.${process.pid % 97}`;
 // A command whose child starts a grandchild and waits for it: the grandchild's pid is printed.
-const TREE = ['sh', '-c', 'sleep 300 & echo grandchild=$!; wait'];
+const TREE = ['sh', '-c', `sleep ${NAP} & echo grandchild=$!; wait`];
+
+function sleepers() {
+  const wanted = `sleep\0${NAP}\0`;
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1') === wanted && isAlive(Number(entry))) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 
 function grandchildGone(t, pid) {
+  const survivors = sleepers();
   // Leave nothing behind even when the assertion fails.
-  t.after(() => {
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  });
-  assert.equal(isAlive(pid), false, `grandchild ${pid} survived`);
+  for (const survivor of survivors) process.kill(survivor, 'SIGKILL');
+  assert.deepEqual(survivors, [], `grandchild ${pid} survived`);
 }
 
 for (const pipe of [true, false]) {
@@ -81,7 +99,7 @@ test('timeoutMs kills the tree and rejects with OrchestratorTimeoutError from th
 test('a CLI that ignores SIGTERM is killed after the grace period, its escaped descendants too', async (t) => {
   // A stand-in for a stuck CLI: it ignores SIGTERM and its child left for a session of its own.
   const { dir } = await workspace(t);
-  const bin = ['sh', '-c', 'trap "" TERM; setsid sleep 300 & echo "$!"; wait'];
+  const bin = ['sh', '-c', `trap "" TERM; setsid sleep ${NAP} & echo "$!"; wait`];
   const run = start(['unused'], { bin, cwd: dir, killGraceMs: 300 });
   const line = await new Promise((resolve) => run.once('invalid-line', resolve));
   const pid = Number(line.line);

@@ -55,3 +55,39 @@ def test_after_exec_pytest_latest_is_the_exec_run_and_the_pytest_run_is_its_chil
     assert load_manifest(
         root / ".runs" / TASK / "cli" / nested["runId"] / "manifest.json"
     )["resume_events"] == []  # fmt: skip
+
+
+def test_a_sandboxed_child_run_is_recorded_and_its_parent_folds_it_into_the_task(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed: the sandbox the child runs in is the point")
+    root = tmp_path / "sandboxed"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "test_one.py").write_text("def test_one():\n    assert True\n")
+    done = _cli(
+        root, "exec", "--task", TASK, "--sandbox", "workspace-write", "--approval-policy",
+        "never", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        "test_one.py",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    documents = [
+        load_manifest(p) for p in sorted((root / ".runs" / TASK / "cli").glob("*/manifest.json"))
+    ]
+    [parent] = [d for d in documents if d["parentRunId"] is None]
+    [child] = [d for d in documents if d["parentRunId"] == parent["runId"]]
+    assert (parent["status"], child["status"]) == ("succeeded", "succeeded")
+    assert [t["outcome"] for t in child["tests"] if "test_one" in t["nodeid"]] == ["passed"]
+    # The child could not write the task's aggregates (read-only in its sandbox): the
+    # parent wrote them, the child's run included, and the state mirror is the parent's.
+    metrics = json.loads((root / ".runs" / TASK / "metrics.json").read_text())
+    assert set(metrics["perRun"]) == {parent["runId"], child["runId"]}
+    passed = [t for t in child["tests"] if t["outcome"] == "passed"]
+    assert metrics["tests"]["passed"] == len(passed)  # the child's, folded in by its parent
+    state = json.loads((root / "out" / TASK / "state.json").read_text())
+    assert state["run"]["id"] == parent["runId"]
