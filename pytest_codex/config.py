@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import schemas
 from .errors import ConfigError
-from .redact import REDACTED, is_secret_name
+from .redact import REDACTED, Redactor, is_secret_name
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -85,12 +87,14 @@ class OrchestratorSettings:
 @dataclass(frozen=True)
 class ExecSettings:
     """``exec``: the exec runtime's bounds (``memory_cap_bytes`` None = the runtime's own
-    capture cap; ``timeout_seconds`` None = no timeout unless ``--timeout``)."""
+    capture cap; ``timeout_seconds`` None = no timeout unless ``--timeout``) and whether
+    command logs keep the raw, unredacted bytes (``raw_logs``; see docs/redaction.md)."""
 
     memory_cap_bytes: int | None = None
     max_sessions: int = 8
     idle_timeout_seconds: float = 900.0
     timeout_seconds: float | None = None
+    raw_logs: bool = False
 
     @classmethod
     def from_config(cls, config: ResolvedConfig | Mapping[str, Any] | None) -> ExecSettings:
@@ -105,6 +109,7 @@ class ExecSettings:
                 _or(section.get("idle_timeout_seconds"), cls.idle_timeout_seconds)
             ),
             timeout_seconds=None if timeout is None else float(timeout),
+            raw_logs=bool(section.get("raw_logs", False)),
         )
 
     def manager_options(self) -> dict[str, Any]:
@@ -112,6 +117,7 @@ class ExecSettings:
         options: dict[str, Any] = {
             "max_sessions": self.max_sessions,
             "idle_timeout": self.idle_timeout_seconds,
+            "raw_logs": self.raw_logs,
         }
         if self.memory_cap_bytes is not None:
             options["memory_cap"] = self.memory_cap_bytes
@@ -245,11 +251,23 @@ class ResolvedConfig:
         return RunSettings.from_config(self)
 
     def to_manifest(self) -> dict[str, dict[str, Any]]:
-        """The manifest's ``config`` section (secret-looking values redacted)."""
+        """The manifest's ``config`` section, through the one redactor: secret-looking keys,
+        URL userinfo, token shapes and the environment's and configuration's secret values."""
+        redactor = Redactor.for_env(extra=self.secret_values())
         return {
-            key: {"value": _redact_value(key, self.values[key]), "source": self.sources[key]}
+            key: {
+                "value": redactor.value(_redact_value(key, self.values[key])),
+                "source": self.sources[key],
+            }
             for key in sorted(self.values)
         }
+
+    def secret_values(self) -> list[str]:
+        """The secrets the configuration holds (values under secret-looking keys, URL
+        passwords), so every redactor of a run knows them."""
+        found: list[str] = []
+        _collect_secrets("", self.values, found)
+        return found
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -260,6 +278,27 @@ def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_redact_value(key, v) for v in value]
     return value
+
+
+_URL_PASSWORD = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@")
+
+
+def _collect_secrets(key: str, value: Any, found: list[str]) -> None:
+    if isinstance(value, str):
+        if is_secret_name(key) and value:
+            found.append(value)
+            # "Bearer x": the credential alone is a secret too.
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.lower() in ("bearer", "basic", "token"):
+                found.append(credential)
+        found.extend(urllib.parse.unquote(m) for m in _URL_PASSWORD.findall(value))
+        found.extend(_URL_PASSWORD.findall(value))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _collect_secrets(str(k), v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_secrets(key, v, found)
 
 
 def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path | None:

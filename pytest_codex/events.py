@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from . import redact as _redact
 from .atomic import open_nofollow
 from .errors import CodexError
 from .records import handler_name
-from .redact import REDACTED, secret_values
 from .timeutil import now_iso
 
 ENVELOPE_VERSION = 1
@@ -133,41 +133,26 @@ class DispatchingSink:
 
 
 class Redactor:
-    """Replaces known secret values in every string of a payload."""
+    """The bus's redactor: :meth:`pytest_codex.redact.Redactor.value` over every payload
+    (known secret values, every pattern, strings under secret-looking keys)."""
 
     def __init__(self, secrets: Iterable[str] | None = None) -> None:
-        self.secrets = list(secret_values() if secrets is None else secrets)
+        self._redactor = (
+            _redact.Redactor.for_env() if secrets is None else _redact.Redactor(secrets)
+        )
+        self.secrets = self._redactor.secrets
+
+    @classmethod
+    def for_env(cls, *envs: Mapping[str, str] | None, extra: Iterable[str] = ()) -> Redactor:
+        """A bus redactor for ``os.environ``, ``envs`` and ``extra`` secret values."""
+        return cls(_redact.Redactor.for_env(*envs, extra=extra).secrets)
 
     def __call__(self, value: Any) -> Any:
-        if not self.secrets:
-            return value
-        return self._scrub(value)
+        return self._redactor.value(value)
 
-    def _scrub(self, value: Any) -> Any:
-        # Exact-type checks first: the ABC checks below cost more than the scrubbing itself
-        # on the many small payloads of a test session.
-        kind = type(value)
-        if kind is str:
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if kind is dict:
-            return {k: self._scrub(v) for k, v in value.items()}
-        if kind is list:
-            return [self._scrub(v) for v in value]
-        if kind in _SCALARS:
-            return value
-        if isinstance(value, str):
-            for secret in self.secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, Mapping):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._scrub(v) for v in value]
-        return value
+    def text(self, text: str) -> str:
+        """One string, redacted."""
+        return self._redactor.text(text)
 
 
 SinkFailureHandler = Callable[[str, BaseException], None]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import make_dirs
-from .config import ExecSettings
+from .config import ExecSettings, ResolvedConfig
 from .errors import CodexError
 from .handle import RunHandle
 from .orchestrator import (
@@ -159,7 +159,9 @@ def execute_command(
     if timeout is None:
         timeout = settings.timeout_seconds
     own_manager = manager is None
-    manager = manager or ExecSessionManager(**settings.manager_options())
+    config = getattr(run, "config", None)
+    known: list[str] = config.secret_values() if isinstance(config, ResolvedConfig) else []
+    manager = manager or ExecSessionManager(**settings.manager_options(), secrets=known)
     # As in a pipeline: the command may run the suite, which records a child run; the
     # evidence already there (this run's included) stays read-only in the sandbox.
     orchestrator = orchestrator or ToolOrchestrator.for_run(
@@ -243,6 +245,7 @@ def execute_command(
         record["toolRunId"] = tool_record.get("id")
         record["sandboxState"] = tool_record.get("sandboxState", record.get("sandboxState"))
     record["attemptLogs"] = list(logs)
+    record["logRedacted"] = manager.redact and not manager.raw_logs
     run.emit(EXEC_END, {"command": record})
     return CommandExecution(list(argv), cwd, use_session, tool, final, record, error, logs)
 

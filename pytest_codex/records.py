@@ -98,6 +98,7 @@ class CommandRecord(TypedDict, total=False):
     toolRunId: str | None
     attemptLogs: list[str]
     detached: list[dict[str, Any]]
+    logRedacted: bool
 
 
 class AttemptRecord(TypedDict):

@@ -21,9 +21,11 @@ logs, telemetry, notifications, approval records) goes through these.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -191,6 +193,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
 )
 
 Span = tuple[int, int]
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+# Keys of the project's own records whose names look secret but whose values are not (an
+# approval key is a redacted command; a key id is a public fingerprint): their strings are
+# still redacted like any text, never replaced whole.
+NOT_SECRET_KEYS = frozenset({"key", "approvalKey", "keyid", "publicKey", "trustedKeys"})
+# Keys whose list of strings is a command line (redacted with :meth:`Redactor.argv`).
+ARGV_KEYS = frozenset({"argv", "command", "input-messages"})
 
 
 class Redactor:
@@ -232,7 +242,14 @@ class Redactor:
             return _merge(self._scan_all(text))
         found: list[Span] = []
         keywords = len(_KEYWORDS)
-        for index, start, end in self._automaton.find_matches_as_indexes(lowered, overlapping=True):
+        try:
+            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+        except UnicodeEncodeError:
+            # Undecodable bytes kept as lone surrogates (``surrogateescape``): scan a copy
+            # with U+FFFD in their place (one character each, so positions still line up).
+            lowered = _SURROGATES.sub("\ufffd", lowered)
+            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+        for index, start, end in matches:
             if index >= keywords:  # a known secret value: matched case-sensitively
                 secret = self.secrets[index - keywords]
                 if text.startswith(secret, start):
@@ -269,22 +286,25 @@ class Redactor:
     __call__ = text
 
     def value(self, value: Any) -> Any:
-        """A JSON-like value with every string redacted (and every string under a
-        secret-looking key replaced whole)."""
+        """A JSON-like value with every string redacted (every string under a
+        secret-looking key replaced whole, and a list of strings under ``argv`` redacted as an
+        argv, so ``["--password", "x"]`` loses ``x``)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {
-                k: (
-                    REDACTED
-                    if isinstance(v, str) and v and is_secret_name(str(k))
-                    else self.value(v)
-                )
-                for k, v in value.items()
-            }
+            return {k: self._entry(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+    def _entry(self, key: Any, value: Any) -> Any:
+        if isinstance(value, str):
+            if value and is_secret_name(str(key)) and key not in NOT_SECRET_KEYS:
+                return REDACTED
+            return self.text(value)
+        if key in ARGV_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return self.argv(value)
+        return self.value(value)
 
     def argv(self, argv: Iterable[str]) -> list[str]:
         """An argv with the word after a secret-looking flag and every secret replaced."""
@@ -452,6 +472,32 @@ class StreamRedactor:
         text, self._carry = self._carry, ""
         return self.redactor.text(text)
 
+    @property
+    def holding(self) -> bool:
+        """Whether text is held back."""
+        return bool(self._carry)
+
+    def release_lines(self) -> str:
+        """The complete lines of what is held, redacted (the stream went quiet): the partial
+        last line, an unterminated private key block and a secret reaching past the last
+        newline stay held."""
+        text = self._carry
+        cut = text.rfind("\n") + 1
+        begin = text.rfind("-----BEGIN", 0, cut)
+        if begin != -1 and "-----END" not in text[begin:]:
+            cut = begin
+        if cut <= 0:
+            return ""
+        spans = self.redactor.spans(text)
+        for start, end in spans:
+            if start < cut < end:
+                cut = text.rfind("\n", 0, start) + 1
+                break
+        if cut <= 0:
+            return ""
+        self._carry = text[cut:]
+        return _apply(text[:cut], [s for s in spans if s[1] <= cut])
+
     def _cut(self, text: str, limit: int) -> int:
         """The last point at or before ``limit`` where the text may be cut: the start of a
         word, keeping the word before it too ("Bearer x" and "--password x" span a space),
@@ -487,3 +533,17 @@ def redact_argv(argv: Iterable[str], secrets: Iterable[str] | None = None) -> li
 def redact_url(url: str) -> str:
     """``url`` without the password of its userinfo (for display and records)."""
     return _apply(url, [m.span("secret") for m in _USERINFO.finditer(url)])
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the ``Authorization`` header value (HTTP basic auth)
+    built from it: ``https://u:p@host/x`` gives ``("https://host/x", "Basic dTpw")``; a URL
+    without userinfo comes back as it is, with None."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return clean, "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")

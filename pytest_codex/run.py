@@ -20,7 +20,7 @@ from . import schemas
 from .atomic import locked, make_dirs
 from .context import Context
 from .errors import CodexError, RunNotFoundError, UnsafePathError, UsageError
-from .events import Event, EventBus, Sink, last_seq
+from .events import Event, EventBus, Redactor, Sink, last_seq
 from .handle import RunIdentity
 from .ids import new_run_id, validate_task_id
 from .instructions import InstructionSet, instructions_config_from_mapping, load_instructions
@@ -213,7 +213,12 @@ class Run(RunIdentity):
             paths.manifest, document, validate=validate, before_write=journal.flush
         )
         manifest.write()
-        bus = EventBus(paths.run_id, start_seq=start_seq, on_sink_failure=_sink_failed(manifest))
+        bus = EventBus(
+            paths.run_id,
+            start_seq=start_seq,
+            redactor=Redactor.for_env(context.env, extra=context.config.secret_values()),
+            on_sink_failure=_sink_failed(manifest),
+        )
         # The journal first: the manifest is derived from events, so it must never hold an
         # event that events.jsonl does not (a kill between the two writes loses neither).
         bus.subscribe(journal)
@@ -334,6 +339,8 @@ class Run(RunIdentity):
             self.bus.unsubscribe(sink)
             self.manifest.record_health(sink.name, {"state": "closed", "error": None}, write=False)
         event = self.emit("run:summary", body)
+        # What was emitted is what every writer keeps: the bus's redacted copy.
+        body = dict(event.payload)
         self._close_sinks()
         from .attestation import attest_run
 

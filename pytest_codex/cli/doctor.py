@@ -115,6 +115,7 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
         "bubblewrap": status.as_dict(),
         "features": features,
         "paths": paths,
+        "redaction": {"rawLogs": config.settings().exec.raw_logs},
         "ok": not problems,
         "problems": problems,
     }
@@ -165,6 +166,10 @@ def render_text(report: dict[str, Any]) -> str:
         hidden = entry["sandbox"] == "absent" and entry["exists"]
         seen = "hidden (exists on the host)" if hidden else entry["sandbox"]
         lines.append(f"  {entry['name']}: {entry['path']} -> {seen}")
+    if report["redaction"]["rawLogs"]:
+        lines.append("command logs: RAW (exec.raw_logs: secrets in output stay in commands/*.log)")
+    else:
+        lines.append("command logs: redacted (like every other sink)")
     if report["ok"]:
         lines.append("verdict: the sandbox gives what the configuration asks for")
     else:

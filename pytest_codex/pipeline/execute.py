@@ -70,7 +70,9 @@ def execute_pipeline(
     # evidence already there (this run's included) stays read-only in the sandbox.
     protected = protected_paths(run.paths, child_runs=True)
     orchestrator = orchestrator or ToolOrchestrator.for_run(run, protected=protected)
-    manager = ExecSessionManager(**run.config.settings().exec.manager_options())
+    manager = ExecSessionManager(
+        **run.config.settings().exec.manager_options(), secrets=run.config.secret_values()
+    )
     workdir = cwd or run.paths.root
     session = GuardrailSession.for_run(run, use_cache=use_cache, dry_run=dry_run)
     session.orchestrator_factory = lambda: orchestrator

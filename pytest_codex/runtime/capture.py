@@ -5,14 +5,25 @@ it dropped in between, so the end of a long output (where errors are) is never l
 :class:`StreamCapture` adds the log file and the ``exec:chunk`` events: at most 8 KiB of
 UTF-8 each, cut on character boundaries; undecodable bytes become U+FFFD in events and stay
 exact in the log.
+
+With a :class:`Redaction` the stream is redacted at the source: bytes are decoded (with
+``surrogateescape``, so undecodable bytes round-trip exactly), run through one
+:class:`~pytest_codex.redact.StreamRedactor` per stream, and the redacted text is what the
+log, the memory buffer and the chunk events get. The redactor's carry-over window holds back
+the tail that may begin a secret; :meth:`StreamCapture.idle` (called by the read loops when
+nothing arrived for a moment) releases complete lines, and the whole tail after a longer
+pause, so live streaming keeps working. ``raw_log`` keeps the log byte-exact.
 """
 
 from __future__ import annotations
 
 import codecs
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
+
+from ..redact import Redactor, StreamRedactor
 
 CHUNK_LIMIT = 8 * 1024
 DEFAULT_MEMORY_CAP = 64 * 1024
@@ -98,9 +109,38 @@ def split_utf8(text: str, limit: int = CHUNK_LIMIT) -> list[str]:
 
 ChunkCallback = Callable[[str, str, int], None]  # (stream, text, raw byte count)
 
+# After this long without output, a held partial line is released too (a prompt waiting for
+# input must show); complete lines are released at the first idle call.
+IDLE_RELEASE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """How a command's streams are redacted: the redactor (built once per command, from the
+    environment, the command's env and the configuration's secrets) and whether the log
+    keeps the raw bytes (``exec.raw_logs``)."""
+
+    redactor: Redactor
+    raw_log: bool = False
+
+
+def _clean(text: str) -> str:
+    """``text`` (decoded with ``surrogateescape``) with undecodable bytes as U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
 
 class StreamCapture:
-    """One stream of one command: memory buffer, log file, chunk events."""
+    """One stream of one command: memory buffer, log file, chunk events.
+
+    Without ``redaction`` every byte goes to the log and the buffer as read; with it, the
+    redacted text does (the log keeps raw bytes when ``redaction.raw_log``).
+    """
 
     def __init__(
         self,
@@ -109,22 +149,70 @@ class StreamCapture:
         log: IO[bytes] | None,
         on_chunk: ChunkCallback | None,
         cap: int = DEFAULT_MEMORY_CAP,
+        redaction: Redaction | None = None,
     ) -> None:
         self.name = name
         self.buffer = HeadTailBuffer(cap)
         self._log = log
         self._on_chunk = on_chunk
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._redaction = redaction
+        self._stream = None if redaction is None else StreamRedactor(redaction.redactor)
+        errors = "replace" if redaction is None else "surrogateescape"
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors=errors)
+        self._raw = 0  # bytes read since the last chunk event
+        self._held = False  # whether the redactor holds text back
+        self._last_read = time.monotonic()
+
+    @property
+    def redacted(self) -> bool:
+        """Whether what this stream writes is redacted."""
+        return self._redaction is not None
 
     def feed(self, data: bytes) -> None:
         """Take bytes as they were read."""
         if not data:
             return
-        if self._log is not None:
+        self._last_read = time.monotonic()
+        if self._stream is None:
+            if self._log is not None:
+                self._log.write(data)
+            self.buffer.append(data)
+            if self._on_chunk is not None:
+                self._emit(self._decoder.decode(data), len(data))
+            return
+        assert self._redaction is not None
+        if self._redaction.raw_log and self._log is not None:
+            self._log.write(data)
+        self._raw += len(data)
+        text = self._stream.feed(self._decoder.decode(data))
+        self._held = self._stream.holding
+        self._out(text)
+
+    def idle(self) -> None:
+        """Nothing was read for a moment: release what the redactor holds that is safe to
+        release (complete lines; everything after :data:`IDLE_RELEASE_SECONDS`)."""
+        if self._stream is None or not self._held:
+            return
+        if time.monotonic() - self._last_read >= IDLE_RELEASE_SECONDS:
+            text = self._stream.flush()
+        else:
+            text = self._stream.release_lines()
+        self._held = self._stream.holding
+        self._out(text)
+
+    def _out(self, text: str) -> None:
+        if not text:
+            return
+        assert self._redaction is not None
+        data = text.encode("utf-8", "surrogateescape")
+        if self._log is not None and not self._redaction.raw_log:
             self._log.write(data)
         self.buffer.append(data)
         if self._on_chunk is not None:
-            self._emit(self._decoder.decode(data), len(data))
+            raw, self._raw = self._raw, 0
+            # The count rides with the chunk as "bytes the log took for it" (a reference to
+            # the log is its last bytes): the redacted bytes, or with raw logs the raw ones.
+            self._emit(_clean(text), raw if self._redaction.raw_log else len(data))
 
     def _emit(self, text: str, raw: int) -> None:
         assert self._on_chunk is not None
@@ -134,11 +222,13 @@ class StreamCapture:
             self._on_chunk(self.name, piece, raw if index == 0 else 0)
 
     def finish(self) -> CapturedStream:
-        """Flush the decoder and return what is kept in memory."""
-        if self._on_chunk is not None:
-            rest = self._decoder.decode(b"", final=True)
-            if rest:
-                self._emit(rest, 0)
+        """Flush the decoder (and the redactor) and return what is kept in memory."""
+        rest = self._decoder.decode(b"", final=True)
+        if self._stream is not None:
+            self._out(self._stream.feed(rest) + self._stream.flush())
+            self._held = False
+        elif rest and self._on_chunk is not None:
+            self._emit(rest, 0)
         return CapturedStream(
             self.name,
             bytes(self.buffer.head),

@@ -6,12 +6,14 @@ runs a clean process with stdout and stderr apart and stdin closed. Every comman
 (only the chunks with ``bracket=False``: a caller that records the command itself, as
 :func:`pytest_codex.execution.execute_command` does around all its attempts, emits the pair),
 keeps at most ``memory_cap`` bytes per stream in memory (head and tail) and writes every byte
-to its log. Past the first :data:`INLINE_LIMIT` bytes of a stream that has a log, chunks
-reference the log (``logOffset``, ``bytes``) instead of repeating it: they carry their text
-only when the emitter wants it (``wants_chunk_data``: a live stream or terminal), and when it
-does not, consecutive reads become one reference of up to :data:`REFERENCE_SPAN` bytes. Live
-sessions are bounded (least recently used evicted, exited ones first) and
-idle ones are closed.
+to its log. Output is redacted at the source (log, memory, chunks), by one redactor per
+command built from the environment, the command's env and ``secrets``; ``raw_logs`` keeps
+the logs byte-exact, ``redact=False`` turns redaction off (benchmarks). Past the first
+:data:`INLINE_LIMIT` bytes of a stream that has a log, chunks reference the log
+(``logOffset``, ``bytes``) instead of repeating it: they carry their text only when the
+emitter wants it (``wants_chunk_data``: a live stream or terminal), and when it does not,
+consecutive reads become one reference of up to :data:`REFERENCE_SPAN` bytes. Live sessions
+are bounded (least recently used evicted, exited ones first) and idle ones are closed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from typing import IO, Any
 from ..atomic import open_nofollow
 from ..emitter import Emitter
 from ..errors import ExecError
+from ..redact import Redactor
 from ..timeutil import now_iso
-from .capture import DEFAULT_MEMORY_CAP, StreamCapture
+from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture
 from .pipe import run_pipe
 from .processes import Detached
 from .pty_session import (
@@ -87,8 +90,14 @@ class ExecSessionManager:
         cols: int = 80,
         encoding: str = "utf-8",
         shell: Sequence[str] = DEFAULT_SHELL,
+        raw_logs: bool = False,
+        secrets: Sequence[str] = (),
+        redact: bool = True,
     ) -> None:
         self.max_sessions = max_sessions
+        self.raw_logs = raw_logs
+        self.secrets = tuple(secrets)
+        self.redact = redact
         self.idle_timeout = idle_timeout
         self.memory_cap = memory_cap
         self.rows, self.cols, self.encoding = rows, cols, encoding
@@ -206,6 +215,12 @@ class ExecSessionManager:
         self.close_all()
 
     # -- commands -------------------------------------------------------------------------
+    def redaction(self, env: Mapping[str, str] | None = None) -> Redaction | None:
+        """How one command's output is redacted (None: not at all)."""
+        if not self.redact:
+            return None
+        return Redaction(Redactor.for_env(env, extra=self.secrets), raw_log=self.raw_logs)
+
     def run(
         self,
         command: Sequence[str] | str,
@@ -288,7 +303,13 @@ class ExecSessionManager:
         begun = _Begun(
             self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state, bracket
         )
-        capture = StreamCapture("pty", log=begun.log, on_chunk=begun.on_chunk, cap=self.memory_cap)
+        capture = StreamCapture(
+            "pty",
+            log=begun.log,
+            on_chunk=begun.on_chunk,
+            cap=self.memory_cap,
+            redaction=self.redaction(env),
+        )
         try:
             running = session.start(text, capture=capture, timeout=timeout)
         except BaseException:
@@ -328,7 +349,13 @@ class ExecSessionManager:
         begun = _Begun(
             self, emitter, correlation_id, argv, None, "pty", log_path, sandbox_state, cwd=cwd
         )
-        capture = StreamCapture("pty", log=begun.log, on_chunk=begun.on_chunk, cap=self.memory_cap)
+        capture = StreamCapture(
+            "pty",
+            log=begun.log,
+            on_chunk=begun.on_chunk,
+            cap=self.memory_cap,
+            redaction=self.redaction(),
+        )
         capture.feed(exc.output + (b"\n" if exc.output else b""))
         status = 1 if exc.status in (None, 0) else exc.status
         result = begun.end(
@@ -373,6 +400,7 @@ class ExecSessionManager:
                 on_chunk=begun.on_chunk,
                 cap=self.memory_cap,
                 detached=detached,
+                redaction=self.redaction(env),
             )
         except BaseException:
             begun.close_log()

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from .capture import ChunkCallback, StreamCapture
+from .capture import ChunkCallback, Redaction, StreamCapture
 from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
 
 __all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
@@ -46,11 +46,12 @@ def run_pipe(
     on_chunk: ChunkCallback | None,
     cap: int,
     detached: list[Detached] | None = None,
+    redaction: Redaction | None = None,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
     """Run ``argv``; returns (exit code, signal, timed out, captures). Processes that had
     left the command's group and outlived it are killed and appended to ``detached``."""
     captures = {
-        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap)
+        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
         for name in ("stdout", "stderr")
     }
     tag = new_tag()
@@ -97,7 +98,11 @@ def run_pipe(
                 wait = _POLL_SECONDS
                 if over_at is None and deadline is not None:
                     wait = min(wait, max(0.0, deadline - time.monotonic()))
-                for key, _ in selector.select(wait):
+                ready = selector.select(wait)
+                if not ready:  # quiet: the redactors may release what they hold
+                    for capture in captures.values():
+                        capture.idle()
+                for key, _ in ready:
                     for _ in range(BURST):
                         try:
                             data = os.read(key.fd, READ_SIZE)

@@ -147,6 +147,7 @@ class RunningCommand:
     def _pump(self, timeout: float) -> None:
         data = self.session.read(timeout)
         if data is None:
+            self.capture.idle()  # quiet: the redactor may release what it holds
             return
         if data == b"":  # the shell is gone (exit, kill): the command ended with it
             self._deliver(bytes(self._pending))

@@ -177,6 +177,8 @@ class StreamingRunner:
                 correlation_id=self.correlation_id,
                 cwd=str(cwd),
                 argv=list(argv),
+                secrets=self.manager.secrets,
+                raw_logs=self.manager.raw_logs,
             )
         else:
             result = self.manager.run(

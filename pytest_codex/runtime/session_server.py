@@ -142,6 +142,9 @@ def serve(path: Path, cwd: Path, wrapper: Sequence[str], idle_timeout: float) ->
                 request = json.loads(line)
                 try:
                     log = request.get("logPath")
+                    # The client's redaction settings: its configuration's secrets, raw logs.
+                    manager.secrets = tuple(str(v) for v in request.get("secrets") or ())
+                    manager.raw_logs = bool(request.get("rawLogs"))
                     result = manager.run(
                         request["command"],
                         session_id="shared",
@@ -275,8 +278,11 @@ def run_in_server(
     cwd: str,
     argv: Sequence[str],
     sandbox_state: str = "unsandboxed",
+    secrets: Sequence[str] = (),
+    raw_logs: bool = False,
 ) -> CommandResult:
-    """Run ``command`` in the shared session; chunks are emitted as they arrive."""
+    """Run ``command`` in the shared session; chunks are emitted as they arrive (redacted by
+    the server with ``secrets`` besides its environment's; ``raw_logs`` as in the manager)."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     # A probe connection may still be queued ahead of ours; retry briefly.
     for attempt in range(50):
@@ -300,6 +306,8 @@ def run_in_server(
             "timeout": timeout,
             "logPath": None if log_path is None else str(log_path),
             "wantsData": bool(getattr(emitter, "wants_chunk_data", True)),
+            "secrets": list(secrets),
+            "rawLogs": raw_logs,
         }
         stream.write(json.dumps(request) + "\n")
         stream.flush()

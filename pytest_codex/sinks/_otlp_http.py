@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..redact import redact_text
+from ..redact import redact_text, split_credentials
 from ..timeutil import now_iso
 
 MAX_ATTEMPTS_PER_MINUTE = 3  # attempts that failed or retried, per rolling minute
@@ -119,8 +119,11 @@ class SignalExporter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.signal = signal
-        self.url = url
+        # Credentials in the URL are sent as basic auth, never as part of the URL.
+        self.url, basic = split_credentials(url)
         self.headers = dict(headers)
+        if basic is not None and not any(k.lower() == "authorization" for k in self.headers):
+            self.headers["Authorization"] = basic
         self.timeout = timeout
         self.warn = warn
         self.poster = poster

@@ -40,6 +40,7 @@ from ..atomic import open_nofollow
 from ..errors import ConfigError
 from ..events import DispatchingSink, Event, Redactor
 from ..records import GuardrailRecord, NotificationFailure, NotificationsBlock
+from ..redact import split_credentials
 from ..summary import summary_line
 
 if TYPE_CHECKING:
@@ -111,12 +112,20 @@ class NotifySink(DispatchingSink):
 
     name = "notify"
 
-    def __init__(self, targets: Sequence[Target], *, root: Path, run_id: str, task_id: str) -> None:
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        *,
+        root: Path,
+        run_id: str,
+        task_id: str,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.targets = list(targets)
         self.root = root
         self.run_id = run_id
         self.task_id = task_id
-        self.redact = Redactor()
+        self.redact = redactor or Redactor()
         self.lock = threading.Lock()
         self.delivered: list[dict[str, Any]] = []
         self.failures: list[NotificationFailure] = []
@@ -227,20 +236,24 @@ class NotifySink(DispatchingSink):
             with self.lock:
                 if not delivery.abandoned:
                     self.delivered.append(
-                        {"target": display_target(target.spec), "event": delivery.event}
+                        {"target": self._display(target), "event": delivery.event}
                     )
         finally:
             delivery.done = True
 
     def _fail(self, delivery: _Delivery, reason: str) -> None:
         failure: NotificationFailure = {
-            "target": display_target(delivery.target.spec),
+            "target": self._display(delivery.target),
             "event": delivery.event,
             "reason": self.redact(reason[:300]),
         }
         with self.lock:
             if not delivery.abandoned:
                 self.failures.append(failure)
+
+    def _display(self, target: Target) -> str:
+        """How a target is recorded: no URL credentials, secrets in a command redacted."""
+        return str(self.redact.text(display_target(target.spec)))
 
     def wait(self) -> None:
         """Wait for every delivery until one shared deadline (:attr:`bound` from now, and no
@@ -268,7 +281,7 @@ class NotifySink(DispatchingSink):
         """Targets, deliveries and failures."""
         with self.lock:
             return {
-                "targets": [display_target(t.spec) for t in self.targets],
+                "targets": [self._display(t) for t in self.targets],
                 "delivered": list(self.delivered),
                 "failures": list(self.failures),
             }
@@ -289,15 +302,18 @@ class NotifySink(DispatchingSink):
 def _post(target: Target, data: Mapping[str, Any]) -> None:
     # Both attempts together stay within the target's timeout.
     body = json.dumps(data).encode("utf-8")
+    # Credentials in the URL go as HTTP basic auth: urllib would take them for the host.
+    url, basic = split_credentials(target.spec)
+    headers = {"Content-Type": "application/json"}
+    if basic is not None:
+        headers["Authorization"] = basic
     deadline = time.monotonic() + target.timeout
     last: Exception | None = None
     for attempt in range(2):  # one retry
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
             break
-        request = urllib.request.Request(
-            target.spec, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=remaining) as answer:
                 answer.read()
@@ -358,4 +374,10 @@ def sink_from_config(context: Context, paths: RunPaths) -> NotifySink | None:
     targets = targets_from_config(entries, context.roots.root)
     if not targets:
         return None
-    return NotifySink(targets, root=context.roots.root, run_id=paths.run_id, task_id=paths.task_id)
+    return NotifySink(
+        targets,
+        root=context.roots.root,
+        run_id=paths.run_id,
+        task_id=paths.task_id,
+        redactor=Redactor.for_env(context.env, extra=context.config.secret_values()),
+    )

@@ -214,7 +214,7 @@ class OtelSink(DispatchingSink):
         self.metrics_state = "pending"
         resource = Resource.create(
             {
-                **resource_attributes,
+                **{key: redact_text(value) for key, value in resource_attributes.items()},
                 "service.name": service_name,
                 "codex.task_id": task_id,
                 "codex.run_id": run_id,

@@ -190,6 +190,7 @@ def receiver(
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             received.requests.append((self.path, body))
             received.times.append(time.monotonic())
+            received.headers.append(dict(self.headers.items()))
             calls["n"] += 1
             if hang:
                 time.sleep(hang)

@@ -131,7 +131,12 @@ def test_exec_settings_view(repo: Path) -> None:
     )
     view = _context(repo).config.settings().exec
     assert view == ExecSettings(memory_cap_bytes=2048, max_sessions=2, timeout_seconds=1.5)
-    assert view.manager_options() == {"max_sessions": 2, "idle_timeout": 900.0, "memory_cap": 2048}
+    assert view.manager_options() == {
+        "max_sessions": 2,
+        "idle_timeout": 900.0,
+        "memory_cap": 2048,
+        "raw_logs": False,
+    }
 
 
 def test_max_sessions_bounds_the_exec_runtime(tmp_path: Path) -> None:

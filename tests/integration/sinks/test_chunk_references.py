@@ -86,3 +86,24 @@ def test_a_live_stream_keeps_the_text_and_the_journal_still_stores_it_once(
     assert len(stored) == len(live_chunks)
     assert _rebuilt(stored, log) == log
     assert (run.paths.run_dir / "events.jsonl").stat().st_size < SIZE // 10
+
+
+@pytest.mark.parametrize("mode", ["pipe", "pty"])
+def test_references_follow_the_redacted_log(tmp_path: Path, mode: str) -> None:
+    # Redaction shortens what the log keeps, and holds back a tail between reads: the
+    # references must still point at the log's own bytes, end to end.
+    secret = "API_KEY=s3cr3t-value-that-is-long-0123456789"
+    command = f"yes '{secret} and some more words' 2>/dev/null | head -c {SIZE} 2>/dev/null"
+    run = _run(tmp_path)
+    log_path = run.paths.commands_dir / "01-secret.log"
+    with ExecSessionManager() as manager:
+        manager.run(["sh", "-c", command] if mode == "pipe" else command, mode=mode,
+                    emitter=run, log_path=log_path)  # fmt: skip
+    run.finish("succeeded")
+    chunks = [e for e in read_events(run.paths.run_dir / "events.jsonl") if e.type == "exec:chunk"]
+    payloads = [dict(e.payload) for e in chunks]
+    log = log_path.read_bytes()
+    assert b"s3cr3t-value" not in log and b"[REDACTED]" in log
+    assert len(log) < SIZE
+    assert [p for p in payloads if "data" not in p]
+    assert _rebuilt(payloads, log) == log

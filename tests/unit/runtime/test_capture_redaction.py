@@ -1,0 +1,139 @@
+"""Redaction at the source: the log, the memory buffer and the chunks get redacted text."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from pytest_codex.events import Event, EventBus
+from pytest_codex.redact import REDACTED, Redactor, split_credentials
+from pytest_codex.runtime import ExecSessionManager
+from pytest_codex.runtime.capture import IDLE_RELEASE_SECONDS, Redaction, StreamCapture
+
+SECRET = "zq9-Secret-Value-7f6e5d4c"
+
+
+class _Chunks:
+    """Collects chunk callbacks."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, stream: str, text: str, raw: int) -> None:
+        self.texts.append(text)
+
+
+def _capture(log: io.BytesIO, chunks: _Chunks, *, raw_log: bool = False) -> StreamCapture:
+    return StreamCapture(
+        "stdout", log=log, on_chunk=chunks, redaction=Redaction(Redactor([SECRET]), raw_log)
+    )
+
+
+def test_a_secret_split_between_reads_is_redacted_whole_in_log_buffer_and_chunks() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks)
+    capture.feed(f"before {SECRET[:9]}".encode())
+    capture.feed(f"{SECRET[9:]} after\n".encode())
+    captured = capture.finish()
+    assert log.getvalue() == f"before {REDACTED} after\n".encode()
+    assert captured.text() == f"before {REDACTED} after\n"
+    assert "".join(chunks.texts) == f"before {REDACTED} after\n"
+    assert not any(SECRET[:9] in t and SECRET[9:] in t for t in chunks.texts)
+
+
+def test_undecodable_bytes_round_trip_into_the_log_and_become_fffd_in_chunks() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks)
+    data = b"caf\xc3\xa9 \xff\xfe bytes \xe2\x82"  # a valid char, junk, a torn char at the end
+    capture.feed(data[:7])
+    capture.feed(data[7:])
+    capture.finish()
+    assert log.getvalue() == data
+    assert "".join(chunks.texts) == "caf\u00e9 \ufffd\ufffd bytes \ufffd"
+
+
+def test_raw_logs_keep_the_log_byte_exact_and_the_chunks_redacted() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks, raw_log=True)
+    capture.feed(f"token {SECRET}\n".encode())
+    captured = capture.finish()
+    assert log.getvalue() == f"token {SECRET}\n".encode()
+    assert SECRET not in "".join(chunks.texts) and SECRET not in captured.text()
+
+
+def test_idle_releases_complete_lines_at_once_and_a_partial_line_after_a_pause() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks)
+    capture.feed(b"ready\npartial")
+    assert chunks.texts == []  # held by the carry-over window
+    capture.idle()
+    assert chunks.texts == ["ready\n"]
+    time.sleep(IDLE_RELEASE_SECONDS + 0.05)
+    capture.idle()
+    assert chunks.texts == ["ready\n", "partial"]
+
+
+def test_without_redaction_every_byte_goes_through_as_read() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = StreamCapture("stdout", log=log, on_chunk=chunks)
+    capture.feed(f"{SECRET}\n".encode())
+    capture.finish()
+    assert log.getvalue() == f"{SECRET}\n".encode()
+
+
+def test_a_pipe_command_with_a_pause_mid_secret_logs_it_redacted(tmp_path: Path) -> None:
+    half = len(SECRET) // 2
+    script = f"printf %s {SECRET[:half]}; sleep 0.3; printf '%s\\n' {SECRET[half:]}"
+    manager = ExecSessionManager(secrets=[SECRET])
+    log = tmp_path / "out.log"
+    for mode in ("pipe", "pty"):
+        result = manager.run(["sh", "-c", script], mode=mode, cwd=tmp_path, log_path=log)
+        assert log.read_bytes().replace(b"\r", b"") == f"{REDACTED}\n".encode(), mode
+        assert SECRET not in result.text()
+    manager.close_all()
+
+
+def test_raw_logs_managers_say_so_and_keep_the_bytes(tmp_path: Path) -> None:
+    manager = ExecSessionManager(secrets=[SECRET], raw_logs=True)
+    log = tmp_path / "raw.log"
+    result = manager.run(["echo", SECRET], mode="pipe", cwd=tmp_path, log_path=log)
+    assert log.read_bytes() == f"{SECRET}\n".encode()
+    assert SECRET not in result.text()
+
+
+def test_the_bus_redacts_argv_lists_patterns_and_secret_keys_but_not_approval_keys() -> None:
+    seen: list[Event] = []
+
+    class Keep:
+        name = "keep"
+
+        def handle(self, event: Event) -> None:
+            seen.append(event)
+
+        def close(self) -> None:
+            pass
+
+    bus = EventBus("run")
+    bus.subscribe(Keep())
+    bus.emit(
+        "exec:begin",
+        {
+            "argv": ["tool", "--password", "hunter2hunter2"],
+            "note": "Authorization: Bearer abcdefgh12345678",
+            "apiToken": "short",
+            "approvalKey": "exec:tool --password [REDACTED]",
+        },
+    )
+    payload = seen[0].payload
+    assert payload["argv"] == ["tool", "--password", REDACTED]
+    assert "abcdefgh12345678" not in payload["note"]
+    assert payload["apiToken"] == REDACTED
+    assert payload["approvalKey"] == "exec:tool --password [REDACTED]"
+
+
+def test_url_credentials_become_basic_auth_and_leave_the_url() -> None:
+    url, header = split_credentials("https://al%40ice:p%3Ass@host:8443/hook?x=1")
+    assert url == "https://host:8443/hook?x=1"
+    assert header == "Basic YWxAaWNlOnA6c3M="  # base64 of "al@ice:p:ss"
+    assert split_credentials("http://host/x") == ("http://host/x", None)
