@@ -172,7 +172,11 @@ _SHAPE_WORDS = (
     "xoxa- xoxb- xoxp- xoxr- xoxs- aiza eyj"
 )
 _NAME_WORDS_FOUND = (
-    "token key secret pass pwd cred auth cookie private signature dsn _pat aws session"
+    # "pass" only where it starts a secret's name or ends one ("passw", "_pass", "pass="),
+    # never "passed": test output says that on every line.
+    "token key secret passw passph _pass -pass pass= pass: pass\" pass' pwd cred auth cookie "
+    "private "
+    "signature dsn _pat aws session"
 )
 _SHAPE_KEYWORDS = frozenset(_SHAPE_WORDS.split(" "))
 _KEYWORDS: tuple[str, ...] = (
