@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import resource
 import statistics
 import subprocess
 import time
@@ -30,3 +31,15 @@ def wall(argv: Sequence[str], **kwargs: object) -> float:
         argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
     )  # type: ignore[call-overload]
     return time.perf_counter() - started
+
+
+def timed(argv: Sequence[str], **kwargs: object) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child and its children) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )  # type: ignore[call-overload]
+    took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -12,28 +12,15 @@ a shared machine), medians of interleaved runs.
 from __future__ import annotations
 
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _stats import timed
 
 TESTS = 2000
 GOAL = 0.05
-
-
-def timed(argv: list[str], **kwargs: object) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(
-        argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
-    )  # type: ignore[call-overload]
-    took = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:

@@ -25,6 +25,15 @@ def build_wheel(dist: Path) -> Path:
     return wheel
 
 
+def install_wheel(wheel: Path, site: Path) -> None:
+    """The wheel alone (no dependencies) installed into the directory ``site``."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+         str(wheel)],
+        check=True,
+    )  # fmt: skip
+
+
 def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path / "dist")
     names = zipfile.ZipFile(wheel).namelist()
@@ -39,20 +48,7 @@ def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
     assert "codex-orchestrator = pytest_codex.cli:main" in entry_points
 
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-    )
+    install_wheel(wheel, site)
     env = {**os.environ, "PYTHONPATH": str(site)}
     probe = subprocess.run(
         [
@@ -84,20 +80,7 @@ def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
 def test_an_installation_that_overwrote_our_guardrails_is_named(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path / "dist")
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-    )
+    install_wheel(wheel, site)
     # What `pip install guardrails-ai` does to a shared top-level name: its files replace ours.
     (site / "guardrails" / "__init__.py").write_text("from .guard import Guard\n")
     info = site / "guardrails_ai-0.6.0.dist-info"
