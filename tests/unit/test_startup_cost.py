@@ -1,0 +1,71 @@
+"""Start-up stays cheap: a command line builds only its own sub-command's parser, and
+``exec --pipe`` imports nothing it does not use (checked on ``sys.modules``, never timed)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_codex import cli
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_command_table_names_every_command_of_its_module() -> None:
+    """COMMAND_MODULE maps each sub-command to the module that registers it, and no other."""
+    expected: dict[str, str] = {}
+    for module in cli.COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers(dest="command")
+        importlib.import_module(module).register(subparsers)
+        expected.update(dict.fromkeys(_commands(parser), module))
+    assert expected == cli.COMMAND_MODULE
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMAND_MODULE))
+def test_a_commands_own_parser_helps_and_parses_as_the_full_one(command: str) -> None:
+    full = _commands(cli.build_parser())[command]
+    alone = _commands(cli.build_parser(command))[command]
+    assert alone.format_help() == full.format_help()
+    assert alone.prog == full.prog
+
+
+def _cli(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_codex.cli", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_misspelt_command_still_suggests_the_nearest(tmp_path: Path) -> None:
+    result = _cli("exce", "--", "true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown command 'exce'" in result.stderr
+    assert "did you mean exec?" in result.stderr
+
+
+def test_top_level_help_lists_every_command(tmp_path: Path) -> None:
+    result = _cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in cli.COMMAND_MODULE:
+        assert command in result.stdout
+
+
+def test_misspelt_option_of_a_command_is_named(tmp_path: Path) -> None:
+    result = _cli("exec", "--jsnl", "--", "true", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "did you mean --jsonl?" in result.stderr
