@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,59 @@ def test_misspelt_option_of_a_command_is_named(tmp_path: Path) -> None:
     result = _cli("exec", "--jsnl", "--", "true", cwd=tmp_path)
     assert result.returncode == 2
     assert "did you mean --jsonl?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "group", ["console_scripts", "pytest11", "codex_sinks", "codex_guardrails"]
+)
+def test_entry_point_names_agree_with_importlib_metadata(group: str) -> None:
+    import importlib.metadata
+
+    from pytest_codex.distribution import entry_point_names
+
+    expected = [
+        ep.name
+        for dist in importlib.metadata.distributions()
+        for ep in dist.entry_points
+        if ep.group == group
+    ]
+    names = entry_point_names(group)
+    assert names is not None
+    assert sorted(names) == sorted(expected)
+
+
+def test_an_installed_sink_entry_point_is_loaded_without_importlib_metadata_in_the_way(
+    tmp_path: Path,
+) -> None:
+    """A third-party ``codex_sinks`` entry point (a .dist-info on sys.path) is still found."""
+    site = tmp_path / "site"
+    info = site / "third_party_sink-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: third-party-sink\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[console_scripts]\nx = y:z\n\n[codex_sinks]\n  # a comment\nthird = third_party_sink\n"
+    )
+    (site / "third_party_sink.py").write_text(
+        "from pytest_codex.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef codex_sinks(context, paths):\n    return []\n"
+    )
+    code = (
+        "import sys\n"
+        "from pytest_codex.sinks import plugin_manager\n"
+        "manager = plugin_manager()\n"
+        "print(manager.has_plugin('third'), manager.has_plugin('builtin'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "True"]
+    # Without a foreign entry point, nothing imports importlib.metadata.
+    code = (
+        "import sys\n"
+        "from pytest_codex.sinks import plugin_manager\n"
+        "plugin_manager()\n"
+        "print('importlib.metadata' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
