@@ -208,9 +208,10 @@ def update_task_metrics(path: Path, manifest: Mapping[str, Any]) -> dict[str, An
 
 
 def write_state(path: Path, summary: Mapping[str, Any]) -> None:
-    """Mirror the last run's summary to ``out/<task>/state.json``."""
+    """Mirror the last run's summary to ``out/<task>/state.json`` (not fsynced: it mirrors
+    the final manifest's ``summary``, which is; see docs/manifest.md, "Durability")."""
     with locked(path):
-        atomic_write_json(path, dict(summary))
+        atomic_write_json(path, dict(summary), durable=False)
 
 
 def latency_summary(samples: list[float]) -> dict[str, Any]:
