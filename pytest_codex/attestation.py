@@ -355,9 +355,17 @@ def _plain_ed25519_key(pem: bytes) -> Ed25519PrivateKey | None:
         return None
     if len(der) != 48 or not der.startswith(_ED25519_PKCS8_PREFIX):
         return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    try:
+        # The class pyca's Ed25519PrivateKey registers, made without importing the
+        # primitives layer (its hashes and serialization modules double the import).
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
 
-    return Ed25519PrivateKey.from_private_bytes(der[16:])
+        key: Ed25519PrivateKey = rust_openssl.ed25519.from_private_bytes(der[16:])
+    except (ImportError, AttributeError):  # another layout of cryptography: the public API
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(der[16:])
+    return key
 
 
 def sign_statement_with_key(statement: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:

@@ -78,7 +78,6 @@ five) and the absolute paths they name.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import secrets as _secrets
@@ -86,7 +85,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,7 +93,17 @@ from typing import Any, Literal
 from .errors import UnsafePathError, UsageError
 from .redact import redact_text
 
-logger = logging.getLogger(__name__)
+
+class _Logger:
+    """``logging.getLogger(__name__)``, imported when there is something to log."""
+
+    def warning(self, message: str, *args: object) -> None:
+        import logging
+
+        logging.getLogger(__name__).warning(message, *args)
+
+
+logger = _Logger()
 
 SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("read-only", "workspace-write", "danger-full-access")
@@ -587,6 +595,10 @@ def _holds_orchestrator_table(pyproject: Path) -> bool:
         text = pyproject.read_text(encoding="utf-8")
     except OSError:
         return False
+    if "codex-orchestrator" not in text and "\\u" not in text and "\\U" not in text:
+        return False  # without an escape, the table's name is in the text of a file holding it
+    import tomllib
+
     try:
         return "codex-orchestrator" in tomllib.loads(text).get("tool", {})
     except tomllib.TOMLDecodeError:
