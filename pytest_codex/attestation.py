@@ -20,6 +20,7 @@ PEM text, for CI secrets), ``$CODEX_ORCHESTRATOR_SIGNING_KEY`` (a path), config
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -395,6 +396,24 @@ def sign_statement_with_key(statement: Mapping[str, Any], key: Ed25519PrivateKey
             }
         ],
     }
+
+
+def prepare_signing(settings: Mapping[str, Any] | None = None) -> None:
+    """Start importing pyca's ed25519 binding in a daemon thread, for :func:`attest_run` at
+    the run's end: loading that library is most of what signing costs, and a thread does it
+    while the process waits for a command. Call it only where no Python code runs between a
+    fork and an exec (``subprocess`` is fine; ``pty.fork`` is not): a fork while the thread
+    holds the import lock would leave the child's copy of that lock held."""
+    import threading
+
+    if (settings or {}).get("sign") is False or "cryptography.hazmat.bindings._rust" in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            import cryptography.hazmat.bindings._rust  # noqa: F401
+
+    threading.Thread(target=load, name="codex-signing-import", daemon=True).start()
 
 
 def attest_run(

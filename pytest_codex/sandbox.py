@@ -676,12 +676,17 @@ class Sandbox:
     writable_roots: tuple[Path, ...] = ()
     new_session: bool = True
     protected: tuple[Protected, ...] = ()
-    _prefix: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _watched: tuple[Path, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_watched", self._missing_protected())
-        object.__setattr__(self, "_prefix", tuple(self._build_prefix()))
+        if self._confines() and self.policy.mode == "workspace-write":
+            # What building the prefix would create (the protected directories made first
+            # and then bound), now; the prefix itself is built per command (:meth:`prefix`).
+            self._protected_binds((self.workspace, *self.writable_roots))
+
+    def _confines(self) -> bool:
+        return self.enforced and self.status.executable is not None
 
     @classmethod
     def create(
@@ -752,7 +757,7 @@ class Sandbox:
         under ``read-only`` a working directory under the private ``/tmp`` stays visible,
         read-only.
         """
-        if not self._prefix:
+        if not self._confines():
             return []
         # Built afresh: a protected path that appeared since (a config file the parent
         # wrote, say) is bound read-only from now on.
@@ -871,13 +876,15 @@ class Sandbox:
             path = entry.path
             if entry.hide or not _inside(path, roots):
                 continue  # hidden below, or already read-only (or private /tmp, invisible)
-            if entry.create and not os.path.lexists(path):
+            present = os.path.lexists(path)
+            if entry.create and not present:
                 try:
                     path.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     logger.warning("pytest-codex: cannot create %s to protect it (%s)", path, exc)
                     continue
-            if os.path.lexists(path):
+                present = True
+            if present:
                 # A symlink is bound at its target, which is what writes through it reach.
                 source = path.resolve() if path.is_symlink() else path
                 if source.exists():

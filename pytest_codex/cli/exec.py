@@ -345,6 +345,10 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
                 "outputSchema": str(args.output_schema) if args.output_schema else None,
             },
         )
+        if args.pipe and args.session is None:  # subprocess only: no fork runs Python
+            from ..attestation import prepare_signing
+
+            prepare_signing(context.config.get("evidence"))
         execution = execute_command(
             run,
             argv,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -126,3 +127,81 @@ def test_an_installed_sink_entry_point_is_loaded_without_importlib_metadata_in_t
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+# Never needed to start the CLI, nor by `exec --pipe` in a repository without a TOML config.
+HEAVY = (
+    "ptyprocess",
+    "pty",
+    "jsonschema",
+    "yaml",
+    "opentelemetry",
+    "securesystemslib",
+    "tomllib",
+    "importlib.metadata",
+    "email",
+    "zipfile",
+    "socket",
+    "platform",
+    "logging",
+    "argcomplete",
+    "pytest_codex.runtime.session_server",
+    "pytest_codex.pipeline",
+    "pytest_codex.sinks.telemetry",
+    "pytest_codex.sinks.notify",
+    "pytest_codex.sinks.codex_dialect",
+    "pytest_codex.sinks.human",
+    "guardrails",
+)
+_REPORT = (
+    "import json, os, sys\n"
+    "def report():\n"
+    "    with open(os.environ['MODULES_OUT'], 'w') as out:\n"
+    "        json.dump(sorted(sys.modules), out)\n"
+)
+
+
+def _modules_after(code: str, tmp_path: Path, *argv: str) -> set[str]:
+    out = tmp_path / "modules.json"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CODEX_", "MCP_"))},
+        "MODULES_OUT": str(out),
+        "MCP_RUNNER_TASK_ID": "startup",
+        "CODEX_ORCHESTRATOR_ROOT": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _REPORT + code, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(out.read_text()))
+
+
+def test_importing_the_cli_imports_nothing_heavy(tmp_path: Path) -> None:
+    loaded = _modules_after("import pytest_codex.cli\nreport()\n", tmp_path)
+    assert not {m for m in loaded if m.startswith((*HEAVY, "cryptography"))}
+    # Nor any sub-command: each is imported when it is the one invoked.
+    assert not {m for m in loaded if m.startswith("pytest_codex.cli.")}
+
+
+def test_exec_pipe_imports_only_what_it_uses(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(report)\n"
+        "from pytest_codex.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ("exec", "--jsonl", "--pipe", "--", "true")
+    _modules_after(code, tmp_path, *argv)  # the first run may create the signing key
+    loaded = _modules_after(code, tmp_path, *argv)
+    assert "pytest_codex.run" in loaded  # it ran
+    assert not {m for m in loaded if m.startswith(HEAVY)}
+    commands = {m for m in loaded if m.startswith("pytest_codex.cli.")}
+    assert commands == {"pytest_codex.cli._options", "pytest_codex.cli.exec"}
+    # Signing loads pyca's binding, not its primitives layer.
+    assert not {m for m in loaded if m.startswith("cryptography.hazmat.primitives")}
