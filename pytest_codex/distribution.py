@@ -56,14 +56,21 @@ def check_import_names(names: tuple[str, ...] = IMPORT_NAMES) -> None:
 def _dist_info() -> Path | None:
     """Our ``.dist-info`` directory, the first along ``sys.path`` (as importlib.metadata
     finds it), or None."""
+    import os
+
     prefix = DISTRIBUTION.replace("-", "_") + "-"
     for entry in sys.path:
-        try:
-            found = sorted(Path(entry or ".").glob(prefix + "*.dist-info"))
+        base = entry or "."
+        try:  # what Path(base).glob(prefix + "*.dist-info") finds, without fnmatch's regex
+            found = sorted(
+                name
+                for name in os.listdir(base)
+                if name.startswith(prefix) and name.endswith(".dist-info")
+            )
         except OSError:
             continue
         if found:
-            return found[0] if len(found) == 1 else None  # two versions: the full check
+            return Path(base) / found[0] if len(found) == 1 else None  # two: the full check
     return None
 
 
