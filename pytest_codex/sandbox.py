@@ -87,7 +87,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from .errors import UnsafePathError, UsageError
@@ -913,8 +913,18 @@ def _base_flags() -> list[str]:
 
 
 def _inside(path: Path, roots: Iterable[Path]) -> bool:
-    normal = Path(os.path.normpath(path))
-    return any(normal == root or normal.is_relative_to(root) for root in roots)
+    """Whether ``path`` (normalised) is one of ``roots`` or below one: what
+    ``normal == root or normal.is_relative_to(root)`` says, comparing the roots' cached
+    parts instead of parsing each root again (this runs for every protected path)."""
+    parts = Path(os.path.normpath(path)).parts
+    for root in roots:
+        prefix = (root if isinstance(root, PurePath) else Path(root)).parts
+        if prefix:
+            if parts[: len(prefix)] == prefix:
+                return True
+        elif not parts or not parts[0].startswith("/"):  # "." holds every relative path
+            return True
+    return False
 
 
 # -- denial detection ---------------------------------------------------------------------------

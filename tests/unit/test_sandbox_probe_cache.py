@@ -154,3 +154,37 @@ def test_the_cache_lives_where_no_sandbox_can_see_it(tmp_path: Path) -> None:
     roots = type("Roots", (), {"root": tmp_path, "runs_dir": None, "out_dir": None})()
     hidden = {p.path for p in sandbox.protected_paths(roots) if p.hide}
     assert sandbox._probe_cache_path().parent in hidden
+
+
+def test_inside_says_what_pathlib_says() -> None:
+    import itertools
+    import os
+    from pathlib import Path
+
+    names = [
+        "/",
+        "/a",
+        "/a/",
+        "/a/b",
+        "/a/b/c",
+        "/ab",
+        "/a/../a/b",
+        "/a/./b",
+        "//a",
+        "a",
+        "a/b",
+        ".",
+        "",
+        "b",
+        "/b/a",
+        "/tmp",
+        "/tmp/x",
+    ]
+
+    def reference(path: str, root: str) -> bool:
+        normal = Path(os.path.normpath(path))
+        return normal == Path(root) or normal.is_relative_to(Path(root))
+
+    for path, root in itertools.product([n for n in names if n], names):
+        assert sandbox._inside(Path(path), [Path(root)]) == reference(path, root), (path, root)
+    assert not sandbox._inside(Path("/a"), [])
