@@ -144,10 +144,15 @@ def open_nofollow(
     return fd
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text`` atomically (temp file + fsync + rename), keeping the
     permissions of the file it replaces; the text is written exactly (no newline
-    translation). A symlink at ``path`` or on the way to it is refused."""
+    translation). A symlink at ``path`` or on the way to it is refused.
+
+    ``durable=False`` skips both fsyncs: readers still only ever see the old or the new
+    complete text (the rename is atomic, whoever is killed when), but after a power cut the
+    file may hold the previous version, or (on some filesystems) be empty. For documents
+    that are rewritten soon anyway (progress snapshots, caches); see docs/evidence.md."""
     directory = open_dir(path.parent)
     try:
         try:
@@ -171,21 +176,24 @@ def atomic_write_text(path: Path, text: str) -> None:
                 os.fchmod(handle.fileno(), mode)
                 handle.write(text)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             os.replace(tmp, path.name, src_dir_fd=directory, dst_dir_fd=directory)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=directory)
             raise
-        with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
-            os.fsync(directory)
+        if durable:
+            with contextlib.suppress(OSError):  # some filesystems refuse fsync on directories
+                os.fsync(directory)
     finally:
         os.close(directory)
 
 
-def atomic_write_json(path: Path, document: Any) -> None:
-    """Replace ``path`` with ``document`` as JSON, atomically."""
-    atomic_write_text(path, dumps(document))
+def atomic_write_json(path: Path, document: Any, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``document`` as JSON, atomically (``durable``: as for
+    :func:`atomic_write_text`)."""
+    atomic_write_text(path, dumps(document), durable=durable)
 
 
 class LockTimeoutError(CodexError):

@@ -20,6 +20,7 @@ PEM text, for CI secrets), ``$CODEX_ORCHESTRATOR_SIGNING_KEY`` (a path), config
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -355,9 +356,17 @@ def _plain_ed25519_key(pem: bytes) -> Ed25519PrivateKey | None:
         return None
     if len(der) != 48 or not der.startswith(_ED25519_PKCS8_PREFIX):
         return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    try:
+        # The class pyca's Ed25519PrivateKey registers, made without importing the
+        # primitives layer (its hashes and serialization modules double the import).
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
 
-    return Ed25519PrivateKey.from_private_bytes(der[16:])
+        key: Ed25519PrivateKey = rust_openssl.ed25519.from_private_bytes(der[16:])
+    except (ImportError, AttributeError):  # another layout of cryptography: the public API
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(der[16:])
+    return key
 
 
 def sign_statement_with_key(statement: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
@@ -387,6 +396,24 @@ def sign_statement_with_key(statement: Mapping[str, Any], key: Ed25519PrivateKey
             }
         ],
     }
+
+
+def prepare_signing(settings: Mapping[str, Any] | None = None) -> None:
+    """Start importing pyca's ed25519 binding in a daemon thread, for :func:`attest_run` at
+    the run's end: loading that library is most of what signing costs, and a thread does it
+    while the process waits for a command. Call it only where no Python code runs between a
+    fork and an exec (``subprocess`` is fine; ``pty.fork`` is not): a fork while the thread
+    holds the import lock would leave the child's copy of that lock held."""
+    import threading
+
+    if (settings or {}).get("sign") is False or "cryptography.hazmat.bindings._rust" in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            import cryptography.hazmat.bindings._rust  # noqa: F401
+
+    threading.Thread(target=load, name="codex-signing-import", daemon=True).start()
 
 
 def attest_run(

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import tomllib
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -311,6 +310,8 @@ def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path |
             return root / name
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
+        import tomllib
+
         try:
             tool = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {})
         except tomllib.TOMLDecodeError as exc:
@@ -402,6 +403,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc})") from exc
     document: Any
     if path.name == "pyproject.toml":
+        import tomllib
+
         try:
             document = tomllib.loads(text).get("tool", {}).get(PYPROJECT_TABLE, {})
         except tomllib.TOMLDecodeError as exc:

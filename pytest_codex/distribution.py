@@ -56,14 +56,21 @@ def check_import_names(names: tuple[str, ...] = IMPORT_NAMES) -> None:
 def _dist_info() -> Path | None:
     """Our ``.dist-info`` directory, the first along ``sys.path`` (as importlib.metadata
     finds it), or None."""
+    import os
+
     prefix = DISTRIBUTION.replace("-", "_") + "-"
     for entry in sys.path:
-        try:
-            found = sorted(Path(entry or ".").glob(prefix + "*.dist-info"))
+        base = entry or "."
+        try:  # what Path(base).glob(prefix + "*.dist-info") finds, without fnmatch's regex
+            found = sorted(
+                name
+                for name in os.listdir(base)
+                if name.startswith(prefix) and name.endswith(".dist-info")
+            )
         except OSError:
             continue
         if found:
-            return found[0] if len(found) == 1 else None  # two versions: the full check
+            return Path(base) / found[0] if len(found) == 1 else None  # two: the full check
     return None
 
 
@@ -172,3 +179,59 @@ def _message(ours: importlib.metadata.Distribution, name: str, problem: str) -> 
         f"{others[0].split()[0] if others else 'the other one'} and run "
         f"'pip install --force-reinstall {DISTRIBUTION}'"
     )
+
+
+def entry_point_names(group: str) -> list[str] | None:
+    """The names of every installed entry point of ``group`` (once per distribution that
+    declares it), read as :mod:`importlib.metadata` reads them but without importing it: the
+    ``entry_points.txt`` of each ``*.dist-info``/``*.egg-info`` directory along ``sys.path``.
+
+    None means "not sure" (a zip or egg on ``sys.path``, or a finder other than the standard
+    path finder that can list distributions): ask importlib.metadata instead.
+    """
+    import importlib.machinery
+    import os
+
+    for finder in sys.meta_path:
+        if hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder:
+            return None
+    names: list[str] = []
+    for entry in sys.path:
+        base = entry or "."
+        if base.lower().endswith(".egg"):
+            return None
+        try:
+            children = os.listdir(base)
+        except NotADirectoryError:
+            return None  # a zip file: its metadata is read through zipfile
+        except OSError:
+            continue
+        for child in children:
+            if not child.lower().endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(base, child, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            except UnicodeDecodeError:
+                return None
+            names.extend(_entry_points_in(text, group))
+    return names
+
+
+def _entry_points_in(text: str, group: str) -> list[str]:
+    """The entry point names of ``group`` in an ``entry_points.txt`` text (parsed as
+    importlib.metadata's ``Sectioned`` does: stripped lines, ``#`` comments, ``[group]``)."""
+    found: list[str] = []
+    section: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+            continue
+        if section == group:
+            found.append(line.split("=", 1)[0].strip())
+    return found

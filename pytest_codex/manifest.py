@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -94,7 +93,8 @@ def new_manifest(
         "resume_events": [],
         "reviews": [],
         "host": {
-            "python": platform.python_version(),
+            # platform.python_version(), without importing platform (its regexes cost more).
+            "python": sys.version.split()[0],
             "platform": sys.platform,
             "pid": os.getpid(),
         },
@@ -208,9 +208,10 @@ def update_task_metrics(path: Path, manifest: Mapping[str, Any]) -> dict[str, An
 
 
 def write_state(path: Path, summary: Mapping[str, Any]) -> None:
-    """Mirror the last run's summary to ``out/<task>/state.json``."""
+    """Mirror the last run's summary to ``out/<task>/state.json`` (not fsynced: it mirrors
+    the final manifest's ``summary``, which is; see docs/manifest.md, "Durability")."""
     with locked(path):
-        atomic_write_json(path, dict(summary))
+        atomic_write_json(path, dict(summary), durable=False)
 
 
 def latency_summary(samples: list[float]) -> dict[str, Any]:

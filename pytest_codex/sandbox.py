@@ -14,7 +14,8 @@ Backends: ``bubblewrap`` (``bwrap``) and ``none``. A bubblewrap sandbox runs the
 its own user, PID (with its own ``/proc``), IPC, UTS, mount and (without network) network
 namespaces, with every capability dropped (``--cap-drop ALL``), in a new terminal session
 (``--new-session``: no ``TIOCSTI`` into the caller's terminal) and dies with its parent.
-What this bwrap and kernel allow is probed once per process (:func:`probe_bubblewrap`): the
+What this bwrap and kernel allow is probed once (:func:`probe_bubblewrap`, remembered in the
+hidden user state directory under a key of everything that decides it): the
 full flag set first, then without each optional feature in turn; the status names the
 features in force and the reason for every one that is missing, and the ``sandbox:backend``
 event carries it into the manifest. When not even mount and network namespaces work, the
@@ -77,7 +78,6 @@ five) and the absolute paths they name.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import secrets as _secrets
@@ -85,16 +85,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from .errors import UsageError
+from .errors import UnsafePathError, UsageError
 from .redact import redact_text
 
-logger = logging.getLogger(__name__)
+
+class _Logger:
+    """``logging.getLogger(__name__)``, imported when there is something to log."""
+
+    def warning(self, message: str, *args: object) -> None:
+        import logging
+
+        logging.getLogger(__name__).warning(message, *args)
+
+
+logger = _Logger()
 
 SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("read-only", "workspace-write", "danger-full-access")
@@ -251,14 +260,32 @@ def _capabilities_zero(status_text: str) -> bool:
 
 
 @functools.cache
-def probe_bubblewrap(executable: str | None = None) -> BackendStatus:
+def probe_bubblewrap(executable: str | None = None, *, fresh: bool = False) -> BackendStatus:
     """What ``bwrap`` (or ``executable``) can do here; probed once per process and path,
-    and logged once when it cannot sandbox at all or only with fewer features."""
+    and logged once when it cannot sandbox at all or only with fewer features.
+
+    A successful probe is remembered across processes in the user state directory (hidden
+    from every sandbox), keyed by everything that decides it (:func:`_probe_key`); a key
+    that differs, or a cache file that is unreadable or malformed, means a new probe.
+    ``fresh`` (``doctor``) probes regardless, and refreshes the cache.
+    """
     path = executable or shutil.which("bwrap")
     if path is None:
         status = BackendStatus("none", "bwrap not found on PATH", features=())
         logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
         return status
+    key = _probe_key(path)
+    cached = None if fresh or key is None else _cached_probe(key, path)
+    if cached is not None:
+        _warn_weaker(cached)
+        return cached
+    status = _probe(path)
+    if key is not None and status.backend == "bubblewrap":
+        _store_probe(key, status)
+    return status
+
+
+def _probe(path: str) -> BackendStatus:
     version = _bwrap_version(path)
     features = list(_OPTIONAL)
     ok, out = _run_probe(_probe_argv(path, features))
@@ -298,12 +325,143 @@ def probe_bubblewrap(executable: str | None = None) -> BackendStatus:
         tuple(f for f in FEATURES if f in granted),
         tuple(missing),
     )
-    if missing:
+    _warn_weaker(status)
+    return status
+
+
+def _warn_weaker(status: BackendStatus) -> None:
+    if status.missing:
         logger.warning(
             "pytest-codex: the bubblewrap sandbox is weaker here: %s",
-            "; ".join(f"no {name} ({why})" for name, why in missing),
+            "; ".join(f"no {name} ({why})" for name, why in status.missing),
         )
-    return status
+
+
+# -- the probe cache ----------------------------------------------------------------------------
+PROBE_CACHE_FILE = "bwrap-probe.json"
+_PROBE_CACHE_VERSION = 1
+# What else decides the probe's answer: namespace sysctls (they change without a reboot) and
+# this process's own limits (capabilities, seccomp, no_new_privs are inherited by bwrap).
+_PROBE_SYSCTLS = (
+    "/proc/sys/kernel/unprivileged_userns_clone",
+    "/proc/sys/user/max_user_namespaces",
+    "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+    "/proc/sys/kernel/unprivileged_bpf_disabled",
+)
+_PROBE_STATUS_FIELDS = ("CapEff", "CapBnd", "CapPrm", "Seccomp", "NoNewPrivs")
+
+
+def _read_small(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read(65536).strip()
+    except OSError:
+        return None
+
+
+def _probe_key(path: str) -> dict[str, Any] | None:
+    """What decides the probe's answer: the bwrap binary (path, device, inode, size, mtime,
+    ctime), the kernel (release, boot id), its namespace sysctls, this user and this
+    process's capabilities and seccomp state, and the probed flags. None when the binary
+    cannot be examined (then nothing is cached)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    status = _read_small("/proc/self/status") or ""
+    limits = {
+        name: value.strip()
+        for line in status.splitlines()
+        for name, sep, value in [line.partition(":")]
+        if sep and name in _PROBE_STATUS_FIELDS
+    }
+    return {
+        "bwrap": [
+            os.path.realpath(path),
+            path,
+            info.st_dev,
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+            info.st_ctime_ns,
+        ],
+        "kernel": os.uname().release,
+        "bootId": _read_small("/proc/sys/kernel/random/boot_id"),
+        "sysctls": {name: _read_small(name) for name in _PROBE_SYSCTLS},
+        "uid": os.getuid(),
+        "euid": os.geteuid(),
+        "limits": limits,
+        "flags": _probe_argv(path),
+    }
+
+
+def _probe_cache_path() -> Path:
+    return user_state_dir() / PROBE_CACHE_FILE
+
+
+def _cached_probe(key: dict[str, Any], path: str) -> BackendStatus | None:
+    """The cached status for exactly ``key``, or None (absent, unreadable, malformed,
+    another key)."""
+    import json
+
+    try:
+        document = json.loads(_probe_cache_path().read_text(encoding="utf-8"))
+        if document.get("v") != _PROBE_CACHE_VERSION or document.get("key") != key:
+            return None
+        status = document["status"]
+        features = status["features"]
+        missing = status["missing"]
+        version = status["version"]
+        if not (
+            isinstance(features, list)
+            and all(isinstance(f, str) and f in FEATURES for f in features)
+            and NETWORK_NAMESPACE in features
+            and isinstance(missing, list)
+            and all(
+                isinstance(m, list)
+                and len(m) == 2
+                and m[0] in FEATURES
+                and m[0] not in features
+                and isinstance(m[1], str)
+                for m in missing
+            )
+            and (version is None or isinstance(version, str))
+        ):
+            return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return BackendStatus(
+        "bubblewrap",
+        None,
+        path,
+        version,
+        tuple(f for f in FEATURES if f in features),
+        tuple((str(name), str(why)) for name, why in missing),
+    )
+
+
+def _store_probe(key: dict[str, Any], status: BackendStatus) -> None:
+    """Remember a successful probe (atomically; best effort: a cache that cannot be written
+    only costs the next process a probe)."""
+    import json
+
+    from .atomic import atomic_write_text
+
+    document = {
+        "v": _PROBE_CACHE_VERSION,
+        "key": key,
+        "status": {
+            "version": status.version,
+            "features": list(status.features),
+            "missing": [list(m) for m in status.missing],
+        },
+    }
+    target = _probe_cache_path()
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write_text(target, json.dumps(document, sort_keys=True) + "\n", durable=False)
+    except (OSError, UnsafePathError):
+        return
 
 
 def resolve_backend(choice: BackendChoice = "auto") -> BackendStatus:
@@ -437,6 +595,10 @@ def _holds_orchestrator_table(pyproject: Path) -> bool:
         text = pyproject.read_text(encoding="utf-8")
     except OSError:
         return False
+    if "codex-orchestrator" not in text and "\\u" not in text and "\\U" not in text:
+        return False  # without an escape, the table's name is in the text of a file holding it
+    import tomllib
+
     try:
         return "codex-orchestrator" in tomllib.loads(text).get("tool", {})
     except tomllib.TOMLDecodeError:
@@ -514,12 +676,17 @@ class Sandbox:
     writable_roots: tuple[Path, ...] = ()
     new_session: bool = True
     protected: tuple[Protected, ...] = ()
-    _prefix: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _watched: tuple[Path, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_watched", self._missing_protected())
-        object.__setattr__(self, "_prefix", tuple(self._build_prefix()))
+        if self._confines() and self.policy.mode == "workspace-write":
+            # What building the prefix would create (the protected directories made first
+            # and then bound), now; the prefix itself is built per command (:meth:`prefix`).
+            self._protected_binds((self.workspace, *self.writable_roots))
+
+    def _confines(self) -> bool:
+        return self.enforced and self.status.executable is not None
 
     @classmethod
     def create(
@@ -590,7 +757,7 @@ class Sandbox:
         under ``read-only`` a working directory under the private ``/tmp`` stays visible,
         read-only.
         """
-        if not self._prefix:
+        if not self._confines():
             return []
         # Built afresh: a protected path that appeared since (a config file the parent
         # wrote, say) is bound read-only from now on.
@@ -709,13 +876,15 @@ class Sandbox:
             path = entry.path
             if entry.hide or not _inside(path, roots):
                 continue  # hidden below, or already read-only (or private /tmp, invisible)
-            if entry.create and not os.path.lexists(path):
+            present = os.path.lexists(path)
+            if entry.create and not present:
                 try:
                     path.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     logger.warning("pytest-codex: cannot create %s to protect it (%s)", path, exc)
                     continue
-            if os.path.lexists(path):
+                present = True
+            if present:
                 # A symlink is bound at its target, which is what writes through it reach.
                 source = path.resolve() if path.is_symlink() else path
                 if source.exists():
@@ -744,8 +913,18 @@ def _base_flags() -> list[str]:
 
 
 def _inside(path: Path, roots: Iterable[Path]) -> bool:
-    normal = Path(os.path.normpath(path))
-    return any(normal == root or normal.is_relative_to(root) for root in roots)
+    """Whether ``path`` (normalised) is one of ``roots`` or below one: what
+    ``normal == root or normal.is_relative_to(root)`` says, comparing the roots' cached
+    parts instead of parsing each root again (this runs for every protected path)."""
+    parts = Path(os.path.normpath(path)).parts
+    for root in roots:
+        prefix = (root if isinstance(root, PurePath) else Path(root)).parts
+        if prefix:
+            if parts[: len(prefix)] == prefix:
+                return True
+        elif not parts or not parts[0].startswith("/"):  # "." holds every relative path
+            return True
+    return False
 
 
 # -- denial detection ---------------------------------------------------------------------------

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import os
-import re
 import signal
 import sys
 import threading
@@ -21,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 
 from .. import __version__
-from ..distribution import check_import_names
 from ..errors import CodexError
 
 EXIT_INTERRUPTED = 130
@@ -72,6 +69,26 @@ COMMAND_MODULES = (
     "pytest_codex.cli.completion",
 )
 
+# Which module registers each sub-command, so a command line naming one builds (and
+# imports) only that module's parsers; a test checks this table against COMMAND_MODULES.
+COMMAND_MODULE = {
+    "runs": "pytest_codex.cli.runs",
+    "schema": "pytest_codex.cli.schema",
+    "review": "pytest_codex.cli.review",
+    "approvals": "pytest_codex.cli.approvals",
+    "exec": "pytest_codex.cli.exec",
+    "resume": "pytest_codex.cli.exec",
+    "instructions": "pytest_codex.cli.instructions",
+    "start": "pytest_codex.cli.start",
+    "guardrails": "pytest_codex.cli.start",
+    "spec-guard": "pytest_codex.cli.start",
+    "checklist": "pytest_codex.cli.checklist",
+    "doctor": "pytest_codex.cli.doctor",
+    "plan": "pytest_codex.cli.plan",
+    "status": "pytest_codex.cli.status",
+    "completion": "pytest_codex.cli.completion",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line, suggest the nearest name, and exit 2
@@ -83,14 +100,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}{glue}see '{self.prog} --help'\n")
 
 
-_INVALID_CHOICE = re.compile(
+_INVALID_CHOICE = (
     r"argument (?P<arg>[^:]+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.*)\)$"
 )
 
 
 def _suggest_choice(message: str) -> str:
     """``invalid choice`` messages gain the nearest choice (``did you mean exec?``)."""
-    match = _INVALID_CHOICE.match(message)
+    import difflib
+    import re
+
+    match = re.match(_INVALID_CHOICE, message)
     if match is None:
         return message
     value = match["value"].strip("'\"")
@@ -110,6 +130,8 @@ def _unknown_option(parser: argparse.ArgumentParser, args: argparse.Namespace, w
         if sub is None or chosen not in sub.choices:
             break
         parser = sub.choices[chosen]
+    import difflib
+
     name = word.split("=", 1)[0]
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
     nearest = difflib.get_close_matches(name, known, n=1)
@@ -118,8 +140,10 @@ def _unknown_option(parser: argparse.ArgumentParser, args: argparse.Namespace, w
     parser.error(f"unknown {what} {word!r}{hint}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also used to check the CLI reference in docs/)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full argument parser (also used to check the CLI reference in docs/), or, for a
+    known ``command``, one with only the sub-commands of that command's module: the same
+    parsing and ``--help`` for that command, without importing the others."""
     import importlib
 
     parser = _Parser(
@@ -136,21 +160,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    modules = (COMMAND_MODULE[command],) if command in COMMAND_MODULE else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Split ``argv`` at the first ``--``: (options, command or None)."""
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1 :]
+    return argv, None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    from .exec import split_command
-
-    parser = build_parser()
+    options, command = split_command(list(sys.argv[1:] if argv is None else argv))
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (argcomplete, optional)
         from .completion import complete
 
-        complete(parser)
-    options, command = split_command(list(sys.argv[1:] if argv is None else argv))
+        complete(build_parser())
+    # The first word names the sub-command (the top level has no option taking a value);
+    # anything else (--help, --version, a misspelt name) gets the full parser.
+    parser = build_parser(options[0] if options else None)
     args, unknown = parser.parse_known_args(options)
     if unknown:
         _unknown_option(parser, args, unknown[0])
@@ -161,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if command is not None and not getattr(args, "takes_command", False):
         parser.error("'--' and a command are only accepted by exec and resume")
+    from ..distribution import check_import_names
+
     try:
         check_import_names()  # one line naming a foreign owner of our import names
         with _sigterm_unwinds():

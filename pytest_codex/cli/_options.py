@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..context import Context
 from ..run_options import RUN_OPTIONS, option_config
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 def add_context_options(parser: argparse.ArgumentParser, *, task: bool = True) -> None:
@@ -62,6 +64,8 @@ def load_context(
     flags: dict[str, str] | None = None,
 ) -> Context:
     """The context for a parsed command line (flags override env and config)."""
+    from ..context import Context
+
     values = {"task": getattr(args, "task", None), **(cli or {})}
     return Context.load(
         cli=values,

@@ -66,7 +66,7 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
     config = context.config
     mode = sb.validate_mode(args.sandbox or str(config.get("sandbox") or "workspace-write"))
     network = bool(config.get("network_access") or False)
-    status = sb.probe_bubblewrap()
+    status = sb.probe_bubblewrap(fresh=True)
     roots = context.roots
     task = config.get("task")
     sandbox = sb.Sandbox.create(

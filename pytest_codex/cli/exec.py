@@ -15,24 +15,20 @@ Two invocation forms share one implementation:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tomllib
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..context import Context
 from ..errors import UsageError
-from ..events import JsonlStreamSink, Sink
-from ..ids import validate_session_id
-from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
-from ..paths import PARENT_RUN_ENV, TASK_ENV
-from ..run import Run
-from ..runtime.session_server import checked_socket_dir
-from ..sinks.codex_dialect import CodexDialect, summary_line
-from ..sinks.human import HumanSink
+from . import split_command as split_command
 from ._options import add_context_options, add_run_options, run_option_config, with_command
+
+if TYPE_CHECKING:
+    from ..events import Sink
+
+# The run's modules are imported by _execute, not here: ``exec --help`` and the parser of
+# ``resume`` do not need them.
 
 KNOWN_CODEX_CONFIG = ("approval_policy", "sandbox_workspace_write.network_access")
 
@@ -192,17 +188,13 @@ def register(subparsers: Any) -> None:
     resume_parser.set_defaults(handler=run_resume, words=[], takes_command=True)
 
 
-def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """Split ``argv`` at the first ``--``: (options, command or None)."""
-    if "--" in argv:
-        index = argv.index("--")
-        return argv[:index], argv[index + 1 :]
-    return argv, None
-
-
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     """``key=value`` Codex overrides; the value is TOML when it parses, else a string."""
     parsed: dict[str, Any] = {}
+    if not overrides:
+        return parsed
+    import tomllib
+
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -284,10 +276,19 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) -> int:
+    from ..context import Context
+    from ..events import JsonlStreamSink
     from ..execution import execute_command, finish_on_error
+    from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
+    from ..paths import PARENT_RUN_ENV, TASK_ENV
+    from ..run import Run
+    from ..summary import summary_line
 
     stdout, stdin = sys.stdout, sys.stdin
     if args.session is not None:  # it names a file and a socket: refuse before a run exists
+        from ..ids import validate_session_id
+        from ..runtime.session_server import checked_socket_dir
+
         validate_session_id(args.session, source="--session")
         checked_socket_dir()
     overrides = parse_overrides(args.overrides)
@@ -307,9 +308,13 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
     if mode == "jsonl":
         sinks.append(JsonlStreamSink(stdout, name="stdout"))
     elif mode == "codex":
+        from ..sinks.codex_dialect import CodexDialect
+
         dialect = CodexDialect(structured_output=output_schema is not None)
         sinks.append(JsonlStreamSink(stdout, name="stdout-codex", render=dialect))
     else:
+        from ..sinks.human import HumanSink
+
         sinks.append(HumanSink(stdout, env=context.env))
     if resume_ref is not None:
         task = context.config.get("task")
@@ -340,6 +345,10 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
                 "outputSchema": str(args.output_schema) if args.output_schema else None,
             },
         )
+        if args.pipe and args.session is None:  # subprocess only: no fork runs Python
+            from ..attestation import prepare_signing
+
+            prepare_signing(context.config.get("evidence"))
         execution = execute_command(
             run,
             argv,
@@ -368,6 +377,8 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             summary={**execution.summary(), "outputs": outputs, "execOptions": options.payload},
         )
     if args.output_last_message is not None:
+        import json
+
         last = (
             json.dumps(outputs["structured"]) if "structured" in outputs else summary_line(summary)
         )

@@ -90,16 +90,22 @@ def tagged(tag: str) -> list[int]:
     needle = f"{TAG_ENV}={tag}".encode()
     found: list[int] = []
     me = os.getpid()
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    proc = str(_PROC)
+    # Plain os calls, not pathlib: this scans every process, three times per command.
+    for name in os.listdir(proc):
+        if not name.isdigit() or int(name) == me:
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            with open(f"{proc}/{name}/environ", "rb") as handle:
+                environ = handle.read()
+            if needle not in environ or needle not in environ.split(b"\0"):
+                continue
+            with open(f"{proc}/{name}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        if state != "Z" and needle in environ.split(b"\0"):
-            found.append(int(entry.name))
+        if state != b"Z":
+            found.append(int(name))
     return found
 
 

@@ -29,8 +29,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import ptyprocess
-
 from ..errors import ExecError
 from ..redact import redact_env
 from .capture import StreamCapture
@@ -218,6 +216,8 @@ class PtySession:
         self.created = time.monotonic()
         self.last_used = self.created
         self.commands = 0
+        import ptyprocess  # here, not at import: pipe-mode commands never need it
+
         try:
             self._proc = ptyprocess.PtyProcess.spawn(
                 [*self.wrapper, *shell],
@@ -325,6 +325,8 @@ class PtySession:
 
     def exit_status(self) -> int | None:
         """The shell's exit status once it is gone (128+N when killed by signal N)."""
+        import ptyprocess
+
         with contextlib.suppress(ptyprocess.PtyProcessError, OSError):
             self._proc.wait()
         if self._proc.signalstatus is not None:
@@ -383,6 +385,8 @@ class PtySession:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.pid, signal.SIGKILL)
             self.detached += end_stragglers(self.tag)
+        import ptyprocess
+
         with contextlib.suppress(OSError, ptyprocess.PtyProcessError):
             self._proc.close(force=True)
         with contextlib.suppress(ChildProcessError, OSError):

@@ -79,6 +79,7 @@ class ManifestSink:
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
+        self._closing = False
         self._timer: threading.Timer | None = None
         self._latencies: list[float] = [
             float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
@@ -175,9 +176,17 @@ class ManifestSink:
             with locked(self.path):
                 # Compact JSON: with an indent, json falls back to its pure-Python encoder,
                 # several times slower on a large manifest.
-                atomic_write_text(self.path, dumps(self.document, indent=None))
+                atomic_write_text(
+                    self.path, dumps(self.document, indent=None), durable=self._final()
+                )
             self._dirty = False
             self._last_write = self._clock()
+
+    def _final(self) -> bool:
+        # fsync only what must survive a power cut: the run's outcome (a terminal status) and
+        # the closing write. Progress snapshots are atomic renames, complete after any kill,
+        # and superseded by the final write (docs/manifest.md, "Durability").
+        return self._closing or self.document.get("status") in TERMINAL_STATUSES
 
     def flush(self) -> None:
         """Write pending changes, if any."""
@@ -215,6 +224,7 @@ class ManifestSink:
             if self._timer is not None:
                 self._timer.cancel()
             self.document["sinks"][self.name] = {"state": "closed", "error": None}
+            self._closing = True
             self.write()
             self._closed = True
 
