@@ -5,14 +5,20 @@ task, the configuration, the event emitter, one ToolOrchestrator, the result cac
 one guardrail at a time: ``guardrail:start``, then either the cached result or a fresh
 one, then ``guardrail:result`` carrying the ``guardrails[]`` record (findings, duration,
 cache status, and the approvals its commands used).
+
+Guardrails run as a batch (:meth:`GuardrailSession.run_all`, or any runs inside
+:meth:`GuardrailSession.shared_inputs`) share one :class:`~guardrails.snapshot.InputSnapshot`
+of the repository for their fingerprints until one of them actually runs: on an unchanged
+repository every file is stat'ed once and git asked once for all of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +29,7 @@ from pytest_codex.redact import secret_values
 from .api import Finding, Guardrail, Result
 from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
+from .snapshot import InputSnapshot
 
 if TYPE_CHECKING:
     from pytest_codex.approvals import Approver
@@ -48,12 +55,14 @@ class GuardrailSession:
     today: dt.date = field(default_factory=dt.date.today)
     orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
     _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+    _cache: ResultCache = field(init=False, repr=False)
     _digests: FileDigests = field(init=False, repr=False)
+    _shared: InputSnapshot | None = field(default=None, init=False, repr=False)
+    _batches: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._digests = FileDigests(
-            self.root, ResultCache.for_task(self.runs_dir, self.task_id).digests_path
-        )
+        self._cache = ResultCache.for_task(self.runs_dir, self.task_id)
+        self._digests = FileDigests(self.root, self._cache.digests_path)
 
     @classmethod
     def for_run(
@@ -165,17 +174,51 @@ class GuardrailSession:
         except ValueError:
             return []
 
+    # -- batches ---------------------------------------------------------------------------
+    @contextmanager
+    def shared_inputs(self) -> Iterator[None]:
+        """Guardrails run (or looked up with :meth:`cached`) inside share one look at the
+        repository for their fingerprints (see :mod:`guardrails.snapshot`), renewed after
+        each guardrail that actually runs. Only for runs with nothing else between them:
+        a change made by anything but a guardrail inside the block is not seen."""
+        self._batches += 1
+        try:
+            yield
+        finally:
+            self._batches -= 1
+            if not self._batches:
+                self._shared = None
+                self._digests.save()
+
+    def run_all(self, guardrails: Iterable[Guardrail]) -> list[dict[str, Any]]:
+        """Run each guardrail in turn (see :meth:`run`) as one batch; their records."""
+        with self.shared_inputs():
+            return [self.run(guardrail) for guardrail in guardrails]
+
+    def snapshot(self) -> InputSnapshot:
+        """The batch's snapshot of the repository, or a new one outside a batch."""
+        if self._batches and self._shared is not None:
+            return self._shared
+        snapshot = InputSnapshot(
+            self.root, env=self.env, exclude=self._artifact_dirs(), digest_file=self._digests
+        )
+        if self._batches:
+            self._shared = snapshot
+        return snapshot
+
     def inputs_hash(self, guardrail: Guardrail, ctx: GuardrailContext | None = None) -> str:
         """The key a result of ``guardrail`` is cached under: a hash of its declared inputs
         as they are now."""
+        snapshot = self.snapshot()
+        # inputs() sees the snapshot (ctx.find, ctx.head_commit, ...); run() never does.
+        shared = replace(ctx or self.context_for(guardrail), shared=snapshot)
         return fingerprint(
             guardrail,
-            guardrail.inputs(ctx or self.context_for(guardrail)),
+            guardrail.inputs(shared),
             root=self.root,
             task_id=self.task_id,
             env=self.env,
-            exclude=self._artifact_dirs(),
-            digest_file=self._digests,
+            snapshot=snapshot,
         )
 
     def cached(self, guardrail: Guardrail) -> dict[str, Any] | None:
@@ -187,7 +230,7 @@ class GuardrailSession:
             key = self.inputs_hash(guardrail)
         except Exception:  # a guardrail whose inputs cannot be read runs (and reports)
             return None
-        return ResultCache.for_task(self.runs_dir, self.task_id).load(guardrail.name, key)
+        return self._cache.load(guardrail.name, key)
 
     def run(self, guardrail: Guardrail) -> dict[str, Any]:
         """Run one guardrail (or reuse its cached result); returns its ``guardrails[]``
@@ -195,7 +238,7 @@ class GuardrailSession:
         ctx = self.context_for(guardrail)
         self.emitter.emit("guardrail:start", {"name": guardrail.name, "version": guardrail.version})
         started = time.monotonic()
-        cache = ResultCache.for_task(self.runs_dir, self.task_id)
+        cache = self._cache
         key: str | None = None
         entry: dict[str, Any] | None = None
         try:
@@ -212,8 +255,11 @@ class GuardrailSession:
                     stored.get("rawSummary", stored.get("summary")),
                 )
             else:
+                # Its commands may change the repository: later fingerprints look again.
+                self._shared = None
                 result = _safe_run(guardrail, ctx)
-        self._digests.save()
+        if not self._batches:
+            self._digests.save()
         raw_status, raw_summary = result.status, result.summary
         # A dry run: the session's (--dry-run, a stage's dryRun) or the guardrail's own
         # ``dry_run: true`` setting.

@@ -1,0 +1,230 @@
+"""One look at the repository, shared by the guardrails of a batch while none of them runs.
+
+Every guardrail's fingerprint needs some of the same facts: which files match its globs,
+the content digest of each, the git state of the change range, ``HEAD``, the evidence
+policy. An :class:`InputSnapshot` computes each of them once, when first asked, and
+answers every later question from memory: a directory is walked once, a file is stat'ed
+(and, unless the signed memo vouches for it, hashed) once, git is asked once.
+
+A snapshot is only true while nothing changes the repository, so it is scoped: a
+:class:`~guardrails.GuardrailSession` keeps one for a batch of guardrails (``run_all``,
+``shared_inputs()``) and drops it as soon as one of them actually runs (its commands may
+have written files). A lone ``run()`` uses a snapshot of its own.
+
+git is asked with as few processes as the answer allows: the names (``HEAD`` and the base
+candidates) are resolved by one ``git cat-file --batch-check``, started first and read
+last, so it runs while ``git config`` (for the filter drivers to switch off) and ``git
+status`` run. git's index is never taken as proof that a file is unchanged: the index
+lives in ``.git``, which a command can rewrite (``update-index --assume-unchanged``, or
+stat data copied from the edited file); file content is vouched for only by the signed
+memo (see :class:`guardrails.cache.FileDigests`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_codex.gitenv import BASE_ENV, safe_git_env
+
+from .files import find_files, walk_files
+
+if TYPE_CHECKING:
+    from pytest_codex.attestation import EvidencePolicy
+
+GIT_TIMEOUT = 30
+_HEX = frozenset("0123456789abcdef")
+
+
+def _git(root: Path, *args: str, env: Mapping[str, str]) -> str:
+    # Unsandboxed: never with repository-controlled hooks, fsmonitor or filters.
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+class _PendingRefs:
+    """``git cat-file --batch-check`` resolving ``names`` to commits, started now and read
+    by :meth:`result` (so other git calls run meanwhile). Reading refs runs no filter: the
+    base environment (hooks and fsmonitor off) is enough."""
+
+    def __init__(self, root: Path, names: Sequence[str]) -> None:
+        # A name cannot span lines of the batch input: one with a newline resolves to nothing.
+        self.names = list(names)
+        self._asked = [name for name in self.names if "\n" not in name and "\0" not in name]
+        self._process: subprocess.Popen[str] | None = None
+        if not self._asked:
+            return
+        try:
+            self._process = subprocess.Popen(
+                ["git", "cat-file", "--batch-check"],
+                cwd=root,
+                env={**os.environ, **BASE_ENV},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError:
+            self._process = None
+
+    def result(self) -> dict[str, str]:
+        """Each name's commit sha (``""`` when it names no commit or git failed)."""
+        found = dict.fromkeys(self.names, "")
+        if self._process is None:
+            return found
+        query = "".join(f"{name}\n" for name in self._asked)
+        try:
+            stdout, _ = self._process.communicate(query, timeout=GIT_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
+            self._process.communicate()
+            return found
+        if self._process.returncode != 0:
+            return found
+        # One line per name, in order: "<sha> commit <size>", else "<name> missing" (or
+        # "ambiguous", ...): the name is echoed, so only the exact three-field form counts.
+        for name, line in zip(self._asked, stdout.split("\n"), strict=False):
+            parts = line.split()
+            if (
+                len(parts) == 3
+                and parts[1] == "commit"
+                and len(parts[0]) in (40, 64)
+                and set(parts[0]) <= _HEX
+                and parts[2].isdigit()
+            ):
+                found[name] = parts[0]
+        return found
+
+
+def base_candidates(env: Mapping[str, str]) -> list[str]:
+    """The names the change range's base may have, in order: ``BASE_SHA``, ``origin/main``."""
+    return ([env["BASE_SHA"]] if env.get("BASE_SHA") else []) + ["origin/main"]
+
+
+def _commit(name: str) -> str:
+    return f"{name}^{{commit}}"
+
+
+def read_git_state(
+    root: Path, env: Mapping[str, str], exclude: Sequence[str] = ()
+) -> tuple[dict[str, Any], str | None]:
+    """``(git_state(...), HEAD)``: see :func:`guardrails.cache.git_state`; three git
+    processes, two of them at the same time."""
+    candidates = base_candidates(env)
+    refs = _PendingRefs(root, ["HEAD", *(_commit(c) for c in candidates)])
+    # Pathspecs relative to the root (which may be a subdirectory of the git repository).
+    pathspecs = [".", *(f":(exclude){path}" for path in exclude)]
+    status = _git(
+        root,
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "--untracked-files=all",
+        "--",
+        *pathspecs,
+        env=safe_git_env(root),
+    )
+    resolved = refs.result()
+    bases: list[list[str]] = []
+    for candidate in candidates:
+        sha = resolved[_commit(candidate)]
+        bases.append([candidate, sha])
+        if sha:
+            break
+    return {"status": status, "bases": bases}, resolved["HEAD"] or None
+
+
+class InputSnapshot:
+    """What the fingerprints of a batch of guardrails share (see the module docstring).
+
+    ``digest_file(rel)`` gives a file's content digest (a session passes its signed memo);
+    ``exclude`` are the directories (relative to ``root``) guardrails themselves write,
+    which ``git status`` must not count as changes.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        env: Mapping[str, str],
+        digest_file: Callable[[str], bytes],
+        exclude: Sequence[str] = (),
+    ) -> None:
+        self.root = root
+        self.env = env
+        self.exclude = tuple(exclude)
+        self._digest_file = digest_file
+        self._digests: dict[str, bytes] = {}
+        self._listings: dict[str, list[str]] = {}
+        self._descended: set[str] | None = None  # the directories the root walk entered
+        self._git: dict[str, Any] | None = None
+        self._head: str | None = None
+        self._head_known = False
+        self._policy: EvidencePolicy | None = None
+
+    # -- files ------------------------------------------------------------------------------
+    def find(self, patterns: Sequence[str]) -> list[str]:
+        """:func:`guardrails.files.find_files` over directory listings made once."""
+        return find_files(self.root, patterns, walk=self._walk)
+
+    def _walk(self, root: Path, start: str) -> list[str]:
+        listing = self._listings.get(start)
+        if listing is None:
+            if start and self._descended is not None and start in self._descended:
+                # The root walk entered this directory under the same pruning rules: its
+                # files are the ones below it there.
+                prefix = start + "/"
+                listing = [rel for rel in self._listings[""] if rel.startswith(prefix)]
+            elif start:
+                listing = walk_files(root, start)
+            else:
+                self._descended = set()
+                listing = walk_files(root, "", descended=self._descended)
+            self._listings[start] = listing
+        return listing
+
+    def digest(self, rel: str) -> bytes:
+        """The content digest of ``rel`` (asked of ``digest_file`` once)."""
+        value = self._digests.get(rel)
+        if value is None:
+            value = self._digests[rel] = self._digest_file(rel)
+        return value
+
+    # -- git --------------------------------------------------------------------------------
+    def git_state(self) -> dict[str, Any]:
+        """The change range's state (see :func:`guardrails.cache.git_state`)."""
+        if self._git is None:
+            self._git, head = read_git_state(self.root, self.env, self.exclude)
+            if not self._head_known:
+                self._head, self._head_known = head, True
+        return self._git
+
+    def head(self) -> str | None:
+        """The commit at ``HEAD`` (None outside git or before the first commit)."""
+        if not self._head_known:
+            self._head = _PendingRefs(self.root, ["HEAD"]).result()["HEAD"] or None
+            self._head_known = True
+        return self._head
+
+    # -- configuration ----------------------------------------------------------------------
+    def evidence_policy(self) -> EvidencePolicy:
+        """The repository's evidence policy (its configuration file, read once)."""
+        if self._policy is None:
+            from pytest_codex.attestation import evidence_policy
+
+            self._policy = evidence_policy(self.root, self.env)
+        return self._policy
