@@ -57,11 +57,9 @@ def fingerprint(
     file's content digest (default: hash it now; a session passes a memo); ``snapshot``
     answers for the repository instead when given (a session's batch shares one)."""
     if snapshot is None:
+        one = digest_file or (lambda rel: file_digest(root / rel))
         snapshot = InputSnapshot(
-            root,
-            env=env,
-            exclude=exclude,
-            digest_file=digest_file or (lambda rel: file_digest(root / rel)),
+            root, env=env, exclude=exclude, digest_files=lambda rels: [one(rel) for rel in rels]
         )
     digest = hashlib.sha256()
     header = {
@@ -73,9 +71,9 @@ def fingerprint(
         "git": snapshot.git_state() if inputs.git_range else None,
     }
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
-    read = snapshot.digest
-    for rel in snapshot.find(inputs.globs):
-        digest.update(b"\0" + os.fsencode(rel) + b"\0" + read(rel))
+    files = snapshot.find(inputs.globs)
+    for rel, content in zip(files, snapshot.digests(files), strict=True):
+        digest.update(b"\0" + os.fsencode(rel) + b"\0" + content)
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -229,26 +227,67 @@ class FileDigests:
         return self._memo
 
     def __call__(self, rel: str) -> bytes:
-        # Plain strings and os.stat: this runs once per input file on every cached run.
-        path = os.path.join(self._root, rel)
-        try:
-            info = os.stat(path)
-        except OSError as exc:
-            return type(exc).__name__.encode()
-        # ctime too: a command can restore a file's mtime (touch -d), never its ctime.
-        key = [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
+        """The content digest of the repository-relative file ``rel``."""
+        return self.many([rel])[0]
+
+    def many(self, rels: Sequence[str]) -> list[bytes]:
+        """The content digests of ``rels``, in order. This runs for every input file on
+        every cached run: files are stat'ed relative to a descriptor of their directory
+        (opened once per directory and call), which spares the kernel the whole path."""
         memo = self._load()
-        known = memo.get(rel)
-        if isinstance(known, list) and len(known) == 5 and known[:4] == key:
-            try:
-                return bytes.fromhex(known[4])
-            except (TypeError, ValueError):
-                pass
-        value = file_digest(Path(path))
-        if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_SECONDS * 1_000_000_000:
-            memo[rel] = [*key, value.hex()]
-            self._dirty = True
-        return value
+        racy_before = time.time_ns() - RACY_SECONDS * 1_000_000_000
+        directories: dict[str, int | None] = {}
+        digests: list[bytes] = []
+        try:
+            for rel in rels:
+                directory, _, name = rel.rpartition("/")
+                fd = directories.get(directory, -1)
+                if fd == -1:
+                    fd = directories[directory] = self._open_dir(directory)
+                try:
+                    if fd is None or not name:
+                        info = os.stat(os.path.join(self._root, rel))
+                    else:
+                        info = os.stat(name, dir_fd=fd)
+                except OSError as exc:
+                    digests.append(type(exc).__name__.encode())
+                    continue
+                known = memo.get(rel)
+                # ctime too: a command can restore a file's mtime (touch -d), never its ctime.
+                if (
+                    type(known) is list
+                    and len(known) == 5
+                    and known[0] == info.st_size
+                    and known[1] == info.st_mtime_ns
+                    and known[2] == info.st_ino
+                    and known[3] == info.st_ctime_ns
+                ):
+                    try:
+                        digests.append(bytes.fromhex(known[4]))
+                        continue
+                    except (TypeError, ValueError):
+                        pass
+                value = file_digest(Path(self._root, rel))
+                if max(info.st_mtime_ns, info.st_ctime_ns) < racy_before:
+                    key = [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
+                    memo[rel] = [*key, value.hex()]
+                    self._dirty = True
+                digests.append(value)
+        finally:
+            for fd in directories.values():
+                if fd is not None:
+                    os.close(fd)
+        return digests
+
+    def _open_dir(self, directory: str) -> int | None:
+        """A descriptor of the repository-relative ``directory`` (None: stat full paths)."""
+        try:
+            return os.open(
+                os.path.join(self._root, directory),
+                os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+            )
+        except OSError:
+            return None  # the per-file stat then reports why
 
     def save(self) -> None:
         """Write the memo to ``store`` when it learned something (best effort: it is only a

@@ -26,7 +26,7 @@ from pytest_codex.errors import CodexError
 from pytest_codex.events import Redactor
 from pytest_codex.redact import secret_values
 
-from .api import Finding, Guardrail, Result
+from .api import Finding, Guardrail, Inputs, Result
 from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
 from .snapshot import InputSnapshot
@@ -192,15 +192,40 @@ class GuardrailSession:
 
     def run_all(self, guardrails: Iterable[Guardrail]) -> list[dict[str, Any]]:
         """Run each guardrail in turn (see :meth:`run`) as one batch; their records."""
+        batch = list(guardrails)
         with self.shared_inputs():
-            return [self.run(guardrail) for guardrail in guardrails]
+            self.prepare(batch)
+            return [self.run(guardrail) for guardrail in batch]
+
+    def prepare(self, guardrails: Iterable[Guardrail]) -> None:
+        """Inside a batch, compute the fingerprints of ``guardrails`` ahead, under the
+        batch's snapshot (they serve until a guardrail actually runs): git is asked in a
+        thread while the files of the others are hashed. Nothing is run or emitted; a
+        guardrail whose inputs cannot be declared is left to :meth:`run` to report."""
+        if not self._batches or not self.use_cache:
+            return
+        snapshot = self.snapshot()
+        declared: list[tuple[Guardrail, Inputs]] = []
+        for guardrail in guardrails:
+            try:
+                inputs = guardrail.inputs(self._declaring(guardrail, snapshot))
+            except Exception:
+                continue
+            if inputs.git_range:
+                snapshot.start_git()
+            declared.append((guardrail, inputs))
+        for guardrail, inputs in sorted(declared, key=lambda pair: pair[1].git_range):
+            try:
+                snapshot.remember(guardrail, self._fingerprint(guardrail, inputs, snapshot))
+            except Exception:
+                continue
 
     def snapshot(self) -> InputSnapshot:
         """The batch's snapshot of the repository, or a new one outside a batch."""
         if self._batches and self._shared is not None:
             return self._shared
         snapshot = InputSnapshot(
-            self.root, env=self.env, exclude=self._artifact_dirs(), digest_file=self._digests
+            self.root, env=self.env, exclude=self._artifact_dirs(), digest_files=self._digests.many
         )
         if self._batches:
             self._shared = snapshot
@@ -210,15 +235,22 @@ class GuardrailSession:
         """The key a result of ``guardrail`` is cached under: a hash of its declared inputs
         as they are now."""
         snapshot = self.snapshot()
+        if ctx is None:
+            key = snapshot.remembered(guardrail)
+            if key is not None:
+                return key
+        inputs = guardrail.inputs(self._declaring(guardrail, snapshot, ctx))
+        return self._fingerprint(guardrail, inputs, snapshot)
+
+    def _declaring(
+        self, guardrail: Guardrail, snapshot: InputSnapshot, ctx: GuardrailContext | None = None
+    ) -> GuardrailContext:
         # inputs() sees the snapshot (ctx.find, ctx.head_commit, ...); run() never does.
-        shared = replace(ctx or self.context_for(guardrail), shared=snapshot)
+        return replace(ctx or self.context_for(guardrail), shared=snapshot)
+
+    def _fingerprint(self, guardrail: Guardrail, inputs: Inputs, snapshot: InputSnapshot) -> str:
         return fingerprint(
-            guardrail,
-            guardrail.inputs(shared),
-            root=self.root,
-            task_id=self.task_id,
-            env=self.env,
-            snapshot=snapshot,
+            guardrail, inputs, root=self.root, task_id=self.task_id, env=self.env, snapshot=snapshot
         )
 
     def cached(self, guardrail: Guardrail) -> dict[str, Any] | None:
@@ -242,7 +274,7 @@ class GuardrailSession:
         key: str | None = None
         entry: dict[str, Any] | None = None
         try:
-            key = self.inputs_hash(guardrail, ctx)
+            key = self.inputs_hash(guardrail)
         except Exception as exc:  # a guardrail whose inputs cannot be read still reports
             result = _crashed(guardrail, exc, "declaring its inputs")
         else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,6 +134,8 @@ def read_git_state(
         "status",
         "--porcelain=v2",
         "--branch",
+        # Upstream ahead/behind counts are no input, and counting them walks history.
+        "--no-ahead-behind",
         "--untracked-files=all",
         "--",
         *pathspecs,
@@ -151,7 +154,8 @@ def read_git_state(
 class InputSnapshot:
     """What the fingerprints of a batch of guardrails share (see the module docstring).
 
-    ``digest_file(rel)`` gives a file's content digest (a session passes its signed memo);
+    ``digest_files(rels)`` gives the files' content digests (a session passes its signed
+    memo's :meth:`~guardrails.cache.FileDigests.many`);
     ``exclude`` are the directories (relative to ``root``) guardrails themselves write,
     which ``git status`` must not count as changes.
     """
@@ -161,20 +165,23 @@ class InputSnapshot:
         root: Path,
         *,
         env: Mapping[str, str],
-        digest_file: Callable[[str], bytes],
+        digest_files: Callable[[Sequence[str]], list[bytes]],
         exclude: Sequence[str] = (),
     ) -> None:
         self.root = root
         self.env = env
         self.exclude = tuple(exclude)
-        self._digest_file = digest_file
+        self._digest_files = digest_files
         self._digests: dict[str, bytes] = {}
         self._listings: dict[str, list[str]] = {}
         self._descended: set[str] | None = None  # the directories the root walk entered
         self._git: dict[str, Any] | None = None
+        self._git_thread: threading.Thread | None = None
+        self._git_outcome: tuple[dict[str, Any], str | None] | BaseException | None = None
         self._head: str | None = None
         self._head_known = False
         self._policy: EvidencePolicy | None = None
+        self._fingerprints: dict[int, tuple[object, str]] = {}
 
     # -- files ------------------------------------------------------------------------------
     def find(self, patterns: Sequence[str]) -> list[str]:
@@ -197,28 +204,64 @@ class InputSnapshot:
             self._listings[start] = listing
         return listing
 
-    def digest(self, rel: str) -> bytes:
-        """The content digest of ``rel`` (asked of ``digest_file`` once)."""
-        value = self._digests.get(rel)
-        if value is None:
-            value = self._digests[rel] = self._digest_file(rel)
-        return value
+    def digests(self, rels: Sequence[str]) -> list[bytes]:
+        """The content digests of ``rels`` (each asked of ``digest_files`` once)."""
+        known = self._digests
+        missing = [rel for rel in dict.fromkeys(rels) if rel not in known]
+        if missing:
+            known.update(zip(missing, self._digest_files(missing), strict=True))
+        return [known[rel] for rel in rels]
 
     # -- git --------------------------------------------------------------------------------
+    def start_git(self) -> None:
+        """Ask git for :meth:`git_state` in a thread now, so that git runs while this
+        process hashes files; :meth:`git_state` waits for the answer."""
+        if self._git is not None or self._git_thread is not None:
+            return
+
+        def ask() -> None:
+            try:
+                self._git_outcome = read_git_state(self.root, self.env, self.exclude)
+            except BaseException as exc:  # re-raised by git_state(), in the caller's thread
+                self._git_outcome = exc
+
+        self._git_thread = threading.Thread(target=ask, name="guardrail-git-state", daemon=True)
+        self._git_thread.start()
+
     def git_state(self) -> dict[str, Any]:
         """The change range's state (see :func:`guardrails.cache.git_state`)."""
         if self._git is None:
-            self._git, head = read_git_state(self.root, self.env, self.exclude)
+            if self._git_thread is not None:
+                self._git_thread.join()
+                outcome, self._git_thread, self._git_outcome = self._git_outcome, None, None
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                assert outcome is not None
+            else:
+                outcome = read_git_state(self.root, self.env, self.exclude)
+            self._git, head = outcome
             if not self._head_known:
                 self._head, self._head_known = head, True
         return self._git
 
     def head(self) -> str | None:
         """The commit at ``HEAD`` (None outside git or before the first commit)."""
+        if not self._head_known and self._git_thread is not None:
+            self.git_state()  # being asked already: HEAD comes with it
         if not self._head_known:
             self._head = _PendingRefs(self.root, ["HEAD"]).result()["HEAD"] or None
             self._head_known = True
         return self._head
+
+    # -- fingerprints computed ahead ---------------------------------------------------------
+    def remember(self, guardrail: object, key: str) -> None:
+        """Keep ``guardrail``'s fingerprint under this snapshot."""
+        self._fingerprints[id(guardrail)] = (guardrail, key)
+
+    def remembered(self, guardrail: object) -> str | None:
+        """The fingerprint kept for ``guardrail``, if any."""
+        kept = self._fingerprints.get(id(guardrail))
+        return kept[1] if kept is not None and kept[0] is guardrail else None
 
     # -- configuration ----------------------------------------------------------------------
     def evidence_policy(self) -> EvidencePolicy:

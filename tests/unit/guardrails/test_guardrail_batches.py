@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +237,11 @@ def test_a_snapshot_lists_and_digests_each_file_once_and_finds_what_a_walk_finds
     (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
     asked: list[str] = []
 
-    def digest(rel: str) -> bytes:
-        asked.append(rel)
-        return rel.encode()
+    def digests(rels: Sequence[str]) -> list[bytes]:
+        asked.extend(rels)
+        return [rel.encode() for rel in rels]
 
-    snapshot = InputSnapshot(tmp_path, env={}, digest_file=digest)
+    snapshot = InputSnapshot(tmp_path, env={}, digest_files=digests)
     patterns = [
         ["**/*.py"],
         ["pkg/**"],
@@ -252,8 +253,10 @@ def test_a_snapshot_lists_and_digests_each_file_once_and_finds_what_a_walk_finds
     ]
     for group in patterns:
         assert snapshot.find(group) == find_files(tmp_path, group), group
-    for rel in snapshot.find(["**"]) * 2:
-        assert snapshot.digest(rel) == rel.encode()
+    everything = snapshot.find(["**"])
+    for _ in range(2):
+        assert snapshot.digests(everything) == [rel.encode() for rel in everything]
+        assert snapshot.digests(everything[:2] * 2) == [rel.encode() for rel in everything[:2] * 2]
     assert sorted(asked) == sorted(set(asked)) == snapshot.find(["**"])
 
 
