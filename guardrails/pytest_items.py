@@ -74,6 +74,7 @@ class GuardrailItems:
         self.guardrails = list(guardrails)
         self._session: GuardrailSession | None = None
         self._batch: contextlib.ExitStack | None = None
+        self._upcoming: list[Guardrail] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -110,6 +111,8 @@ class GuardrailItems:
     ) -> Generator[None, object, object]:
         """End the batch of guardrail items when the next item is not one (a test may
         change the repository)."""
+        if isinstance(item, GuardrailItem) and self._batch is None:
+            self._upcoming = _consecutive_guardrails(item)
         try:
             return (yield)
         finally:
@@ -126,6 +129,8 @@ class GuardrailItems:
         if self._batch is None:
             self._batch = contextlib.ExitStack()
             self._batch.enter_context(session.shared_inputs())
+            session.prepare(self._upcoming or [guardrail])
+            self._upcoming = []
         return session.run(guardrail)
 
     def end_batch(self) -> None:
@@ -218,6 +223,24 @@ class GuardrailItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the item is reported: the repository root, as ``guardrail <name>``."""
         return self.path, None, f"guardrail {self.name}"
+
+
+def _consecutive_guardrails(item: GuardrailItem) -> list[Guardrail]:
+    """The guardrails of ``item`` and of the guardrail items right after it in this
+    process's run order (under xdist only its own: the scheduler decides the rest)."""
+    if hasattr(item.config, "workerinput"):
+        return [item.guardrail]
+    items = item.session.items
+    try:
+        start = items.index(item)
+    except ValueError:
+        return [item.guardrail]
+    found: list[Guardrail] = []
+    for following in items[start:]:
+        if not isinstance(following, GuardrailItem):
+            break
+        found.append(following.guardrail)
+    return found
 
 
 def _render(finding: dict[str, Any]) -> str:
