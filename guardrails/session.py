@@ -198,27 +198,37 @@ class GuardrailSession:
             return [self.run(guardrail) for guardrail in batch]
 
     def prepare(self, guardrails: Iterable[Guardrail]) -> None:
-        """Inside a batch, compute the fingerprints of ``guardrails`` ahead, under the
-        batch's snapshot (they serve until a guardrail actually runs): git is asked in a
-        thread while the files of the others are hashed. Nothing is run or emitted; a
-        guardrail whose inputs cannot be declared is left to :meth:`run` to report."""
+        """Inside a batch, compute the fingerprints of ``guardrails`` (in the order they
+        will run) ahead and look them up, under the batch's snapshot (they serve until a
+        guardrail actually runs): git is asked in a thread while the files of the others
+        are hashed. A guardrail after one that will run is left for later (its fingerprint
+        is taken again then anyway). Nothing is run or emitted; a guardrail whose inputs
+        cannot be declared is left to :meth:`run` to report."""
         if not self._batches or not self.use_cache:
             return
         snapshot = self.snapshot()
-        declared: list[tuple[Guardrail, Inputs]] = []
-        for guardrail in guardrails:
+        declared: list[tuple[int, Guardrail, Inputs]] = []
+        for position, guardrail in enumerate(guardrails):
             try:
                 inputs = guardrail.inputs(self._declaring(guardrail, snapshot))
             except Exception:
                 continue
             if inputs.git_range:
                 snapshot.start_git()
-            declared.append((guardrail, inputs))
-        for guardrail, inputs in sorted(declared, key=lambda pair: pair[1].git_range):
+            declared.append((position, guardrail, inputs))
+        first_to_run = len(declared)
+        # The ones that need no git first: git answers meanwhile.
+        for position, guardrail, inputs in sorted(declared, key=lambda d: d[2].git_range):
+            if position > first_to_run:
+                continue
             try:
-                snapshot.remember(guardrail, self._fingerprint(guardrail, inputs, snapshot))
+                key = self._fingerprint(guardrail, inputs, snapshot)
             except Exception:
                 continue
+            entry = self._cache.load(guardrail.name, key)
+            snapshot.remember(guardrail, key, entry)
+            if entry is None:
+                first_to_run = min(first_to_run, position)
 
     def snapshot(self) -> InputSnapshot:
         """The batch's snapshot of the repository, or a new one outside a batch."""
@@ -236,9 +246,9 @@ class GuardrailSession:
         as they are now."""
         snapshot = self.snapshot()
         if ctx is None:
-            key = snapshot.remembered(guardrail)
-            if key is not None:
-                return key
+            kept = snapshot.remembered(guardrail)
+            if kept is not None:
+                return kept[0]
         inputs = guardrail.inputs(self._declaring(guardrail, snapshot, ctx))
         return self._fingerprint(guardrail, inputs, snapshot)
 
@@ -262,6 +272,13 @@ class GuardrailSession:
             key = self.inputs_hash(guardrail)
         except Exception:  # a guardrail whose inputs cannot be read runs (and reports)
             return None
+        return self._stored(guardrail, key)
+
+    def _stored(self, guardrail: Guardrail, key: str) -> dict[str, Any] | None:
+        """The cache entry of ``guardrail`` under ``key`` (as the batch looked it up)."""
+        kept = self._shared.remembered(guardrail) if self._shared is not None else None
+        if kept is not None and kept[0] == key:
+            return kept[1]
         return self._cache.load(guardrail.name, key)
 
     def run(self, guardrail: Guardrail) -> dict[str, Any]:
@@ -278,7 +295,7 @@ class GuardrailSession:
         except Exception as exc:  # a guardrail whose inputs cannot be read still reports
             result = _crashed(guardrail, exc, "declaring its inputs")
         else:
-            entry = cache.load(guardrail.name, key) if self.use_cache else None
+            entry = self._stored(guardrail, key) if self.use_cache else None
             if entry is not None:
                 stored = entry["record"]
                 result = Result(

@@ -181,7 +181,7 @@ class InputSnapshot:
         self._head: str | None = None
         self._head_known = False
         self._policy: EvidencePolicy | None = None
-        self._fingerprints: dict[int, tuple[object, str]] = {}
+        self._fingerprints: dict[int, tuple[object, str, dict[str, Any] | None]] = {}
 
     # -- files ------------------------------------------------------------------------------
     def find(self, patterns: Sequence[str]) -> list[str]:
@@ -254,14 +254,15 @@ class InputSnapshot:
         return self._head
 
     # -- fingerprints computed ahead ---------------------------------------------------------
-    def remember(self, guardrail: object, key: str) -> None:
-        """Keep ``guardrail``'s fingerprint under this snapshot."""
-        self._fingerprints[id(guardrail)] = (guardrail, key)
+    def remember(self, guardrail: object, key: str, entry: dict[str, Any] | None) -> None:
+        """Keep ``guardrail``'s fingerprint, and the cache entry stored under it (None:
+        none), under this snapshot."""
+        self._fingerprints[id(guardrail)] = (guardrail, key, entry)
 
-    def remembered(self, guardrail: object) -> str | None:
-        """The fingerprint kept for ``guardrail``, if any."""
+    def remembered(self, guardrail: object) -> tuple[str, dict[str, Any] | None] | None:
+        """The fingerprint and cache entry kept for ``guardrail``, if any."""
         kept = self._fingerprints.get(id(guardrail))
-        return kept[1] if kept is not None and kept[0] is guardrail else None
+        return (kept[1], kept[2]) if kept is not None and kept[0] is guardrail else None
 
     # -- configuration ----------------------------------------------------------------------
     def evidence_policy(self) -> EvidencePolicy:
