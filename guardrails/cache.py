@@ -5,8 +5,10 @@ content of every file its globs match and, with ``git_range``, the base and HEAD
 the list of uncommitted changes (``git status``: which files, not their content; a guardrail
 that reads changed files declares them as globs too). A result is reused only under the
 same fingerprint: any input change (or a new guardrail version) runs the guardrail again.
-Entries live in
-``<runs>/<task>/guardrail-cache/<name>.json`` and are written atomically.
+Entries live in ``<runs>/<task>/guardrail-cache/<name>.json``, the file-digest memo next
+to them; both are written atomically and signed over their exact bytes (see
+:func:`cache_secret`). What the fingerprints of several guardrails share (listings, digests,
+git) is looked up once by a :class:`~guardrails.snapshot.InputSnapshot`.
 """
 
 from __future__ import annotations
