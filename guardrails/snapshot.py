@@ -134,8 +134,10 @@ def read_git_state(
         "status",
         "--porcelain=v2",
         "--branch",
-        # Upstream ahead/behind counts are no input, and counting them walks history.
+        # Upstream ahead/behind counts are no input, and counting them walks history; a
+        # staged rename is as well told apart as a deletion and an addition.
         "--no-ahead-behind",
+        "--no-renames",
         "--untracked-files=all",
         "--",
         *pathspecs,
