@@ -14,10 +14,12 @@ have written files). A lone ``run()`` uses a snapshot of its own.
 git is asked with as few processes as the answer allows: the names (``HEAD`` and the base
 candidates) are resolved by one ``git cat-file --batch-check``, started first and read
 last, so it runs while ``git config`` (for the filter drivers to switch off) and ``git
-status`` run. git's index is never taken as proof that a file is unchanged: the index
-lives in ``.git``, which a command can rewrite (``update-index --assume-unchanged``, or
-stat data copied from the edited file); file content is vouched for only by the signed
-memo (see :class:`guardrails.cache.FileDigests`).
+status`` run; a batch that computes its fingerprints ahead asks in a thread
+(:meth:`InputSnapshot.start_git`) while this process hashes files. git's index is never
+taken as proof that a file is unchanged: the index lives in ``.git``, which a command can
+rewrite (``update-index --assume-unchanged``, or stat data copied from the edited file);
+file content is vouched for only by the signed memo (see
+:class:`guardrails.cache.FileDigests`).
 """
 
 from __future__ import annotations
