@@ -3,10 +3,13 @@
 Builds a repository (the bundled demo repository, whose eval guardrail runs its pytest
 eval fixtures, plus ``--modules`` generated Python modules, committed with git), then runs
 spec-guard, lint, eval (pytest fixtures),
-collateral and checklist through a :class:`guardrails.GuardrailSession`, twice. The first
-run computes every result (ruff, git, a pytest run of the eval fixtures); the second finds
-every input unchanged and reuses the stored results. Repeated ``--repeat`` times on fresh
-copies; medians are reported.
+collateral and checklist through a :class:`guardrails.GuardrailSession`, twice, as one
+batch each (``run_all``, as pytest runs consecutive guardrail items). The first run computes
+every result (ruff, git, a pytest run of the eval fixtures); the second finds every input
+unchanged and reuses the stored results. A batch computes the fingerprints of all its
+guardrails ahead (git in a thread while files are hashed), so a cached guardrail's own
+record takes well under a millisecond and the batch line carries the rest. Repeated
+``--repeat`` times on fresh copies; medians are reported.
 
 Usage: ``python bench/guardrails_cache.py [--modules 200] [--repeat 3] [--json]``.
 Goal: the second run takes at most 5% of the first.
@@ -70,7 +73,9 @@ def run_all(root: Path) -> tuple[float, dict[str, dict[str, Any]]]:
     session = GuardrailSession.standalone(context, TASK, emitter=RecordingEmitter())
     guardrails = available(context.config.get("guardrails") or {})
     started = time.perf_counter()
-    records = {name: session.run(guardrail) for name, guardrail in guardrails.items()}
+    # One batch, as pytest runs its consecutive guardrail items: the fingerprints share one
+    # look at the repository (guardrails.snapshot).
+    records = dict(zip(guardrails, session.run_all(guardrails.values()), strict=True))
     return time.perf_counter() - started, records
 
 
@@ -82,6 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     firsts: list[float] = []
     seconds: list[float] = []
+    aheads: list[float] = []
     per_guardrail: dict[str, list[tuple[float, float]]] = {}
     statuses: dict[str, str] = {}
     for _ in range(args.repeat):
@@ -95,6 +101,9 @@ def main() -> int:
                 return 1
             firsts.append(first)
             seconds.append(second)
+            # What the batch did outside the guardrails' own records: mostly the
+            # fingerprints computed ahead (GuardrailSession.prepare).
+            aheads.append(second * 1000 - sum(r["durationMs"] for r in second_records.values()))
             for name, record in first_records.items():
                 statuses[name] = record["status"]
                 per_guardrail.setdefault(name, []).append(
@@ -108,6 +117,7 @@ def main() -> int:
         "repeat": args.repeat,
         "firstRunMs": round(first_ms, 1),
         "secondRunMs": round(second_ms, 1),
+        "secondRunAheadMs": round(statistics.median(aheads), 1),
         "ratio": round(ratio, 4),
         "goal": GOAL,
         "met": ratio <= GOAL,
@@ -129,6 +139,10 @@ def main() -> int:
             f"  {name:12} {row['status']:8} first {row['firstMs']:8.1f} ms   "
             f"second (cached) {row['secondMs']:7.1f} ms"
         )
+    print(
+        f"  {'(batch)':12} {'':8} fingerprints computed ahead, second run "
+        f"{figures['secondRunAheadMs']:7.1f} ms"
+    )
     verdict = "met" if figures["met"] else "NOT met"
     print(
         f"all guardrails: first {first_ms:.1f} ms, second {second_ms:.1f} ms "

@@ -5,8 +5,10 @@ content of every file its globs match and, with ``git_range``, the base and HEAD
 the list of uncommitted changes (``git status``: which files, not their content; a guardrail
 that reads changed files declares them as globs too). A result is reused only under the
 same fingerprint: any input change (or a new guardrail version) runs the guardrail again.
-Entries live in
-``<runs>/<task>/guardrail-cache/<name>.json`` and are written atomically.
+Entries live in ``<runs>/<task>/guardrail-cache/<name>.json``, the file-digest memo next
+to them; both are written atomically and signed over their exact bytes (see
+:func:`cache_secret`). What the fingerprints of several guardrails share (listings, digests,
+git) is looked up once by a :class:`~guardrails.snapshot.InputSnapshot`.
 """
 
 from __future__ import annotations
@@ -16,69 +18,30 @@ import hmac
 import json
 import os
 import stat
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_codex.atomic import atomic_write_json, read_json
+from pytest_codex.atomic import atomic_write_text, open_nofollow
 from pytest_codex.errors import CodexError
-from pytest_codex.gitenv import BASE_ENV, safe_git_env
 
 from .api import Guardrail, Inputs
-from .files import find_files
+from .snapshot import InputSnapshot, read_git_state
 
-CACHE_FORMAT = 2  # 2: entries and the memo are signed (HMAC-SHA256, see cache_secret)
+# 2: entries and the memo are signed (HMAC-SHA256, see cache_secret); 3: over their bytes.
+CACHE_FORMAT = 3
 # Files modified this recently are hashed every time (see FileDigests).
 RACY_SECONDS = 2
 
 
-def _git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    # Unsandboxed: never with repository-controlled hooks, fsmonitor or filters.
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=root,
-            env={**os.environ, **(env if env is not None else safe_git_env(root))},
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
 def git_state(root: Path, env: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """What a change-range rule depends on, in two git calls: ``HEAD`` and the uncommitted
-    changes (less the ``exclude`` directories: the run artifacts guardrails themselves
-    write), and the base (``BASE_SHA`` resolved, else ``origin/main``; without either the
-    base is the root commit, which ``HEAD`` already determines)."""
-    # Pathspecs relative to the root (which may be a subdirectory of the git repository).
-    pathspecs = [".", *(f":(exclude){path}" for path in exclude)]
-    safe = safe_git_env(root)
-    status = _git(
-        root,
-        "status",
-        "--porcelain=v2",
-        "--branch",
-        "--untracked-files=all",
-        "--",
-        *pathspecs,
-        env=safe,
-    )
-    bases: list[list[str]] = []
-    for candidate in ([env["BASE_SHA"]] if env.get("BASE_SHA") else []) + ["origin/main"]:
-        # Resolving a name runs no filter: the base environment is enough.
-        sha = _git(
-            root, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", env=BASE_ENV
-        )
-        bases.append([candidate, sha])
-        if sha:
-            break
-    return {"status": status, "bases": bases}
+    """What a change-range rule depends on: ``git status`` (``HEAD``, the branch and the
+    uncommitted changes, less the ``exclude`` directories: the run artifacts guardrails
+    themselves write) and the base (``BASE_SHA`` resolved, else ``origin/main``; without
+    either the base is the root commit, which ``HEAD`` already determines). Three git
+    processes (see :mod:`guardrails.snapshot`)."""
+    return read_git_state(root, env, exclude)[0]
 
 
 def fingerprint(
@@ -90,9 +53,16 @@ def fingerprint(
     env: Mapping[str, str],
     exclude: Sequence[str] = (),
     digest_file: Callable[[str], bytes] | None = None,
+    snapshot: InputSnapshot | None = None,
 ) -> str:
     """``sha256:<hex>`` of everything the result depends on. ``digest_file(rel)`` gives a
-    file's content digest (default: hash it now; a session passes a memo)."""
+    file's content digest (default: hash it now; a session passes a memo); ``snapshot``
+    answers for the repository instead when given (a session's batch shares one)."""
+    if snapshot is None:
+        one = digest_file or (lambda rel: file_digest(root / rel))
+        snapshot = InputSnapshot(
+            root, env=env, exclude=exclude, digest_files=lambda rels: [one(rel) for rel in rels]
+        )
     digest = hashlib.sha256()
     header = {
         "format": CACHE_FORMAT,
@@ -100,12 +70,12 @@ def fingerprint(
         "version": guardrail.version,
         "task": task_id,
         "values": inputs.values,
-        "git": git_state(root, env, exclude) if inputs.git_range else None,
+        "git": snapshot.git_state() if inputs.git_range else None,
     }
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
-    read = digest_file or (lambda rel: file_digest(root / rel))
-    for rel in find_files(root, inputs.globs):
-        digest.update(b"\0" + os.fsencode(rel) + b"\0" + read(rel))
+    files = snapshot.find(inputs.globs)
+    for rel, content in zip(files, snapshot.digests(files), strict=True):
+        digest.update(b"\0" + os.fsencode(rel) + b"\0" + content)
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -128,7 +98,6 @@ def file_digest(path: Path) -> bytes:
 STATE_DIR_ENV = "CODEX_ORCHESTRATOR_STATE_DIR"
 KEY_FILE = "cache-hmac.key"
 _SECRETS: dict[str, bytes] = {}
-_HEX64 = frozenset("0123456789abcdef")
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -182,36 +151,45 @@ def _load_or_create_key(directory: Path) -> bytes:
     return secret
 
 
-def _mac(secret: bytes, document: Mapping[str, Any]) -> str:
-    body = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
-    return hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
+# A signed file is its body's compact JSON with the signature as a last member:
+# ``{...,"mac":"<64 hex>"}``. The HMAC covers the exact bytes of the body (``{...}``), so
+# checking it needs no parsing and no re-serialising; the file stays one JSON document.
+_MAC_FIELD = b',"mac":"'
+_MAC_TAIL = b'"}\n'
+_SIGNED_TAIL = len(_MAC_FIELD) + 64 + len(_MAC_TAIL)
 
 
-def _verified(secret: bytes, path: Path) -> dict[str, Any] | None:
-    """The signed document at ``path`` without its ``mac`` when the signature holds; None
-    when it is missing, unreadable, a symlink, malformed or not signed with ``secret``."""
+def _mac(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
+
+
+def signed_text(secret: bytes, body: Mapping[str, Any]) -> str:
+    """``body`` as the signed JSON document :func:`verified` accepts (``body`` must have at
+    least one member)."""
+    text = json.dumps(dict(body), separators=(",", ":"), default=str).encode()
+    return (text[:-1] + _MAC_FIELD + _mac(secret, text) + _MAC_TAIL).decode()
+
+
+def verified(secret: bytes, path: Path) -> dict[str, Any] | None:
+    """The body of the signed document at ``path`` when its signature holds; None when it
+    is missing, unreadable, a symlink, malformed or not signed with ``secret``."""
     try:
-        loaded = read_json(path)
-    except (OSError, ValueError, CodexError):
+        fd = open_nofollow(path, os.O_RDONLY, create_dirs=False)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+    except (OSError, CodexError):
         return None
-    if not isinstance(loaded, dict) or not isinstance(loaded.get("mac"), str):
+    tail = data[-_SIGNED_TAIL:]
+    if len(data) <= _SIGNED_TAIL or not (tail.startswith(_MAC_FIELD) and tail.endswith(_MAC_TAIL)):
         return None
-    body = {k: v for k, v in loaded.items() if k != "mac"}
-    if not hmac.compare_digest(loaded["mac"], _mac(secret, body)):
+    body = data[:-_SIGNED_TAIL] + b"}"
+    if not hmac.compare_digest(tail[len(_MAC_FIELD) : -len(_MAC_TAIL)], _mac(secret, body)):
         return None
-    return body
-
-
-def _memo_entry(value: Any) -> bool:
-    """Whether ``value`` is ``[size, mtime_ns, inode, ctime_ns, "<64 hex>"]``."""
-    return (
-        isinstance(value, list)
-        and len(value) == 5
-        and all(isinstance(n, int) and not isinstance(n, bool) for n in value[:4])
-        and isinstance(value[4], str)
-        and len(value[4]) == 64
-        and set(value[4]) <= _HEX64
-    )
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 class FileDigests:
@@ -240,36 +218,78 @@ class FileDigests:
         if self._memo is None:
             self._memo = {}
             if self.store is not None:
-                # Planted or malformed content is no memo: every file is hashed again.
-                loaded = _verified(self.secret, self.store)
+                # Planted or malformed content is no memo: every file is hashed again. A
+                # signed memo is one this user's orchestrator wrote: its entries are checked
+                # for shape when used, not all of them up front.
+                loaded = verified(self.secret, self.store)
                 if loaded is not None and loaded.get("format") == CACHE_FORMAT:
                     files = loaded.get("files")
                     if isinstance(files, dict) and loaded.get("store") == str(self.store):
-                        self._memo = {
-                            rel: value
-                            for rel, value in files.items()
-                            if isinstance(rel, str) and _memo_entry(value)
-                        }
+                        self._memo = files
         return self._memo
 
     def __call__(self, rel: str) -> bytes:
-        # Plain strings and os.stat: this runs once per input file on every cached run.
-        path = os.path.join(self._root, rel)
-        try:
-            info = os.stat(path)
-        except OSError as exc:
-            return type(exc).__name__.encode()
-        # ctime too: a command can restore a file's mtime (touch -d), never its ctime.
-        key = [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
+        """The content digest of the repository-relative file ``rel``."""
+        return self.many([rel])[0]
+
+    def many(self, rels: Sequence[str]) -> list[bytes]:
+        """The content digests of ``rels``, in order. This runs for every input file on
+        every cached run: files are stat'ed relative to a descriptor of their directory
+        (opened once per directory and call), which spares the kernel the whole path."""
         memo = self._load()
-        known = memo.get(rel)
-        if known is not None and known[:4] == key:
-            return bytes.fromhex(str(known[4]))
-        value = file_digest(Path(path))
-        if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) > RACY_SECONDS * 1_000_000_000:
-            memo[rel] = [*key, value.hex()]
-            self._dirty = True
-        return value
+        racy_before = time.time_ns() - RACY_SECONDS * 1_000_000_000
+        directories: dict[str, int | None] = {}
+        digests: list[bytes] = []
+        try:
+            for rel in rels:
+                directory, _, name = rel.rpartition("/")
+                fd = directories.get(directory, -1)
+                if fd == -1:
+                    fd = directories[directory] = self._open_dir(directory)
+                try:
+                    if fd is None or not name:
+                        info = os.stat(os.path.join(self._root, rel))
+                    else:
+                        info = os.stat(name, dir_fd=fd)
+                except OSError as exc:
+                    digests.append(type(exc).__name__.encode())
+                    continue
+                known = memo.get(rel)
+                # ctime too: a command can restore a file's mtime (touch -d), never its ctime.
+                if (
+                    type(known) is list
+                    and len(known) == 5
+                    and known[0] == info.st_size
+                    and known[1] == info.st_mtime_ns
+                    and known[2] == info.st_ino
+                    and known[3] == info.st_ctime_ns
+                ):
+                    try:
+                        digests.append(bytes.fromhex(known[4]))
+                        continue
+                    except (TypeError, ValueError):
+                        pass
+                value = file_digest(Path(self._root, rel))
+                if max(info.st_mtime_ns, info.st_ctime_ns) < racy_before:
+                    key = [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
+                    memo[rel] = [*key, value.hex()]
+                    self._dirty = True
+                digests.append(value)
+        finally:
+            for fd in directories.values():
+                if fd is not None:
+                    os.close(fd)
+        return digests
+
+    def _open_dir(self, directory: str) -> int | None:
+        """A descriptor of the repository-relative ``directory`` (None: stat full paths)."""
+        try:
+            return os.open(
+                os.path.join(self._root, directory),
+                os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+            )
+        except OSError:
+            return None  # the per-file stat then reports why
 
     def save(self) -> None:
         """Write the memo to ``store`` when it learned something (best effort: it is only a
@@ -278,7 +298,7 @@ class FileDigests:
             return
         body = {"format": CACHE_FORMAT, "store": str(self.store), "files": self._memo}
         try:
-            atomic_write_json(self.store, {**body, "mac": _mac(self.secret, body)})
+            atomic_write_text(self.store, signed_text(self.secret, body))
         except (OSError, CodexError):  # a symlink planted at the memo is not written through
             return
         self._dirty = False
@@ -316,7 +336,7 @@ class ResultCache:
         """The stored entry for ``name`` under fingerprint ``key``, if any."""
         # Only an entry this user's orchestrator signed, for this guardrail, counts: a
         # command that can write under .runs cannot plant a "passed" result.
-        entry = _verified(self.secret, self._path(name))
+        entry = verified(self.secret, self._path(name))
         if entry is None or entry.get("fingerprint") != key or entry.get("name") != name:
             return None
         if not isinstance(entry.get("record"), dict):
@@ -327,6 +347,6 @@ class ResultCache:
         """Keep ``record`` (a ``guardrails[]`` record) as the result under ``key``."""
         body = {"name": name, "fingerprint": key, "runId": run_id, "record": dict(record)}
         try:
-            atomic_write_json(self._path(name), {**body, "mac": _mac(self.secret, body)})
+            atomic_write_text(self._path(name), signed_text(self.secret, body))
         except CodexError as exc:  # a planted symlink: refused, reported like a failed write
             raise OSError(str(exc)) from exc

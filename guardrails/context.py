@@ -15,9 +15,12 @@ from pytest_codex.errors import CodexError, ConfigError, UsageError
 from .files import find_files
 
 if TYPE_CHECKING:
+    from pytest_codex.attestation import EvidencePolicy
     from pytest_codex.emitter import Emitter
     from pytest_codex.orchestrator import ToolOrchestrator, ToolResult
     from pytest_codex.runtime.runners import Runner
+
+    from .snapshot import InputSnapshot
 
 
 class GuardrailCommandError(CodexError):
@@ -30,7 +33,10 @@ class GuardrailContext:
 
     ``settings`` is the guardrail's own section of the configuration
     (``guardrails: {<name>: {...}}``). ``dry_run`` asks for findings to be reported without
-    failing. ``today`` is the date date-based rules measure against.
+    failing. ``today`` is the date date-based rules measure against. ``shared`` is the
+    session's :class:`~guardrails.snapshot.InputSnapshot` while the guardrail declares its
+    inputs (None while it runs): :meth:`find`, :meth:`head_commit` and
+    :meth:`evidence_policy` answer from it.
     """
 
     name: str
@@ -45,6 +51,7 @@ class GuardrailContext:
     orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
     tool_runs: list[dict[str, Any]] = field(default_factory=list)
     _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+    shared: InputSnapshot | None = field(default=None, repr=False)
 
     # -- settings and paths -----------------------------------------------------------------
     def setting(self, key: str, default: Any = None) -> Any:
@@ -122,7 +129,25 @@ class GuardrailContext:
 
     def find(self, patterns: Sequence[str]) -> list[str]:
         """Repository-relative files matching ``patterns`` (see :mod:`guardrails.files`)."""
+        if self.shared is not None:
+            return self.shared.find(patterns)
         return find_files(self.root, patterns)
+
+    def head_commit(self) -> str | None:
+        """The commit at ``HEAD`` (None outside git or before the first commit)."""
+        if self.shared is not None:
+            return self.shared.head()
+        from pytest_codex.repository import head_commit
+
+        return head_commit(self.root)
+
+    def evidence_policy(self) -> EvidencePolicy:
+        """The repository's evidence policy (``evidence:`` in its configuration file)."""
+        if self.shared is not None:
+            return self.shared.evidence_policy()
+        from pytest_codex.attestation import evidence_policy
+
+        return evidence_policy(self.root, self.env)
 
     # -- commands ---------------------------------------------------------------------------
     @property

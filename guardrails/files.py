@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -137,8 +137,35 @@ def _literal_prefix(pattern: str) -> str:
     return head.rsplit("/", 1)[0] if "/" in head else ""
 
 
-def find_files(root: Path, patterns: Sequence[str]) -> list[str]:
-    """Every file under ``root`` matching ``patterns``, as sorted repository-relative paths."""
+def walk_files(root: Path, start: str, *, descended: set[str] | None = None) -> list[str]:
+    """Every file under the repository-relative directory ``start`` (``""``: the root), as
+    repository-relative paths, pruning :data:`PRUNED_DIRS` (and :data:`PRUNED_TOP_DIRS` at
+    the top) below ``start``; the directories entered are added to ``descended``."""
+    base = root / start if start else root
+    if not base.is_dir():
+        return []
+    found: list[str] = []
+    for directory, dirnames, filenames in os.walk(base):
+        rel_dir = os.path.relpath(directory, root)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        if descended is not None:
+            descended.add(rel_dir)
+        pruned = PRUNED_DIRS | PRUNED_TOP_DIRS if not rel_dir else PRUNED_DIRS
+        dirnames[:] = sorted(d for d in dirnames if d not in pruned)
+        prefix = f"{rel_dir}/" if rel_dir else ""
+        found.extend(prefix + filename for filename in filenames)
+    return found
+
+
+def find_files(
+    root: Path,
+    patterns: Sequence[str],
+    *,
+    walk: Callable[[Path, str], Sequence[str]] = walk_files,
+) -> list[str]:
+    """Every file under ``root`` matching ``patterns``, as sorted repository-relative paths.
+    ``walk(root, start)`` lists the files under a directory (default :func:`walk_files`; an
+    :class:`~guardrails.snapshot.InputSnapshot` passes listings it made once)."""
     found: set[str] = set()
     by_start: dict[str, list[str]] = {}
     for pattern in patterns:
@@ -148,16 +175,6 @@ def find_files(root: Path, patterns: Sequence[str]) -> list[str]:
             continue
         by_start.setdefault(prefix, []).append(pattern)
     for start, group in by_start.items():
-        base = root / start if start else root
-        if not base.is_dir():
-            continue
-        for directory, dirnames, filenames in os.walk(base):
-            rel_dir = os.path.relpath(directory, root)
-            rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-            pruned = PRUNED_DIRS | PRUNED_TOP_DIRS if not rel_dir else PRUNED_DIRS
-            dirnames[:] = sorted(d for d in dirnames if d not in pruned)
-            for filename in filenames:
-                rel = f"{rel_dir}/{filename}" if rel_dir else filename
-                if matches(rel, group):
-                    found.add(rel)
+        regexes = [glob_regex(p) for p in group]
+        found.update(rel for rel in walk(root, start) if any(r.match(rel) for r in regexes))
     return sorted(found)

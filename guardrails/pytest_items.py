@@ -8,10 +8,15 @@ A ``failed`` guardrail fails its item with every finding as ``path:line: rule: m
 approvals its commands used) goes onto the run's bus as ``guardrail:result``, so it lands in
 the manifest's ``guardrails[]``; under pytest-xdist the worker running the item sends it
 with the report and the controller records it.
+
+Consecutive guardrail items (in one process) run as one batch of the session
+(:meth:`GuardrailSession.shared_inputs`): no test runs between them, so their fingerprints
+share one look at the repository; the batch ends before any other item runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -68,6 +73,8 @@ class GuardrailItems:
         self.config = config
         self.guardrails = list(guardrails)
         self._session: GuardrailSession | None = None
+        self._batch: contextlib.ExitStack | None = None
+        self._upcoming: list[Guardrail] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -97,6 +104,40 @@ class GuardrailItems:
                 # No line: the terminal then prints "SKIPPED [1] guardrails::name: reason".
                 report.longrepr = (item.nodeid, None, longrepr[2])  # type: ignore[assignment]
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        """End the batch of guardrail items when the next item is not one (a test may
+        change the repository)."""
+        if isinstance(item, GuardrailItem) and self._batch is None:
+            self._upcoming = _consecutive_guardrails(item)
+        try:
+            return (yield)
+        finally:
+            if not isinstance(nextitem, GuardrailItem):
+                self.end_batch()
+
+    def pytest_sessionfinish(self) -> None:
+        """No batch outlives the session."""
+        self.end_batch()
+
+    def run(self, guardrail: Guardrail) -> dict[str, Any]:
+        """Run ``guardrail`` in the batch of the current guardrail items; its record."""
+        session = self.session()
+        if self._batch is None:
+            self._batch = contextlib.ExitStack()
+            self._batch.enter_context(session.shared_inputs())
+            session.prepare(self._upcoming or [guardrail])
+            self._upcoming = []
+        return session.run(guardrail)
+
+    def end_batch(self) -> None:
+        """Close the current batch, if any."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.close()
 
     def session(self) -> GuardrailSession:
         """This process's guardrail session, bound to the run (or its xdist stand-in)."""
@@ -145,7 +186,7 @@ class GuardrailItem(pytest.Item):
         plugin = self.config.pluginmanager.get_plugin(PLUGIN_NAME)
         if not isinstance(plugin, GuardrailItems):
             raise pytest.UsageError("pytest-codex: the guardrail plugin is not active")
-        record = plugin.session().run(self.guardrail)
+        record = plugin.run(self.guardrail)
         self.user_properties.append(("codex_guardrail", record["status"]))
         status = record["status"]
         if status == "failed":
@@ -182,6 +223,24 @@ class GuardrailItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the item is reported: the repository root, as ``guardrail <name>``."""
         return self.path, None, f"guardrail {self.name}"
+
+
+def _consecutive_guardrails(item: GuardrailItem) -> list[Guardrail]:
+    """The guardrails of ``item`` and of the guardrail items right after it in this
+    process's run order (under xdist only its own: the scheduler decides the rest)."""
+    if hasattr(item.config, "workerinput"):
+        return [item.guardrail]
+    items = item.session.items
+    try:
+        start = items.index(item)
+    except ValueError:
+        return [item.guardrail]
+    found: list[Guardrail] = []
+    for following in items[start:]:
+        if not isinstance(following, GuardrailItem):
+            break
+        found.append(following.guardrail)
+    return found
 
 
 def _render(finding: dict[str, Any]) -> str:

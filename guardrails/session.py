@@ -5,14 +5,20 @@ task, the configuration, the event emitter, one ToolOrchestrator, the result cac
 one guardrail at a time: ``guardrail:start``, then either the cached result or a fresh
 one, then ``guardrail:result`` carrying the ``guardrails[]`` record (findings, duration,
 cache status, and the approvals its commands used).
+
+Guardrails run as a batch (:meth:`GuardrailSession.run_all`, or any runs inside
+:meth:`GuardrailSession.shared_inputs`) share one :class:`~guardrails.snapshot.InputSnapshot`
+of the repository for their fingerprints until one of them actually runs: on an unchanged
+repository every file is stat'ed once and git asked once for all of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +26,10 @@ from pytest_codex.errors import CodexError
 from pytest_codex.events import Redactor
 from pytest_codex.redact import secret_values
 
-from .api import Finding, Guardrail, Result
+from .api import Finding, Guardrail, Inputs, Result
 from .cache import FileDigests, ResultCache, fingerprint
 from .context import GuardrailCommandError, GuardrailContext
+from .snapshot import InputSnapshot
 
 if TYPE_CHECKING:
     from pytest_codex.approvals import Approver
@@ -48,12 +55,14 @@ class GuardrailSession:
     today: dt.date = field(default_factory=dt.date.today)
     orchestrator_factory: Callable[[], ToolOrchestrator] | None = None
     _orchestrator: ToolOrchestrator | None = field(default=None, repr=False)
+    _cache: ResultCache = field(init=False, repr=False)
     _digests: FileDigests = field(init=False, repr=False)
+    _shared: InputSnapshot | None = field(default=None, init=False, repr=False)
+    _batches: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._digests = FileDigests(
-            self.root, ResultCache.for_task(self.runs_dir, self.task_id).digests_path
-        )
+        self._cache = ResultCache.for_task(self.runs_dir, self.task_id)
+        self._digests = FileDigests(self.root, self._cache.digests_path)
 
     @classmethod
     def for_run(
@@ -165,17 +174,93 @@ class GuardrailSession:
         except ValueError:
             return []
 
+    # -- batches ---------------------------------------------------------------------------
+    @contextmanager
+    def shared_inputs(self) -> Iterator[None]:
+        """Guardrails run (or looked up with :meth:`cached`) inside share one look at the
+        repository for their fingerprints (see :mod:`guardrails.snapshot`), renewed after
+        each guardrail that actually runs. Only for runs with nothing else between them:
+        a change made by anything but a guardrail inside the block is not seen."""
+        self._batches += 1
+        try:
+            yield
+        finally:
+            self._batches -= 1
+            if not self._batches:
+                self._shared = None
+                self._digests.save()
+
+    def run_all(self, guardrails: Iterable[Guardrail]) -> list[dict[str, Any]]:
+        """Run each guardrail in turn (see :meth:`run`) as one batch; their records."""
+        batch = list(guardrails)
+        with self.shared_inputs():
+            self.prepare(batch)
+            return [self.run(guardrail) for guardrail in batch]
+
+    def prepare(self, guardrails: Iterable[Guardrail]) -> None:
+        """Inside a batch, compute the fingerprints of ``guardrails`` (in the order they
+        will run) ahead and look them up, under the batch's snapshot (they serve until a
+        guardrail actually runs): git is asked in a thread while the files of the others
+        are hashed. A guardrail after one that will run is left for later (its fingerprint
+        is taken again then anyway). Nothing is run or emitted; a guardrail whose inputs
+        cannot be declared is left to :meth:`run` to report."""
+        if not self._batches or not self.use_cache:
+            return
+        snapshot = self.snapshot()
+        declared: list[tuple[int, Guardrail, Inputs]] = []
+        for position, guardrail in enumerate(guardrails):
+            try:
+                inputs = guardrail.inputs(self._declaring(guardrail, snapshot))
+            except Exception:
+                continue
+            if inputs.git_range:
+                snapshot.start_git()
+            declared.append((position, guardrail, inputs))
+        first_to_run = len(declared)
+        # The ones that need no git first: git answers meanwhile.
+        for position, guardrail, inputs in sorted(declared, key=lambda d: d[2].git_range):
+            if position > first_to_run:
+                continue
+            try:
+                key = self._fingerprint(guardrail, inputs, snapshot)
+            except Exception:
+                continue
+            entry = self._cache.load(guardrail.name, key)
+            snapshot.remember(guardrail, key, entry)
+            if entry is None:
+                first_to_run = min(first_to_run, position)
+
+    def snapshot(self) -> InputSnapshot:
+        """The batch's snapshot of the repository, or a new one outside a batch."""
+        if self._batches and self._shared is not None:
+            return self._shared
+        snapshot = InputSnapshot(
+            self.root, env=self.env, exclude=self._artifact_dirs(), digest_files=self._digests.many
+        )
+        if self._batches:
+            self._shared = snapshot
+        return snapshot
+
     def inputs_hash(self, guardrail: Guardrail, ctx: GuardrailContext | None = None) -> str:
         """The key a result of ``guardrail`` is cached under: a hash of its declared inputs
         as they are now."""
+        snapshot = self.snapshot()
+        if ctx is None:
+            kept = snapshot.remembered(guardrail)
+            if kept is not None:
+                return kept[0]
+        inputs = guardrail.inputs(self._declaring(guardrail, snapshot, ctx))
+        return self._fingerprint(guardrail, inputs, snapshot)
+
+    def _declaring(
+        self, guardrail: Guardrail, snapshot: InputSnapshot, ctx: GuardrailContext | None = None
+    ) -> GuardrailContext:
+        # inputs() sees the snapshot (ctx.find, ctx.head_commit, ...); run() never does.
+        return replace(ctx or self.context_for(guardrail), shared=snapshot)
+
+    def _fingerprint(self, guardrail: Guardrail, inputs: Inputs, snapshot: InputSnapshot) -> str:
         return fingerprint(
-            guardrail,
-            guardrail.inputs(ctx or self.context_for(guardrail)),
-            root=self.root,
-            task_id=self.task_id,
-            env=self.env,
-            exclude=self._artifact_dirs(),
-            digest_file=self._digests,
+            guardrail, inputs, root=self.root, task_id=self.task_id, env=self.env, snapshot=snapshot
         )
 
     def cached(self, guardrail: Guardrail) -> dict[str, Any] | None:
@@ -187,7 +272,14 @@ class GuardrailSession:
             key = self.inputs_hash(guardrail)
         except Exception:  # a guardrail whose inputs cannot be read runs (and reports)
             return None
-        return ResultCache.for_task(self.runs_dir, self.task_id).load(guardrail.name, key)
+        return self._stored(guardrail, key)
+
+    def _stored(self, guardrail: Guardrail, key: str) -> dict[str, Any] | None:
+        """The cache entry of ``guardrail`` under ``key`` (as the batch looked it up)."""
+        kept = self._shared.remembered(guardrail) if self._shared is not None else None
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        return self._cache.load(guardrail.name, key)
 
     def run(self, guardrail: Guardrail) -> dict[str, Any]:
         """Run one guardrail (or reuse its cached result); returns its ``guardrails[]``
@@ -195,15 +287,15 @@ class GuardrailSession:
         ctx = self.context_for(guardrail)
         self.emitter.emit("guardrail:start", {"name": guardrail.name, "version": guardrail.version})
         started = time.monotonic()
-        cache = ResultCache.for_task(self.runs_dir, self.task_id)
+        cache = self._cache
         key: str | None = None
         entry: dict[str, Any] | None = None
         try:
-            key = self.inputs_hash(guardrail, ctx)
+            key = self.inputs_hash(guardrail)
         except Exception as exc:  # a guardrail whose inputs cannot be read still reports
             result = _crashed(guardrail, exc, "declaring its inputs")
         else:
-            entry = cache.load(guardrail.name, key) if self.use_cache else None
+            entry = self._stored(guardrail, key) if self.use_cache else None
             if entry is not None:
                 stored = entry["record"]
                 result = Result(
@@ -212,8 +304,11 @@ class GuardrailSession:
                     stored.get("rawSummary", stored.get("summary")),
                 )
             else:
+                # Its commands may change the repository: later fingerprints look again.
+                self._shared = None
                 result = _safe_run(guardrail, ctx)
-        self._digests.save()
+        if not self._batches:
+            self._digests.save()
         raw_status, raw_summary = result.status, result.summary
         # A dry run: the session's (--dry-run, a stage's dryRun) or the guardrail's own
         # ``dry_run: true`` setting.

@@ -40,8 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_codex.attestation import EvidencePolicy, evidence_policy
-from pytest_codex.repository import head_commit
+from pytest_codex.attestation import EvidencePolicy
 
 from ..api import Finding, Guardrail, Inputs, Result
 from ..context import GuardrailContext
@@ -94,7 +93,7 @@ class ChecklistGuardrail(Guardrail):
                             f"{run_dir}/commands/*.log",
                         )
                     )
-        policy = evidence_policy(ctx.root, ctx.env)
+        policy = ctx.evidence_policy()
         return Inputs(
             globs=tuple(dict.fromkeys(globs)),
             values={
@@ -102,7 +101,7 @@ class ChecklistGuardrail(Guardrail):
                 "runsPrefix": layout.runs_prefix,
                 "trustedKeys": sorted(k.keyid for k in policy.trusted),
                 "requireSigned": policy.require_signed,
-                "head": head_commit(ctx.root),
+                "head": ctx.head_commit(),
             },
         )
 
@@ -117,7 +116,7 @@ class ChecklistGuardrail(Guardrail):
                 "guardrails.checklist.checklist to use another file)"
             )
         doc = ChecklistDoc.from_bytes(data, runs_prefix=layout.runs_prefix)
-        policy = evidence_policy(ctx.root, ctx.env)
+        policy = ctx.evidence_policy()
         findings = list(_check_items(ctx.root, layout, doc, policy))
         mirrors = layout.mirror_files(ctx.root)
         for mirror in mirrors:

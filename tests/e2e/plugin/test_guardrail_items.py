@@ -296,3 +296,40 @@ def test_codex_dry_run_reports_findings_without_failing(project: pytest.Pytester
     [record] = manifest["guardrails"]
     assert (record["status"], record["rawStatus"], record["dryRun"]) == ("warned", "failed", True)
     assert manifest["status"] == "succeeded"
+
+
+def test_a_test_between_guardrail_items_ends_their_batch(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Consecutive guardrail items share one look at the repository; a test run between
+    # two of them (moved there by a conftest) may change it, so the next item looks again.
+    project.makeconftest(
+        """
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    edit = next(item for item in items if item.name == "test_edit")
+    items.remove(edit)
+    items.insert(items.index(next(i for i in items if i.name == "dirty")), edit)
+"""
+    )
+    project.makepyfile(
+        test_edit="""
+import os
+from pathlib import Path
+
+def test_edit():
+    if os.environ.get("EDIT_BETWEEN_GUARDRAILS"):
+        Path("src/app.py").write_text("x = 1\\n")
+"""
+    )
+    args = ("--codex-task=between", "--codex-guardrails=clean,dirty", "-p", "no:randomly")
+    project.runpytest(*args).assert_outcomes(passed=3, failed=1)
+    monkeypatch.setenv("EDIT_BETWEEN_GUARDRAILS", "1")
+    result = project.runpytest(*args, "-v")
+    result.stdout.fnmatch_lines(["*guardrails::clean*", "*test_edit*", "*guardrails::dirty*"])
+    result.assert_outcomes(passed=4)
+    second = _manifests(project.path, "between")[1]
+    cached = {g["name"]: g["cached"] for g in second["guardrails"]}
+    assert cached == {"clean": True, "dirty": False}
