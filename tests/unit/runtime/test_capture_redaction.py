@@ -6,6 +6,7 @@ import io
 import time
 from pathlib import Path
 
+from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.events import Event, EventBus
 from pytest_codex.redact import REDACTED, Redactor, split_credentials
 from pytest_codex.runtime import ExecSessionManager
@@ -137,3 +138,74 @@ def test_url_credentials_become_basic_auth_and_leave_the_url() -> None:
     assert url == "https://host:8443/hook?x=1"
     assert header == "Basic YWxAaWNlOnA6c3M="  # base64 of "al@ice:p:ss"
     assert split_credentials("http://host/x") == ("http://host/x", None)
+
+
+CLEAN = b"compiled module in 0.2s, all fine\n" * 200  # ASCII without a keyword: the fast path
+
+
+def test_a_secret_or_keyword_split_at_every_offset_after_clean_reads_is_redacted() -> None:
+    # The clean reads go through as bytes; whatever follows is split at every offset.
+    redactor = Redactor([SECRET])
+    for form in (f"value {SECRET} end\n", f"export API_KEY={SECRET[::-1]}\n"):
+        whole = CLEAN + form.encode() + CLEAN
+        expected = redactor.text(whole.decode()).encode()
+        for cut in range(len(CLEAN) - 300, len(CLEAN) + len(form) + 1):
+            log, chunks = io.BytesIO(), _Chunks()
+            capture = _capture(log, chunks)
+            for part in (whole[:1000], whole[1000:cut], whole[cut:]):
+                capture.feed(part)
+            captured = capture.finish()
+            assert log.getvalue() == expected, (form, cut)
+            assert "".join(chunks.texts).encode() == expected, (form, cut)
+            assert captured.head + captured.tail == expected  # under the memory cap
+            secret = SECRET if SECRET in form else SECRET[::-1]
+            assert not any(secret in t for t in chunks.texts), (form, cut)
+
+
+def test_a_character_split_between_reads_then_ascii_keeps_every_byte() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks)
+    euro = "€".encode()
+    capture.feed(CLEAN + euro[:1])
+    capture.feed(euro[1:] + CLEAN)  # the decoder holds a partial character: no fast path
+    capture.feed(CLEAN)
+    capture.finish()
+    expected = CLEAN + euro + CLEAN + CLEAN
+    assert log.getvalue() == expected
+    assert "".join(chunks.texts) == expected.decode()
+
+
+def test_fast_path_chunks_count_the_log_bytes_they_took() -> None:
+    log = io.BytesIO()
+    counts: list[int] = []
+    capture = StreamCapture(
+        "stdout",
+        log=log,
+        on_chunk=lambda stream, text, raw: counts.append(raw),
+        redaction=Redaction(Redactor([SECRET])),
+    )
+    for _ in range(10):
+        capture.feed(CLEAN)
+    capture.finish()
+    assert sum(counts) == len(log.getvalue()) == 10 * len(CLEAN)
+
+
+def test_a_secret_split_by_a_pause_after_a_long_clean_head_is_redacted(tmp_path: Path) -> None:
+    half = len(SECRET) // 2
+    script = (
+        "yes 'compiled module in 0.2s, all fine' 2>/dev/null | head -c 300000; "
+        f"printf %s {SECRET[:half]}; sleep 0.3; printf '%s\\n' {SECRET[half:]}"
+    )
+    clean = (b"compiled module in 0.2s, all fine\n" * 9000)[:300000]
+    log = tmp_path / "out.log"
+    with ExecSessionManager(secrets=[SECRET]) as manager:
+        for mode in ("pipe", "pty"):
+            emitter = RecordingEmitter()
+            result = manager.run(
+                ["sh", "-c", script], mode=mode, cwd=tmp_path, log_path=log, emitter=emitter
+            )
+            assert log.read_bytes().replace(b"\r", b"") == clean + f"{REDACTED}\n".encode()
+            assert SECRET not in result.text()
+            data = [c.get("data", "") for c in emitter.of_type("exec:chunk")]
+            assert not any(SECRET[:half] in d and SECRET[half:] in d for d in data), mode
+            assert SECRET not in "".join(data), mode
