@@ -198,6 +198,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
 )
 
 Span = tuple[int, int]
+_SCALARS = frozenset({int, float, bool, type(None)})  # values with nothing to redact
+_CACHED_LENGTH = 200  # texts up to this long are remembered, redacted
+_CACHE_ENTRIES = 4096  # then the memory starts anew
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 # Keys of the project's own records whose names look secret but whose values are not (an
@@ -221,6 +224,7 @@ class Redactor:
             {v for v in values if v and len(v) >= _MIN_SCRUB_LENGTH}, key=len, reverse=True
         )
         self.longest = len(self.secrets[0]) if self.secrets else 0
+        self._cache: dict[str, str] = {}  # short texts, redacted
         self._automaton, self._bytes_automaton, self._prefilter = _automata(tuple(self.secrets))
 
     @classmethod
@@ -306,7 +310,16 @@ class Redactor:
         """``text`` with every secret replaced by ``[REDACTED]``."""
         if not text:
             return text
-        return _apply(text, self.spans(text))
+        if len(text) > _CACHED_LENGTH:
+            return _apply(text, self.spans(text))
+        # Event payloads repeat their short strings (outcomes, paths, ids) all the time.
+        cache = self._cache
+        done = cache.get(text)
+        if done is None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()
+            done = cache[text] = _apply(text, self.spans(text))
+        return done
 
     __call__ = text
 
@@ -314,19 +327,28 @@ class Redactor:
         """A JSON-like value with every string redacted (every string under a
         secret-looking key replaced whole, and a list of strings under ``argv`` redacted as an
         argv, so ``["--password", "x"]`` loses ``x``)."""
+        kind = type(value)  # exact types first: isinstance against an ABC is slow
+        if kind is str:
+            return self.text(value)
+        if kind in _SCALARS:
+            return value
+        if kind is dict or isinstance(value, Mapping):
+            entry = self._entry
+            return {k: entry(k, v) for k, v in value.items()}
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, Mapping):
-            return {k: self._entry(k, v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
         return value
 
     def _entry(self, key: Any, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str or isinstance(value, str):
             if value and is_secret_name(str(key)) and key not in NOT_SECRET_KEYS:
                 return REDACTED
             return self.text(value)
+        if kind in _SCALARS:
+            return value
         if key in ARGV_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return self.argv(value)
         return self.value(value)
