@@ -222,3 +222,25 @@ def test_the_fast_path_cuts_at_the_same_kinds_of_space_as_feed(redactor: Redacto
         assert emitted is not None and emitted.decode() == slow.feed(words), repr(space)
         assert emitted.endswith(space.encode()), repr(space)  # the cut is at a word's start
         assert emitted.decode() + fast.flush() == words
+
+
+def test_short_texts_are_redacted_the_same_every_time(redactor: Redactor) -> None:
+    # Short texts are remembered; more of them than the memory holds changes nothing.
+    for round_ in range(2):
+        for i in range(5000):
+            assert redactor.text(f"API_KEY=value{i:06d}") == f"API_KEY={REDACTED}", round_
+    assert redactor.text(f"a {ENV_SECRET}") == f"a {REDACTED}"
+
+
+def test_values_of_every_json_like_type_are_walked(redactor: Redactor) -> None:
+    class Name(str):
+        pass
+
+    value = {
+        "items": (1, 2.5, True, None, Name(f"x {ENV_SECRET}")),
+        "nested": [{"password": "hunter2"}, {"argv": ["x", "--token", "t0ken-value"]}],
+    }
+    assert redactor.value(value) == {
+        "items": [1, 2.5, True, None, f"x {REDACTED}"],
+        "nested": [{"password": REDACTED}, {"argv": ["x", "--token", REDACTED]}],
+    }
