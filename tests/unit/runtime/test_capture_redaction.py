@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import io
+import random
 import time
 from pathlib import Path
 
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.events import Event, EventBus
-from pytest_codex.redact import REDACTED, Redactor, split_credentials
+from pytest_codex.redact import REDACTED, Redactor, StreamRedactor, split_credentials
 from pytest_codex.runtime import ExecSessionManager
 from pytest_codex.runtime.capture import IDLE_RELEASE_SECONDS, Redaction, StreamCapture
 
@@ -209,3 +211,51 @@ def test_a_secret_split_by_a_pause_after_a_long_clean_head_is_redacted(tmp_path:
             data = [c.get("data", "") for c in emitter.of_type("exec:chunk")]
             assert not any(SECRET[:half] in d and SECRET[half:] in d for d in data), mode
             assert SECRET not in "".join(data), mode
+
+
+_PIECES = [
+    "word ",
+    "x",
+    "\n",
+    " ",
+    "\t",
+    "\x1c",
+    "token",
+    "=",
+    "abc123xyz",
+    SECRET[:7],
+    SECRET[7:],
+    "https://",
+    "u:p@h",
+    "-----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----",
+    "é",
+    "Bearer ",
+    "ghp_",
+    "A1b2C3d4E5f6G7h8I9j0K1l2",
+    "--password ",
+    "KEY",
+    "pass=",
+    "a" * 60,
+]
+
+
+def test_the_bytes_path_writes_what_the_text_path_would_for_any_output_and_reads() -> None:
+    rng = random.Random(7)  # fixed: the same 400 cases every run
+    redactor = Redactor([SECRET])
+    for case in range(400):
+        data = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 400))).encode()
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6))))
+        parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        log, chunks = io.BytesIO(), _Chunks()
+        capture = StreamCapture("stdout", log=log, on_chunk=chunks, redaction=Redaction(redactor))
+        for part in parts:
+            capture.feed(part)
+        capture.finish()
+        # The reference: every read decoded and fed to a StreamRedactor as text.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        stream = StreamRedactor(redactor)
+        expected = "".join(stream.feed(decoder.decode(part)) for part in parts)
+        expected += stream.feed(decoder.decode(b"", final=True)) + stream.flush()
+        assert log.getvalue() == expected.encode("utf-8", "surrogateescape"), (case, data)
+        assert "".join(chunks.texts) == expected, (case, data)
