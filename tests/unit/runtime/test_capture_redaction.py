@@ -12,7 +12,12 @@ from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.events import Event, EventBus
 from pytest_codex.redact import REDACTED, Redactor, StreamRedactor, split_credentials
 from pytest_codex.runtime import ExecSessionManager
-from pytest_codex.runtime.capture import IDLE_RELEASE_SECONDS, Redaction, StreamCapture
+from pytest_codex.runtime.capture import (
+    CHUNK_LIMIT,
+    IDLE_RELEASE_SECONDS,
+    Redaction,
+    StreamCapture,
+)
 
 SECRET = "zq9-Secret-Value-7f6e5d4c"
 
@@ -247,15 +252,45 @@ def test_the_bytes_path_writes_what_the_text_path_would_for_any_output_and_reads
         data = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 400))).encode()
         cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6))))
         parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        raw_log = case % 4 == 0
         log, chunks = io.BytesIO(), _Chunks()
-        capture = StreamCapture("stdout", log=log, on_chunk=chunks, redaction=Redaction(redactor))
+        capture = StreamCapture(
+            "stdout", log=log, on_chunk=chunks, redaction=Redaction(redactor, raw_log)
+        )
         for part in parts:
             capture.feed(part)
-        capture.finish()
+        captured = capture.finish()
         # The reference: every read decoded and fed to a StreamRedactor as text.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         stream = StreamRedactor(redactor)
         expected = "".join(stream.feed(decoder.decode(part)) for part in parts)
         expected += stream.feed(decoder.decode(b"", final=True)) + stream.flush()
-        assert log.getvalue() == expected.encode("utf-8", "surrogateescape"), (case, data)
+        encoded = expected.encode("utf-8", "surrogateescape")
+        assert log.getvalue() == (data if raw_log else encoded), (case, data)
+        assert captured.head + captured.tail == encoded, (case, data)
         assert "".join(chunks.texts) == expected, (case, data)
+
+
+def test_chunk_events_of_ascii_output_are_at_most_8_kib_and_their_offsets_line_up(
+    tmp_path: Path,
+) -> None:
+    emitter = RecordingEmitter()  # wants the text of every chunk
+    log = tmp_path / "out.log"
+    with ExecSessionManager() as manager:
+        manager.run(
+            ["sh", "-c", "yes 'compiled module in 0.2s' | head -c 300000"],
+            mode="pipe",
+            emitter=emitter,
+            log_path=log,
+        )
+    chunks = emitter.of_type("exec:chunk")
+    output = log.read_bytes()
+    assert "".join(c["data"] for c in chunks).encode() == output
+    assert all(len(c["data"]) <= CHUNK_LIMIT for c in chunks)
+    position = 0
+    for chunk in chunks:
+        if "logOffset" in chunk:  # past the inline head: where in the log the text is
+            assert chunk["logOffset"] == position
+            assert output[position : position + chunk["bytes"]] == chunk["data"].encode()
+        position += chunk["bytes"]
+    assert position == len(output)
