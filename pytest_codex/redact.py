@@ -496,6 +496,8 @@ def _apply(text: str, spans: Sequence[Span]) -> str:
 
 
 _WORD_BACK = re.compile(r"\S*(?:\s+\S*)?")  # matched on the reversed text before a cut
+# The same on ASCII bytes: str.isspace() there is \t-\r, \x1c-\x1f and the space.
+_WORD_BACK_BYTES = re.compile(rb"[^\t-\r\x1c- ]*(?:[\t-\r\x1c- ]+[^\t-\r\x1c- ]*)?")
 
 
 class StreamRedactor:
@@ -547,10 +549,17 @@ class StreamRedactor:
         joined = carry.encode("ascii") + data if carry else data
         if self.redactor.might_contain(joined):  # also when data is not ASCII
             return None
-        # Where feed would cut (it finds no spans here), decided on the last window only.
-        start = max(0, len(joined) - self.window)
-        limit = len(joined) - max(self.redactor.longest - 1, 256)
-        cut = start + self._cut(joined[start:].decode("ascii"), limit - start)
+        # Where feed would cut (it finds no spans here): the same rule as _cut, on bytes. No
+        # private key block can begin here (its "-----BEGIN" is a keyword).
+        size = len(joined)
+        floor = max(0, size - self.window)
+        cut = max(floor, min(size - max(self.redactor.longest - 1, 256), size))
+        back = joined[max(floor, cut - 512) : cut][::-1]
+        length = _WORD_BACK_BYTES.match(back).end()  # type: ignore[union-attr]
+        if length == len(back) and cut - length > floor:  # one long word: look further back
+            back = joined[floor:cut][::-1]
+            length = _WORD_BACK_BYTES.match(back).end()  # type: ignore[union-attr]
+        cut -= length
         self._carry = joined[cut:].decode("ascii")
         return joined[:cut]
 

@@ -244,3 +244,18 @@ def test_values_of_every_json_like_type_are_walked(redactor: Redactor) -> None:
         "items": [1, 2.5, True, None, f"x {REDACTED}"],
         "nested": [{"password": REDACTED}, {"argv": ["x", "--token", REDACTED]}],
     }
+
+
+@pytest.mark.parametrize("word", [100, 511, 512, 513, 700, 3000, 5000, 100_000])
+def test_the_fast_path_holds_the_same_tail_after_long_words(redactor: Redactor, word: int) -> None:
+    for text in (
+        "x" * word,
+        "head line\n" + "y" * word,
+        "a few words " + "z" * word + " end",
+        "one " + "w" * word + " two " + "v" * 300,
+    ):
+        fast, slow = StreamRedactor(redactor), StreamRedactor(redactor)
+        for part in (text, text[: len(text) // 3]):
+            emitted = fast.feed_ascii(part.encode())
+            assert emitted is not None and emitted.decode() == slow.feed(part), (word, text[:20])
+        assert fast.flush() == slow.flush()
