@@ -8,7 +8,9 @@ Goals (ratios from one run, medians of interleaved repeats):
 - peak RSS <= 40 MB;
 - run directory <= 1.05x the output (chunks past the inline limit reference the log).
 The run streams every chunk as an event into a real run's events.jsonl and the full output
-into the command's log, as ``exec`` does.
+into the command's log, as ``exec`` does. ``--with-off`` also runs pipe mode with redaction
+off (``ExecSessionManager(redact=False)``) against the same baseline: the ceiling that
+redaction's cost is measured against.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from pytest_codex.run import Run
 from pytest_codex.runtime import ExecSessionManager
 
 root, mib, mode, line = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+redact = mode != "pipe-off"
+mode = mode.removesuffix("-off")
 run = Run.start(Context.load(env={"CODEX_ORCHESTRATOR_ROOT": str(root)}), task_id="bench",
                 heartbeat=False)
-with ExecSessionManager() as manager:
+with ExecSessionManager(redact=redact) as manager:
     started = time.perf_counter()
     command = f"yes {line} | head -c {mib}M"
     if mode == "pipe":
@@ -101,14 +105,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--with-off", action="store_true", help="also pipe mode, redaction off")
     args = parser.parse_args()
     mib = args.mib
-    ratios: dict[str, list[float]] = {"pipe": [], "pty": []}
+    ratios: dict[str, list[float]] = {"pipe": [], "pty": [], "pipe-off": []}
+    cat = "yes | head | cat > /dev/null"
+    modes = [
+        ("pipe", cat_baseline, cat),
+        ("pty", pty_baseline, "bare PTY read loop (pty.fork + os.read 64 KiB)"),
+    ]
+    if args.with_off:
+        modes.append(("pipe-off", cat_baseline, cat))
     for _ in range(args.repeat):  # interleaved: each ratio's two sides run back to back
-        for mode, baseline, label in (
-            ("pipe", cat_baseline, "yes | head | cat > /dev/null"),
-            ("pty", pty_baseline, "bare PTY read loop (pty.fork + os.read 64 KiB)"),
-        ):
+        for mode, baseline, label in modes:
             base = mib / baseline(mib)
             got = through_exec(mib, mode)
             speed = got["bytes"] / 2**20 / got["seconds"]
@@ -123,6 +132,9 @@ def main() -> None:
         median = statistics.median(ratios[mode])
         verdict = "met" if median >= goal else "NOT met"
         print(f"{mode} throughput ratio: median {median:.0%} (goal >= {goal:.0%}: {verdict})")
+    if ratios["pipe-off"]:
+        median = statistics.median(ratios["pipe-off"])
+        print(f"pipe-off (redaction off) throughput ratio: median {median:.0%} (no goal)")
 
 
 if __name__ == "__main__":

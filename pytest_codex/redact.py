@@ -56,6 +56,7 @@ SECRET_SUFFIXES: tuple[str, ...] = ("_PAT", "_PWD", "_PASS")
 _MIN_SCRUB_LENGTH = 6
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """Whether a variable, flag, header or key name looks like it holds a secret."""
     upper = name.upper().replace("-", "_").lstrip("_")
@@ -197,6 +198,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], bool], ...] = (
 )
 
 Span = tuple[int, int]
+_SCALARS = frozenset({int, float, bool, type(None)})  # values with nothing to redact
+_CACHED_LENGTH = 200  # texts up to this long are remembered, redacted
+_CACHE_ENTRIES = 4096  # then the memory starts anew
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 # Keys of the project's own records whose names look secret but whose values are not (an
@@ -220,7 +224,8 @@ class Redactor:
             {v for v in values if v and len(v) >= _MIN_SCRUB_LENGTH}, key=len, reverse=True
         )
         self.longest = len(self.secrets[0]) if self.secrets else 0
-        self._automaton = _automaton(tuple(self.secrets))
+        self._cache: dict[str, str] = {}  # short texts, redacted
+        self._automaton, self._bytes_automaton, self._prefilter = _automata(tuple(self.secrets))
 
     @classmethod
     def for_env(cls, *envs: Mapping[str, str] | None, extra: Iterable[str] = ()) -> Redactor:
@@ -237,22 +242,42 @@ class Redactor:
         return Redactor([*self.secrets, *extra])
 
     # -- finding -------------------------------------------------------------------------------
+    def might_contain(self, data: bytes) -> bool:
+        """Whether ``data`` may hold a secret: False only when it is ASCII and no keyword
+        and no known secret value occurs in it anywhere (then :meth:`spans` of its text is
+        empty). Non-ASCII data always may (its case folding is left to :meth:`spans`)."""
+        if not data.isascii():
+            return True
+        # A leftmost-first search reports no match if and only if no pattern occurs at all;
+        # unlike an overlapping one, it runs at SIMD speed.
+        return bool(self._prefilter.find_matches_as_indexes(data.lower()))
+
     def spans(self, text: str) -> list[Span]:
         """The non-overlapping ``(start, end)`` ranges of ``text`` that hold a secret."""
         if not text:
             return []
-        lowered = text.lower()
-        if len(lowered) != len(text):  # a few characters change length when lowered
-            return _merge(self._scan_all(text))
+        matches: list[tuple[int, int, int]]
+        if text.isascii():
+            # Bytes: the automaton works on them directly (a str is converted to UTF-8
+            # first), and the prefilter skips the overlapping scan for clean text.
+            data = text.encode("ascii").lower()
+            if not self._prefilter.find_matches_as_indexes(data):
+                return []
+            matches = self._bytes_automaton.find_matches_as_indexes(data, overlapping=True)
+        else:
+            lowered = text.lower()
+            if len(lowered) != len(text):  # a few characters change length when lowered
+                return _merge(self._scan_all(text))
+            try:
+                matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
+            except UnicodeEncodeError:
+                # Undecodable bytes kept as lone surrogates (``surrogateescape``): scan a
+                # copy with U+FFFD in their place (one character each, so positions still
+                # line up).
+                lowered = _SURROGATES.sub("\ufffd", lowered)
+                matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
         found: list[Span] = []
         keywords = len(_KEYWORDS)
-        try:
-            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
-        except UnicodeEncodeError:
-            # Undecodable bytes kept as lone surrogates (``surrogateescape``): scan a copy
-            # with U+FFFD in their place (one character each, so positions still line up).
-            lowered = _SURROGATES.sub("\ufffd", lowered)
-            matches = self._automaton.find_matches_as_indexes(lowered, overlapping=True)
         for index, start, end in matches:
             if index >= keywords:  # a known secret value: matched case-sensitively
                 secret = self.secrets[index - keywords]
@@ -285,7 +310,16 @@ class Redactor:
         """``text`` with every secret replaced by ``[REDACTED]``."""
         if not text:
             return text
-        return _apply(text, self.spans(text))
+        if len(text) > _CACHED_LENGTH:
+            return _apply(text, self.spans(text))
+        # Event payloads repeat their short strings (outcomes, paths, ids) all the time.
+        cache = self._cache
+        done = cache.get(text)
+        if done is None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()
+            done = cache[text] = _apply(text, self.spans(text))
+        return done
 
     __call__ = text
 
@@ -293,19 +327,28 @@ class Redactor:
         """A JSON-like value with every string redacted (every string under a
         secret-looking key replaced whole, and a list of strings under ``argv`` redacted as an
         argv, so ``["--password", "x"]`` loses ``x``)."""
+        kind = type(value)  # exact types first: isinstance against an ABC is slow
+        if kind is str:
+            return self.text(value)
+        if kind in _SCALARS:
+            return value
+        if kind is dict or isinstance(value, Mapping):
+            entry = self._entry
+            return {k: entry(k, v) for k, v in value.items()}
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, Mapping):
-            return {k: self._entry(k, v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
         return value
 
     def _entry(self, key: Any, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str or isinstance(value, str):
             if value and is_secret_name(str(key)) and key not in NOT_SECRET_KEYS:
                 return REDACTED
             return self.text(value)
+        if kind in _SCALARS:
+            return value
         if key in ARGV_KEYS and isinstance(value, list) and all(isinstance(v, str) for v in value):
             return self.argv(value)
         return self.value(value)
@@ -326,10 +369,28 @@ class Redactor:
 
 
 @functools.lru_cache(maxsize=32)
-def _automaton(secrets: tuple[str, ...]) -> ahocorasick_rs.AhoCorasick:
-    """The keyword automaton: the keywords, then the lower-cased secret values (matched
-    case-sensitively on a hit); built once per set of secrets."""
-    return ahocorasick_rs.AhoCorasick([*_KEYWORDS, *(s.lower() for s in secrets)])
+def _automata(
+    secrets: tuple[str, ...],
+) -> tuple[
+    ahocorasick_rs.AhoCorasick, ahocorasick_rs.BytesAhoCorasick, ahocorasick_rs.BytesAhoCorasick
+]:
+    """The keyword automata: the keywords, then the lower-cased secret values (matched
+    case-sensitively on a hit); built once per set of secrets. One over text (overlapping,
+    for non-ASCII text), one over ASCII bytes (overlapping, the same pattern indexes) and the
+    leftmost-first prefilter over bytes (does anything occur at all?)."""
+    patterns = [*_KEYWORDS, *(s.lower() for s in secrets)]
+    # A value that is not ASCII never occurs in ASCII bytes; encoded all the same, so the
+    # indexes of both byte automata match the text one's.
+    encoded = [p.encode("utf-8", "surrogatepass") for p in patterns]
+    return (
+        ahocorasick_rs.AhoCorasick(patterns),
+        ahocorasick_rs.BytesAhoCorasick(encoded),
+        ahocorasick_rs.BytesAhoCorasick(
+            encoded,
+            matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+            implementation=ahocorasick_rs.Implementation.DFA,
+        ),
+    )
 
 
 _NAME_BACKWARDS = re.compile(r"[A-Za-z0-9_.-]*")  # matched on the reversed text before a hit
@@ -434,6 +495,11 @@ def _apply(text: str, spans: Sequence[Span]) -> str:
     return "".join(parts)
 
 
+_WORD_BACK = re.compile(r"\S*(?:\s+\S*)?")  # matched on the reversed text before a cut
+# The same on ASCII bytes: str.isspace() there is \t-\r, \x1c-\x1f and the space.
+_WORD_BACK_BYTES = re.compile(rb"[^\t-\r\x1c- ]*(?:[\t-\r\x1c- ]+[^\t-\r\x1c- ]*)?")
+
+
 class StreamRedactor:
     """Redacts a stream of text chunks, holding back a carry-over window.
 
@@ -470,6 +536,32 @@ class StreamRedactor:
                     break
         self._carry = text[cut:]
         return _apply(text[:cut], [s for s in spans if s[1] <= cut])
+
+    def feed_ascii(self, data: bytes) -> bytes | None:
+        """:meth:`feed` for bytes, when what is held and ``data`` are ASCII and hold no
+        keyword and no known secret value (nothing to redact): the bytes that are safe to
+        emit now (possibly empty), the same text :meth:`feed` would return, with the same
+        tail held. None when that is not so; nothing was taken then, and :meth:`feed` must
+        get the decoded text."""
+        carry = self._carry
+        if not carry.isascii():
+            return None
+        joined = carry.encode("ascii") + data if carry else data
+        if self.redactor.might_contain(joined):  # also when data is not ASCII
+            return None
+        # Where feed would cut (it finds no spans here): the same rule as _cut, on bytes. No
+        # private key block can begin here (its "-----BEGIN" is a keyword).
+        size = len(joined)
+        floor = max(0, size - self.window)
+        cut = max(floor, min(size - max(self.redactor.longest - 1, 256), size))
+        back = joined[max(floor, cut - 512) : cut][::-1]
+        length = _WORD_BACK_BYTES.match(back).end()  # type: ignore[union-attr]
+        if length == len(back) and cut - length > floor:  # one long word: look further back
+            back = joined[floor:cut][::-1]
+            length = _WORD_BACK_BYTES.match(back).end()  # type: ignore[union-attr]
+        cut -= length
+        self._carry = joined[cut:].decode("ascii")
+        return joined[:cut]
 
     def flush(self) -> str:
         """Everything still held, redacted; the stream starts anew."""
@@ -508,13 +600,9 @@ class StreamRedactor:
         before any unterminated private key block; at most ``window`` characters back."""
         floor = max(0, len(text) - self.window)
         cut = max(floor, min(limit, len(text)))
-        while cut > floor and not text[cut - 1].isspace():
-            cut -= 1
-        if cut > floor:
-            while cut > floor and text[cut - 1].isspace():
-                cut -= 1
-            while cut > floor and not text[cut - 1].isspace():
-                cut -= 1
+        # Back over the word at the cut, then the space and the word before it (matched on
+        # the reversed text; ``\s`` is exactly ``str.isspace``).
+        cut -= _WORD_BACK.match(text[floor:cut][::-1]).end()  # type: ignore[union-attr]
         begin = text.rfind("-----BEGIN", floor)
         if begin != -1 and begin < cut and "-----END" not in text[begin:]:
             cut = begin

@@ -2,9 +2,9 @@
 
 :class:`HeadTailBuffer` keeps at most ``cap`` bytes (half head, half tail) and counts what
 it dropped in between, so the end of a long output (where errors are) is never lost.
-:class:`StreamCapture` adds the log file and the ``exec:chunk`` events: at most 8 KiB of
-UTF-8 each, cut on character boundaries; undecodable bytes become U+FFFD in events and stay
-exact in the log.
+:class:`StreamCapture` adds the log file and the text for the ``exec:chunk`` events (the
+callback cuts it into events of at most 8 KiB of UTF-8, on character boundaries, with
+:func:`split_utf8`); undecodable bytes become U+FFFD in events and stay exact in the log.
 
 With a :class:`Redaction` the stream is redacted at the source: bytes are decoded (with
 ``surrogateescape``, so undecodable bytes round-trip exactly), run through one
@@ -92,6 +92,10 @@ class CapturedStream:
 
 def split_utf8(text: str, limit: int = CHUNK_LIMIT) -> list[str]:
     """``text`` in pieces of at most ``limit`` UTF-8 bytes, never splitting a character."""
+    if text.isascii():  # one byte a character: slices, no encoding
+        if len(text) <= limit:
+            return [text] if text else []
+        return [text[start : start + limit] for start in range(0, len(text), limit)]
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
         return [text] if text else []
@@ -107,7 +111,9 @@ def split_utf8(text: str, limit: int = CHUNK_LIMIT) -> list[str]:
     return pieces
 
 
-ChunkCallback = Callable[[str, str, int], None]  # (stream, text, raw byte count)
+# (stream, text, raw byte count): once per read (or release), with all of its text; an
+# event carries at most CHUNK_LIMIT bytes of it (split_utf8).
+ChunkCallback = Callable[[str, str, int], None]
 
 # After this long without output, a held partial line is released too (a prompt waiting for
 # input must show); complete lines are released at the first idle call.
@@ -161,6 +167,7 @@ class StreamCapture:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors=errors)
         self._raw = 0  # bytes read since the last chunk event
         self._held = False  # whether the redactor holds text back
+        self._partial = False  # whether the decoder holds the start of a character
         self._last_read = time.monotonic()
 
     @property
@@ -180,12 +187,24 @@ class StreamCapture:
             if self._on_chunk is not None:
                 self._emit(self._decoder.decode(data), len(data))
             return
+        stream = self._stream
         assert self._redaction is not None
         if self._redaction.raw_log and self._log is not None:
             self._log.write(data)
         self._raw += len(data)
-        text = self._stream.feed(self._decoder.decode(data))
-        self._held = self._stream.holding
+        if not self._partial:
+            # ASCII with nothing to redact (most output): the bytes go through as they are,
+            # without decoding, scanning as text and encoding again.
+            clean = stream.feed_ascii(data)
+            if clean is not None:
+                self._held = stream.holding
+                if clean:
+                    self._out(clean.decode("ascii"), clean)
+                return
+        decoder = self._decoder
+        text = stream.feed(decoder.decode(data))
+        self._partial = bool(decoder.getstate()[0])
+        self._held = stream.holding
         self._out(text)
 
     def idle(self) -> None:
@@ -200,11 +219,13 @@ class StreamCapture:
         self._held = self._stream.holding
         self._out(text)
 
-    def _out(self, text: str) -> None:
+    def _out(self, text: str, data: bytes | None = None) -> None:
+        """Write redacted ``text`` (``data``: its bytes, when known) to log, memory, chunks."""
         if not text:
             return
         assert self._redaction is not None
-        data = text.encode("utf-8", "surrogateescape")
+        if data is None:
+            data = text.encode("utf-8", "surrogateescape")
         if self._log is not None and not self._redaction.raw_log:
             self._log.write(data)
         self.buffer.append(data)
@@ -216,10 +237,10 @@ class StreamCapture:
 
     def _emit(self, text: str, raw: int) -> None:
         assert self._on_chunk is not None
-        pieces = split_utf8(text)
-        for index, piece in enumerate(pieces):
-            # The raw byte count rides on the first piece of a read; the rest carry 0.
-            self._on_chunk(self.name, piece, raw if index == 0 else 0)
+        if text:
+            # One call a read: the callback cuts the text into events (split_utf8) when it
+            # emits the text, and a reference to the log needs no cutting at all.
+            self._on_chunk(self.name, text, raw)
 
     def finish(self) -> CapturedStream:
         """Flush the decoder (and the redactor) and return what is kept in memory."""

@@ -35,7 +35,7 @@ from ..emitter import Emitter
 from ..errors import ExecError
 from ..redact import Redactor
 from ..timeutil import now_iso
-from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture
+from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture, split_utf8
 from .pipe import run_pipe
 from .processes import Detached
 from .pty_session import (
@@ -410,6 +410,11 @@ class ExecSessionManager:
         )
 
 
+def _size(text: str) -> int:
+    """How many UTF-8 bytes ``text`` takes."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 class _Begun:
     """Book-keeping of one command between exec:begin and exec:end."""
 
@@ -476,11 +481,16 @@ class _Begun:
                 self._offset.pop(stream, None)
         offset = self._offset.get(stream)
         if offset is None:  # the head of the stream (or no log): the text itself
-            self._emit_chunk({"stream": stream, "data": text, "bytes": len(text.encode())})
+            for piece in split_utf8(text):
+                self._emit_chunk({"stream": stream, "data": piece, "bytes": _size(piece)})
         elif self.wants_data:
-            size = len(text.encode())
-            self._offset[stream] = offset + size
-            self._emit_chunk({"stream": stream, "data": text, "bytes": size, "logOffset": offset})
+            for piece in split_utf8(text):
+                size = _size(piece)
+                self._emit_chunk(
+                    {"stream": stream, "data": piece, "bytes": size, "logOffset": offset}
+                )
+                offset += size
+            self._offset[stream] = offset
         elif raw:
             self._refer(stream, offset, raw)
 

@@ -153,6 +153,10 @@ class RunningCommand:
             self.status = self.session.exit_status()
             self.done = True
             return
+        if not self._pending and b"\x1e" not in data:
+            # Nothing held and nothing that could begin a sentinel: all of it is output.
+            self._deliver(data)
+            return
         self._pending += data
         match = self._sentinel.search(self._pending)
         if match:

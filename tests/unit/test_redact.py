@@ -160,3 +160,102 @@ def test_urls_lose_only_the_password() -> None:
         f"https://bob:{REDACTED}@hooks.example/x"
     )
     assert redact_url("http://127.0.0.1:4318/v1/traces") == "http://127.0.0.1:4318/v1/traces"
+
+
+def test_the_prefilter_finds_every_keyword_and_known_value_in_any_case(
+    redactor: Redactor,
+) -> None:
+    assert not redactor.might_contain(b"plain build output, 12 files compiled\n" * 100)
+    for text, _ in FORMS:
+        for variant in (text, text.upper(), text.swapcase()):
+            assert redactor.might_contain(variant.encode()), variant
+    assert redactor.might_contain(ENV_SECRET.lower().encode())  # then matched exactly
+    assert redactor.might_contain("caf\u00e9".encode())  # not ASCII: left to spans()
+
+
+def test_ascii_and_unicode_text_are_redacted_alike(redactor: Redactor) -> None:
+    for text, secret in FORMS:
+        ascii_out = redactor.text(text)
+        unicode_out = redactor.text(text + " \u00e9")
+        assert unicode_out == ascii_out + " \u00e9"
+        assert secret not in ascii_out
+
+
+@pytest.mark.parametrize(("text", "secret"), FORMS)
+def test_the_bytes_fast_path_of_a_stream_emits_what_feed_would(
+    redactor: Redactor, text: str, secret: str
+) -> None:
+    # A clean head long enough to be emitted (the fast path), then the form split anywhere.
+    whole = "build step one ok\n" * 40 + f"{text}\nline three\n"
+    for cut in range(1, len(whole)):
+        fast, slow = StreamRedactor(redactor), StreamRedactor(redactor)
+        out = []
+        for part in (whole[:cut], whole[cut:]):
+            got = fast.feed_ascii(part.encode())
+            out.append(fast.feed(part) if got is None else got.decode())
+            expected = slow.feed(part)
+            assert out[-1] == expected, cut
+        out.append(fast.flush())
+        assert "".join(out) == redactor.text(whole), cut
+        assert not any(secret in piece for piece in out), cut
+
+
+def test_the_fast_path_takes_clean_ascii_and_refuses_the_rest(redactor: Redactor) -> None:
+    stream = StreamRedactor(redactor)
+    clean = b"compiled module %d in 0.2s\n"
+    emitted = b"".join(stream.feed_ascii(clean % i) or b"" for i in range(1000))
+    assert stream.holding and len(emitted) > 20_000
+    held = len(b"".join(clean % i for i in range(1000))) - len(emitted)
+    assert emitted + stream.flush().encode() == b"".join(clean % i for i in range(1000))
+    assert held >= 256
+    assert stream.feed_ascii(b"token=abcdefgh\n") is None
+    assert stream.feed_ascii("caf\u00e9\n".encode()) is None
+    assert not stream.holding  # a refusal takes nothing
+
+
+def test_the_fast_path_cuts_at_the_same_kinds_of_space_as_feed(redactor: Redactor) -> None:
+    # str.isspace() separates words: \x1c-\x1f count too (bytes.isspace() says no).
+    for space in (" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f"):
+        words = space.join(f"word{i}" for i in range(200))
+        fast, slow = StreamRedactor(redactor), StreamRedactor(redactor)
+        emitted = fast.feed_ascii(words.encode())
+        assert emitted is not None and emitted.decode() == slow.feed(words), repr(space)
+        assert emitted.endswith(space.encode()), repr(space)  # the cut is at a word's start
+        assert emitted.decode() + fast.flush() == words
+
+
+def test_short_texts_are_redacted_the_same_every_time(redactor: Redactor) -> None:
+    # Short texts are remembered; more of them than the memory holds changes nothing.
+    for round_ in range(2):
+        for i in range(5000):
+            assert redactor.text(f"API_KEY=value{i:06d}") == f"API_KEY={REDACTED}", round_
+    assert redactor.text(f"a {ENV_SECRET}") == f"a {REDACTED}"
+
+
+def test_values_of_every_json_like_type_are_walked(redactor: Redactor) -> None:
+    class Name(str):
+        pass
+
+    value = {
+        "items": (1, 2.5, True, None, Name(f"x {ENV_SECRET}")),
+        "nested": [{"password": "hunter2"}, {"argv": ["x", "--token", "t0ken-value"]}],
+    }
+    assert redactor.value(value) == {
+        "items": [1, 2.5, True, None, f"x {REDACTED}"],
+        "nested": [{"password": REDACTED}, {"argv": ["x", "--token", REDACTED]}],
+    }
+
+
+@pytest.mark.parametrize("word", [100, 511, 512, 513, 700, 3000, 5000, 100_000])
+def test_the_fast_path_holds_the_same_tail_after_long_words(redactor: Redactor, word: int) -> None:
+    for text in (
+        "x" * word,
+        "head line\n" + "y" * word,
+        "a few words " + "z" * word + " end",
+        "one " + "w" * word + " two " + "v" * 300,
+    ):
+        fast, slow = StreamRedactor(redactor), StreamRedactor(redactor)
+        for part in (text, text[: len(text) // 3]):
+            emitted = fast.feed_ascii(part.encode())
+            assert emitted is not None and emitted.decode() == slow.feed(part), (word, text[:20])
+        assert fast.flush() == slow.flush()

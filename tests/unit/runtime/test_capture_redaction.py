@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import codecs
 import io
+import random
 import time
 from pathlib import Path
 
+from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.events import Event, EventBus
-from pytest_codex.redact import REDACTED, Redactor, split_credentials
+from pytest_codex.redact import REDACTED, Redactor, StreamRedactor, split_credentials
 from pytest_codex.runtime import ExecSessionManager
-from pytest_codex.runtime.capture import IDLE_RELEASE_SECONDS, Redaction, StreamCapture
+from pytest_codex.runtime.capture import (
+    CHUNK_LIMIT,
+    IDLE_RELEASE_SECONDS,
+    Redaction,
+    StreamCapture,
+)
 
 SECRET = "zq9-Secret-Value-7f6e5d4c"
 
@@ -137,3 +145,152 @@ def test_url_credentials_become_basic_auth_and_leave_the_url() -> None:
     assert url == "https://host:8443/hook?x=1"
     assert header == "Basic YWxAaWNlOnA6c3M="  # base64 of "al@ice:p:ss"
     assert split_credentials("http://host/x") == ("http://host/x", None)
+
+
+CLEAN = b"compiled module in 0.2s, all fine\n" * 200  # ASCII without a keyword: the fast path
+
+
+def test_a_secret_or_keyword_split_at_every_offset_after_clean_reads_is_redacted() -> None:
+    # The clean reads go through as bytes; whatever follows is split at every offset.
+    redactor = Redactor([SECRET])
+    for form in (f"value {SECRET} end\n", f"export API_KEY={SECRET[::-1]}\n"):
+        whole = CLEAN + form.encode() + CLEAN
+        expected = redactor.text(whole.decode()).encode()
+        for cut in range(len(CLEAN) - 300, len(CLEAN) + len(form) + 1):
+            log, chunks = io.BytesIO(), _Chunks()
+            capture = _capture(log, chunks)
+            for part in (whole[:1000], whole[1000:cut], whole[cut:]):
+                capture.feed(part)
+            captured = capture.finish()
+            assert log.getvalue() == expected, (form, cut)
+            assert "".join(chunks.texts).encode() == expected, (form, cut)
+            assert captured.head + captured.tail == expected  # under the memory cap
+            secret = SECRET if SECRET in form else SECRET[::-1]
+            assert not any(secret in t for t in chunks.texts), (form, cut)
+
+
+def test_a_character_split_between_reads_then_ascii_keeps_every_byte() -> None:
+    log, chunks = io.BytesIO(), _Chunks()
+    capture = _capture(log, chunks)
+    euro = "€".encode()
+    capture.feed(CLEAN + euro[:1])
+    capture.feed(euro[1:] + CLEAN)  # the decoder holds a partial character: no fast path
+    capture.feed(CLEAN)
+    capture.finish()
+    expected = CLEAN + euro + CLEAN + CLEAN
+    assert log.getvalue() == expected
+    assert "".join(chunks.texts) == expected.decode()
+
+
+def test_fast_path_chunks_count_the_log_bytes_they_took() -> None:
+    log = io.BytesIO()
+    counts: list[int] = []
+    capture = StreamCapture(
+        "stdout",
+        log=log,
+        on_chunk=lambda stream, text, raw: counts.append(raw),
+        redaction=Redaction(Redactor([SECRET])),
+    )
+    for _ in range(10):
+        capture.feed(CLEAN)
+    capture.finish()
+    assert sum(counts) == len(log.getvalue()) == 10 * len(CLEAN)
+
+
+def test_a_secret_split_by_a_pause_after_a_long_clean_head_is_redacted(tmp_path: Path) -> None:
+    half = len(SECRET) // 2
+    script = (
+        "yes 'compiled module in 0.2s, all fine' 2>/dev/null | head -c 300000; "
+        f"printf %s {SECRET[:half]}; sleep 0.3; printf '%s\\n' {SECRET[half:]}"
+    )
+    clean = (b"compiled module in 0.2s, all fine\n" * 9000)[:300000]
+    log = tmp_path / "out.log"
+    with ExecSessionManager(secrets=[SECRET]) as manager:
+        for mode in ("pipe", "pty"):
+            emitter = RecordingEmitter()
+            result = manager.run(
+                ["sh", "-c", script], mode=mode, cwd=tmp_path, log_path=log, emitter=emitter
+            )
+            assert log.read_bytes().replace(b"\r", b"") == clean + f"{REDACTED}\n".encode()
+            assert SECRET not in result.text()
+            data = [c.get("data", "") for c in emitter.of_type("exec:chunk")]
+            assert not any(SECRET[:half] in d and SECRET[half:] in d for d in data), mode
+            assert SECRET not in "".join(data), mode
+
+
+_PIECES = [
+    "word ",
+    "x",
+    "\n",
+    " ",
+    "\t",
+    "\x1c",
+    "token",
+    "=",
+    "abc123xyz",
+    SECRET[:7],
+    SECRET[7:],
+    "https://",
+    "u:p@h",
+    "-----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----",
+    "é",
+    "Bearer ",
+    "ghp_",
+    "A1b2C3d4E5f6G7h8I9j0K1l2",
+    "--password ",
+    "KEY",
+    "pass=",
+    "a" * 60,
+]
+
+
+def test_the_bytes_path_writes_what_the_text_path_would_for_any_output_and_reads() -> None:
+    rng = random.Random(7)  # fixed: the same 400 cases every run
+    redactor = Redactor([SECRET])
+    for case in range(400):
+        data = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 400))).encode()
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6))))
+        parts = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        raw_log = case % 4 == 0
+        log, chunks = io.BytesIO(), _Chunks()
+        capture = StreamCapture(
+            "stdout", log=log, on_chunk=chunks, redaction=Redaction(redactor, raw_log)
+        )
+        for part in parts:
+            capture.feed(part)
+        captured = capture.finish()
+        # The reference: every read decoded and fed to a StreamRedactor as text.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        stream = StreamRedactor(redactor)
+        expected = "".join(stream.feed(decoder.decode(part)) for part in parts)
+        expected += stream.feed(decoder.decode(b"", final=True)) + stream.flush()
+        encoded = expected.encode("utf-8", "surrogateescape")
+        assert log.getvalue() == (data if raw_log else encoded), (case, data)
+        assert captured.head + captured.tail == encoded, (case, data)
+        assert "".join(chunks.texts) == expected, (case, data)
+
+
+def test_chunk_events_of_ascii_output_are_at_most_8_kib_and_their_offsets_line_up(
+    tmp_path: Path,
+) -> None:
+    emitter = RecordingEmitter()  # wants the text of every chunk
+    log = tmp_path / "out.log"
+    with ExecSessionManager() as manager:
+        manager.run(
+            ["sh", "-c", "yes 'compiled module in 0.2s' | head -c 300000"],
+            mode="pipe",
+            emitter=emitter,
+            log_path=log,
+        )
+    chunks = emitter.of_type("exec:chunk")
+    output = log.read_bytes()
+    assert "".join(c["data"] for c in chunks).encode() == output
+    assert all(len(c["data"]) <= CHUNK_LIMIT for c in chunks)
+    position = 0
+    for chunk in chunks:
+        if "logOffset" in chunk:  # past the inline head: where in the log the text is
+            assert chunk["logOffset"] == position
+            assert output[position : position + chunk["bytes"]] == chunk["data"].encode()
+        position += chunk["bytes"]
+    assert position == len(output)
