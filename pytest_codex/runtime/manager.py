@@ -37,7 +37,7 @@ from ..redact import Redactor
 from ..timeutil import now_iso
 from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture, split_utf8
 from .pipe import run_pipe
-from .processes import Detached
+from .processes import Detached, confines_processes
 from .pty_session import (
     DEFAULT_SHELL,
     PtySession,
@@ -401,6 +401,7 @@ class ExecSessionManager:
                 cap=self.memory_cap,
                 detached=detached,
                 redaction=self.redaction(env),
+                contained=confines_processes(wrapper),
             )
         except BaseException:
             begun.close_log()

@@ -47,9 +47,15 @@ def run_pipe(
     cap: int,
     detached: list[Detached] | None = None,
     redaction: Redaction | None = None,
+    contained: bool = False,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
     """Run ``argv``; returns (exit code, signal, timed out, captures). Processes that had
-    left the command's group and outlived it are killed and appended to ``detached``."""
+    left the command's group and outlived it are killed and appended to ``detached``.
+
+    ``contained``: ``argv`` starts a PID namespace that ends with its leader (bubblewrap
+    with ``--unshare-pid``: when its namespace's init exits, the kernel kills every process
+    in it and waits for them before the leader can exit), so after a leader that exited on
+    its own there is nothing left to look for and the straggler scan is skipped."""
     captures = {
         name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
         for name in ("stdout", "stderr")
@@ -126,7 +132,7 @@ def run_pipe(
         # Both pipes closed, but the leader may still be on its way out (its descriptors close
         # before it becomes waitable), or may have closed them and carried on.
         timed_out = _await_leader(process.pid, deadline) or timed_out
-        _end_tree(process.pid, tag, detached)
+        _end_tree(process.pid, tag, detached, scan=timed_out or not contained)
     code = process.wait()
     if code < 0:
         return None, -code, timed_out, captures
@@ -148,12 +154,14 @@ def _await_leader(pid: int, deadline: float | None) -> bool:
     return False
 
 
-def _end_tree(pid: int, tag: str, detached: list[Detached] | None) -> None:
+def _end_tree(pid: int, tag: str, detached: list[Detached] | None, *, scan: bool = True) -> None:
     # The leader is an unreaped zombie here (or being killed), so its group id still names
     # the group we made: what is left of it goes at once, then whatever left the group.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if pid > 1 and pid != os.getpgrp():
             os.killpg(pid, signal.SIGKILL)
+    if not scan:
+        return
     found = end_stragglers(tag)
     if detached is not None:
         detached.extend(found)

@@ -22,7 +22,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
@@ -149,6 +149,15 @@ def end_stragglers(tag: str, grace: float = 0.5) -> list[Detached]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return list(found.values())
+
+
+def confines_processes(wrapper: Sequence[str]) -> bool:
+    """Whether ``wrapper`` (a sandbox's command prefix, ending in ``--``) is a bubblewrap
+    command line that gives the command its own PID namespace: then nothing the command
+    starts outlives bubblewrap, since the kernel kills the namespace with its init."""
+    if not wrapper or os.path.basename(wrapper[0]) != "bwrap" or wrapper[-1] != "--":
+        return False
+    return "--unshare-pid" in wrapper[1:-1]
 
 
 def exited(pid: int) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.runtime import ExecSessionManager
-from pytest_codex.runtime.processes import kill_group, may_signal_group
+from pytest_codex.runtime.processes import confines_processes, kill_group, may_signal_group
 from pytest_codex.sandbox import Sandbox, probe_bubblewrap
 
 BWRAP = probe_bubblewrap()
@@ -114,6 +114,19 @@ def _wrapper(sandboxed: bool, cwd: Path) -> list[str]:
     if BWRAP.backend != "bubblewrap":
         pytest.skip(f"bubblewrap cannot sandbox here: {BWRAP.reason}")
     return Sandbox.create("workspace-write", cwd).prefix(cwd)
+
+
+@requires_bwrap
+def test_only_a_bubblewrap_prefix_with_its_own_pid_namespace_confines(tmp_path: Path) -> None:
+    # With it, a sandboxed pipe command's end needs no straggler scan (the kernel ended the
+    # namespace): test_no_daemon_outlives_its_command[bwrap] holds that to account.
+    prefix = Sandbox.create("workspace-write", tmp_path).prefix(tmp_path)
+    assert confines_processes(prefix)
+    without = [a for a in prefix if a != "--unshare-pid"]
+    assert not confines_processes(without)
+    assert not confines_processes([])
+    assert not confines_processes(["sh", "-c", "--unshare-pid", "--"])
+    assert not confines_processes(prefix[:-1])  # not a prefix: no "--" before the command
 
 
 @pytest.mark.parametrize("sandboxed", [False, True], ids=["unsandboxed", "bwrap"])
