@@ -10,6 +10,8 @@ heartbeat and the run's end write the rest.
 
 from __future__ import annotations
 
+import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +25,11 @@ from ..events import Event
 from ..manifest import TERMINAL_STATUSES, latency_summary, tool_metrics
 from ..records import handler_name
 from ..timeutil import now_iso
+
+# From this many tests on, the records are encoded once each and spliced into every write.
+_SPLICE_MIN = 64
+# json.dumps(document, indent=None, ensure_ascii=False) item by item (see atomic.dumps).
+_RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 # event type -> (list section, payload key holding the record; None = the payload itself)
 LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
@@ -80,6 +87,10 @@ class ManifestSink:
         self._last_write = float("-inf")
         self._closed = False
         self._timer: threading.Timer | None = None
+        self._encoded_records: list[Any] = []
+        self._encoded_texts: list[str] = []
+        self._placeholder = f"codex-tests-{secrets.token_hex(16)}"
+        self._placeholder_json = f'"{self._placeholder}"'
         self._latencies: list[float] = [
             float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
         ]
@@ -172,12 +183,34 @@ class ManifestSink:
                 self.before_write()  # the journal first: see JsonlFileSink
             if self.validate:
                 schemas.validate("manifest", self.document, what=f"manifest {self.path}")
+            text = self._encode()
             with locked(self.path):
-                # Compact JSON: with an indent, json falls back to its pure-Python encoder,
-                # several times slower on a large manifest.
-                atomic_write_text(self.path, dumps(self.document, indent=None))
+                atomic_write_text(self.path, text)
             self._dirty = False
             self._last_write = self._clock()
+
+    def _encode(self) -> str:
+        """The document as :func:`~pytest_codex.atomic.dumps` writes it (compact: with an
+        indent, json falls back to its pure-Python encoder), each ``tests[]`` record encoded
+        once for all writes: a suite's thousands of records are not encoded again at every
+        throttled write. A record is re-encoded when it is no longer the same object."""
+        tests = self.document.get("tests")
+        if not isinstance(tests, list) or len(tests) < _SPLICE_MIN:
+            return dumps(self.document, indent=None)
+        # Two parallel lists (the records encoded, and their text) rather than one of pairs:
+        # a pair per test would be one more object per test for the garbage collector.
+        records, texts = self._encoded_records, self._encoded_texts
+        keep = min(len(records), len(tests))
+        for index in range(keep):
+            if records[index] is not tests[index]:
+                keep = index
+                break
+        del records[keep:], texts[keep:]
+        records.extend(tests[keep:])
+        texts.extend(_RECORD_ENCODER.encode(record) for record in tests[keep:])
+        body = dumps({**self.document, "tests": self._placeholder}, indent=None)
+        # The placeholder is a random word no other string of the document holds.
+        return body.replace(self._placeholder_json, "[" + ", ".join(texts) + "]", 1)
 
     def flush(self) -> None:
         """Write pending changes, if any."""
