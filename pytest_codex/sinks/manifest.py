@@ -82,7 +82,10 @@ class ManifestSink:
         self.validate = validate
         self.min_interval = min_interval
         self._clock = clock
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the document
+        self._file_lock = threading.Lock()  # the file: versions reach it in order
+        self._version = 0  # of the last version prepared
+        self._stored = 0  # of the last version on disk
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
@@ -119,10 +122,14 @@ class ManifestSink:
         self._timer.start()
 
     def _timed_flush(self) -> None:
+        # The document is encoded under the lock, the file written after it is released: the
+        # producer's next event (a test's result) need not wait for the disk.
         with self._lock:
             self._timer = None
-            if not self._closed:
-                self.flush()
+            if self._closed or not self._dirty:
+                return
+            job = self._prepare()
+        self._store(job)
 
     def _apply(self, event: Event) -> bool:
         section = LIST_SECTIONS.get(event.type)
@@ -178,16 +185,37 @@ class ManifestSink:
 
     def write(self) -> None:
         """Write the document now (validated first when ``validate`` is on)."""
+        self._store(self._prepare())
+
+    def _prepare(self) -> tuple[int, str]:
+        """The document's next version, numbered, with the journal flushed first (so the
+        file never claims an event ``events.jsonl`` lacks)."""
         with self._lock:
             if self.before_write is not None:
                 self.before_write()  # the journal first: see JsonlFileSink
             if self.validate:
                 schemas.validate("manifest", self.document, what=f"manifest {self.path}")
             text = self._encode()
-            with locked(self.path):
-                atomic_write_text(self.path, text)
+            self._version += 1
             self._dirty = False
             self._last_write = self._clock()
+            return self._version, text
+
+    def _store(self, job: tuple[int, str]) -> None:
+        """Write a prepared version unless a newer one is already on disk (two threads may
+        prepare in one order and reach the file in the other)."""
+        version, text = job
+        try:
+            with self._file_lock:  # never held while taking self._lock
+                if version <= self._stored:
+                    return
+                with locked(self.path):
+                    atomic_write_text(self.path, text)
+                self._stored = version
+        except BaseException:
+            with self._lock:
+                self._dirty = True  # not on disk: the next write tries again
+            raise
 
     def _encode(self) -> str:
         """The document as :func:`~pytest_codex.atomic.dumps` writes it (compact: with an
@@ -226,7 +254,8 @@ class ManifestSink:
             now = now_iso()
             self.document["heartbeatAt"] = now
             self.document["updatedAt"] = now
-            self.write()
+            job = self._prepare()
+        self._store(job)  # as _timed_flush: producers do not wait for the disk
 
     def record_sink(self, name: str, state: str, error: str | None = None) -> None:
         """Record the health of a sink (``detached`` after it raised) and write."""

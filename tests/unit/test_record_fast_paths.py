@@ -155,3 +155,32 @@ def test_an_envelope_encoded_once_is_the_envelope_encoded() -> None:
     assert event.to_json() is event.to_json()
     plain = Event("demo:seen", {"n": 1}, 4, now_iso(), "run-1")
     assert Event.from_dict(json.loads(plain.to_json())) == plain  # the cache is no field
+
+
+def _manifest_document() -> dict[str, Any]:
+    return {"status": "in_progress", "updatedAt": None, "tests": [], "sinks": {}}
+
+
+def test_a_version_prepared_earlier_never_replaces_a_newer_one_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    document = _manifest_document()
+    sink = ManifestSink(path, document)
+    document["tests"].append(_record(1))
+    older = sink._prepare()  # e.g. the flush timer, about to write outside the lock
+    document["tests"].append(_record(2))
+    sink.write()  # the producer's write reaches the file first
+    sink._store(older)  # ...and the timer's older version arrives late: dropped
+    assert json.loads(path.read_text())["tests"] == [_record(1), _record(2)]
+
+
+def test_timed_flushes_and_the_producer_leave_the_last_version_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    document = _manifest_document()
+    sink = ManifestSink(path, document, min_interval=0.005)
+    for n in range(3000):
+        sink.handle(Event("test:result", {"test": _record(n)}, n + 1, now_iso(), "run-1"))
+        if n % 500 == 0:  # parseable at every moment
+            assert json.loads(path.read_text())["status"] == "in_progress"
+    sink.close()
+    assert path.read_text() == dumps(document, indent=None)
+    assert len(json.loads(path.read_text())["tests"]) == 3000
