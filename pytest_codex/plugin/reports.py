@@ -124,28 +124,33 @@ class TestRecordBuilder:
         location, marker names, failure, worker id) passed through ``text`` (the bus's
         redactor): what the bus's own redaction of :meth:`record` gives, for
         ``emit(..., redacted=True)``. The outcome is one of the plugin's own words, the
-        numbers are numbers, and no key looks secret. ``repeated`` (default ``text``) is
+        numbers are numbers, and no key looks secret. The failure is redacted with ``text``
+        before it is cut to length (:meth:`record` uses the environment's secrets only).
+        ``repeated`` (default ``text``) is
         used for the strings many tests share (path, marker names, worker id): a caching
         redactor; ``names`` (default: ``repeated`` on each name) for the list of marker names,
         which may then be one list shared by every record with the same markers (records
         are never changed once emitted)."""
         again = repeated or text
-        record = self.record()
         location = self.location
         path, domain = location["path"], location["domain"]
-        failure = record["failure"]
-        worker = self.worker
-        record["nodeid"] = text(self.nodeid)
-        markers = self.markers
-        record["markers"] = names(markers) if names else [again(name) for name in markers]
-        record["location"] = {
-            "path": again(path) if isinstance(path, str) else path,
-            "line": location["line"],
-            "domain": text(domain) if isinstance(domain, str) else domain,
+        failure, worker, markers = self.failure, self.worker, self.markers
+        return {  # the keys of record(), in its order
+            "nodeid": text(self.nodeid),
+            "outcome": self.outcome or "error",
+            "durationMs": round(self.duration * 1000, 3),
+            "markers": names(markers) if names else [again(name) for name in markers],
+            "location": {
+                "path": again(path) if isinstance(path, str) else path,
+                "line": location["line"],
+                "domain": text(domain) if isinstance(domain, str) else domain,
+            },
+            # Redacted before it is cut (a secret across the cut would leave its first
+            # half), then as the bus would.
+            "failure": None if failure is None else text(text(failure)[:_MAX_FAILURE]),
+            "worker": again(worker) if isinstance(worker, str) else worker,
+            "reruns": self.reruns,
         }
-        record["failure"] = None if failure is None else text(failure)
-        record["worker"] = again(worker) if isinstance(worker, str) else worker
-        return record
 
 
 def marker_names(item: pytest.Item, parents: dict[int, frozenset[str]]) -> list[str]:

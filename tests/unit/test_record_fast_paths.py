@@ -65,9 +65,24 @@ def _builders() -> list[TestRecordBuilder]:
 def test_the_recorders_redaction_equals_the_buss() -> None:
     redactor = Redactor([SECRET])
     for builder in _builders():
-        expected = redactor({"test": builder.record()})
-        assert builder.redacted_record(redactor.text) == expected["test"]
+        expected = redactor({"test": builder.record()})["test"]
+        for redacted in (
+            builder.redacted_record(redactor.text),
+            builder.redacted_record(redactor.text, redactor.text, lambda n: list(map(redactor, n))),
+        ):
+            assert redacted == expected
+            assert json.dumps(redacted) == json.dumps(expected)  # the same keys in one order
     assert SECRET not in json.dumps([b.redacted_record(redactor.text) for b in _builders()])
+
+
+def test_a_secret_across_the_failures_cut_leaves_no_half_behind() -> None:
+    redactor = Redactor([SECRET])  # a secret of the run's configuration, not of os.environ
+    report = _report("t.py::test_long", "test_long", "call", "failed", "x" * 990 + SECRET)
+    builder = TestRecordBuilder(report)
+    builder.add(report)
+    failure = builder.redacted_record(redactor.text)["failure"]
+    assert failure == "x" * 990 + "[REDACTED]"
+    assert SECRET[:6] not in failure
 
 
 def _keys(value: Any) -> set[str]:
