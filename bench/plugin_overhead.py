@@ -2,6 +2,8 @@
 
 ``--codex-task`` runs the built-in guardrails as items too (cached after the warm-up run,
 since nothing changes); ``--codex-guardrails=none`` measures the per-test recording alone.
+The same two sessions with every test deselected split the recording's cost into what a
+session costs whatever its size and what each test adds.
 
 Run: .venv/bin/python bench/plugin_overhead.py [repetitions] [--no-bytecode]
 Goal: `pytest --codex-task` (guardrails on, cached) within 5% of plain pytest and below
@@ -21,6 +23,7 @@ from _stats import timed
 
 TESTS = 2000
 GOAL = 0.05
+NO_TEST = "not test_"  # deselects every test
 
 
 def main() -> None:
@@ -53,6 +56,17 @@ def main() -> None:
                 "--codex-guardrails=none",
             ],
             "pytest --report-log": [*base, f"--report-log={root / 'log.jsonl'}"],
+            # The same sessions with every test deselected: what a session costs whatever its
+            # size (imports, run start and finish, collection), so the rest is per test.
+            "plain, none selected": [*base, "-k", NO_TEST],
+            "  --codex-guardrails=none, none selected": [
+                *base,
+                "--codex-task",
+                "bench",
+                "--codex-guardrails=none",
+                "-k",
+                NO_TEST,
+            ],
         }
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         # Warm the file cache and bytecode, and store the guardrails' results.
@@ -66,13 +80,28 @@ def main() -> None:
     plain_wall = statistics.median(s[0] for s in samples["plain pytest"])
     plain_cpu = statistics.median(s[1] for s in samples["plain pytest"])
     extra: dict[str, tuple[float, float]] = {}
+    medians: dict[str, tuple[float, float]] = {}
     for name, runs in samples.items():
         wall_s = statistics.median(s[0] for s in runs)
         cpu_s = statistics.median(s[1] for s in runs)
+        medians[name] = (wall_s, cpu_s)
         extra[name] = (wall_s / plain_wall - 1, cpu_s / plain_cpu - 1)
         print(
-            f"  {name:26} wall {wall_s:.3f} s ({extra[name][0]:+.1%})  "
+            f"  {name:40} wall {wall_s:.3f} s ({extra[name][0]:+.1%})  "
             f"CPU {cpu_s:.3f} s ({extra[name][1]:+.1%})"
+        )
+    # --codex-guardrails=none over plain, split into what the session costs and per test.
+    for index, what in ((0, "wall"), (1, "CPU")):
+        fixed = (
+            medians["  --codex-guardrails=none, none selected"][index]
+            - medians["plain, none selected"][index]
+        )
+        total = medians["  --codex-guardrails=none"][index] - medians["plain pytest"][index]
+        reportlog = medians["pytest --report-log"][index] - medians["plain pytest"][index]
+        print(
+            f"{what}: recording costs {fixed * 1000:+.0f} ms a session and "
+            f"{(total - fixed) / TESTS * 1e6:+.0f} us a test (--report-log: "
+            f"{reportlog / TESTS * 1e6:+.0f} us a test)"
         )
     for index, what in ((0, "wall"), (1, "CPU")):
         codex = extra["pytest --codex-task"][index]

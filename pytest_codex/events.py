@@ -16,7 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,6 +29,8 @@ from .timeutil import now_iso
 ENVELOPE_VERSION = 1
 _SCALARS = frozenset({int, float, bool, type(None)})
 _TYPE = re.compile(r"[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*")
+# One encoder for every envelope (json.dumps would build a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class Event:
     timestamp: str
     run_id: str
     v: int = ENVELOPE_VERSION
+    # The envelope's JSON, encoded once for every sink that writes it (see to_json).
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope as a JSON-ready dict (field order as published)."""
@@ -54,8 +58,16 @@ class Event:
         }
 
     def to_json(self) -> str:
-        """The envelope as one line of JSON (no trailing newline)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), default=str)
+        """The envelope as one line of JSON (no trailing newline).
+
+        Encoded on the first call and kept: every sink that writes JSON lines (the journal,
+        ``--jsonl``) shares one encoding. The payload must not change after the event is
+        emitted (the bus hands sinks its own redacted copy, which no producer holds)."""
+        encoded = self._json
+        if encoded is None:
+            encoded = _ENCODER.encode(self.to_dict())
+            object.__setattr__(self, "_json", encoded)
+        return encoded
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
@@ -201,13 +213,28 @@ class EventBus:
             if sink in self._sinks:
                 self._sinks.remove(sink)
 
-    def emit(self, type: str, payload: Mapping[str, Any] | None = None) -> Event:
-        """Emit one event to every sink and return it."""
+    def redact_text(self, text: str) -> str:
+        """One string through the bus's redactor (for :meth:`emit` with ``redacted=True``)."""
+        return self._redact.text(text)
+
+    def emit(
+        self, type: str, payload: Mapping[str, Any] | None = None, *, redacted: bool = False
+    ) -> Event:
+        """Emit one event to every sink and return it.
+
+        ``redacted=True`` is for a producer that built the payload itself, on the hot path
+        (one ``test:result`` per test): every string in it has been through
+        :meth:`redact_text`, no key looks secret (:func:`pytest_codex.redact.is_secret_name`)
+        or names an argv, and the producer keeps no reference to it. The bus then uses the
+        payload as it is, which is what its own redaction would have produced."""
         if type not in self._valid_types:
             if not _TYPE.fullmatch(type):
                 raise CodexError(f"event type {type!r} is not of the form 'namespace:verb'")
             self._valid_types.add(type)
-        clean = self._redact(payload) if payload else {}
+        if redacted and payload is not None:
+            clean = payload
+        else:
+            clean = self._redact(payload) if payload else {}
         # Seq assignment and dispatch happen under one lock so every sink sees events
         # in seq order even when several threads emit.
         with self._lock:

@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .reports import TestRecordBuilder
+from .reports import TestRecordBuilder, marker_names
 from .worker import WORKERINPUT_KEY
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..run import Run
+
+
+# How many distinct strings the recorder keeps redacted (paths, marker names, worker ids).
+_REDACTED_CACHE = 4096
 
 
 class CodexRecorder:
@@ -36,6 +40,8 @@ class CodexRecorder:
         self._counts: dict[str, int] = {}
         self._collected = 0
         self._interruption: str | None = None
+        self._redacted: dict[str, str] = {}
+        self._redacted_names: dict[tuple[str, ...], list[str]] = {}
 
     @property
     def collect_only(self) -> bool:
@@ -62,9 +68,13 @@ class CodexRecorder:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Remember each item's marker names (the reports do not carry them)."""
-        self._markers = {
-            item.nodeid: sorted({m.name for m in item.iter_markers()}) for item in items
-        }
+        parents: dict[int, frozenset[str]] = {}
+        shared: dict[tuple[str, ...], list[str]] = {}  # one list per set of names
+        markers = {}
+        for item in items:
+            names = marker_names(item, parents)
+            markers[item.nodeid] = shared.setdefault(tuple(names), names)
+        self._markers = markers
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """How many items the session collected (after deselection)."""
@@ -84,16 +94,19 @@ class CodexRecorder:
         run = self.run
         if run is None:
             return
-        for event in getattr(report, "codex_events", None) or ():
-            run.emit(event["type"], event["payload"])
-        builder = self._pending.get(report.nodeid)
+        events = getattr(report, "codex_events", None)
+        if events:
+            for event in events:
+                run.emit(event["type"], event["payload"])
+        nodeid = report.nodeid
+        builder = self._pending.get(nodeid)
         if builder is None:
-            builder = self._pending[report.nodeid] = TestRecordBuilder(report)
+            builder = self._pending[nodeid] = TestRecordBuilder(report)
             if not builder.markers:
-                builder.markers = self._markers.get(report.nodeid, [])
+                builder.markers = self._markers.get(nodeid, [])
         builder.add(report)
         if builder.complete:
-            self._complete(report.nodeid)
+            self._complete(nodeid)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Collection errors are recorded as errored tests, so nothing fails silently."""
@@ -121,12 +134,38 @@ class CodexRecorder:
 
     def _complete(self, nodeid: str) -> None:
         builder = self._pending.pop(nodeid)
-        record = builder.record()
+        run = self.run
+        assert run is not None
+        # The record is redacted here, string by string (the user's strings only), and the
+        # bus takes it as it is: one test:result per test is the plugin's hot path.
+        record = builder.redacted_record(
+            run.bus.redact_text, self._redact_repeated, self._redact_names
+        )
         self._count(record["outcome"])
         if builder.reruns:
             self._count("rerun", builder.reruns)  # pytest counts each rerun attempt
-        assert self.run is not None
-        self.run.emit("test:result", {"test": record})
+        run.bus.emit("test:result", {"test": record}, redacted=True)
+
+    def _redact_names(self, names: list[str]) -> list[str]:
+        # One list per set of marker names, shared by the records (fewer objects for the
+        # garbage collector to walk: a suite's records stay alive until the session ends).
+        key = tuple(names)
+        shared = self._redacted_names.get(key)
+        if shared is None:
+            shared = [self._redact_repeated(name) for name in names]
+            if len(self._redacted_names) < _REDACTED_CACHE:
+                self._redacted_names[key] = shared
+        return shared
+
+    def _redact_repeated(self, text: str) -> str:
+        # Paths, marker names and worker ids repeat from test to test: redacted once each.
+        cached = self._redacted.get(text)
+        if cached is None:
+            assert self.run is not None
+            cached = self.run.bus.redact_text(text)
+            if len(self._redacted) < _REDACTED_CACHE:
+                self._redacted[text] = cached
+        return cached
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self._counts[outcome] = self._counts.get(outcome, 0) + n

@@ -12,6 +12,7 @@ pytest-xdist reports a crashed worker's test once, as ``???`` (``failed``, as py
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -112,6 +113,61 @@ class TestRecordBuilder:
             "worker": self.worker,
             "reruns": self.reruns,
         }
+
+    def redacted_record(
+        self,
+        text: Callable[[str], str],
+        repeated: Callable[[str], str] | None = None,
+        names: Callable[[list[str]], list[str]] | None = None,
+    ) -> dict[str, Any]:
+        """The ``tests[]`` record with every string that comes from the user's code (node id,
+        location, marker names, failure, worker id) passed through ``text`` (the bus's
+        redactor): what the bus's own redaction of :meth:`record` gives, for
+        ``emit(..., redacted=True)``. The outcome is one of the plugin's own words, the
+        numbers are numbers, and no key looks secret. The failure is redacted with ``text``
+        before it is cut to length (:meth:`record` uses the environment's secrets only).
+        ``repeated`` (default ``text``) is
+        used for the strings many tests share (path, marker names, worker id): a caching
+        redactor; ``names`` (default: ``repeated`` on each name) for the list of marker names,
+        which may then be one list shared by every record with the same markers (records
+        are never changed once emitted)."""
+        again = repeated or text
+        location = self.location
+        path, domain = location["path"], location["domain"]
+        failure, worker, markers = self.failure, self.worker, self.markers
+        return {  # the keys of record(), in its order
+            "nodeid": text(self.nodeid),
+            "outcome": self.outcome or "error",
+            "durationMs": round(self.duration * 1000, 3),
+            "markers": names(markers) if names else [again(name) for name in markers],
+            "location": {
+                "path": again(path) if isinstance(path, str) else path,
+                "line": location["line"],
+                "domain": text(domain) if isinstance(domain, str) else domain,
+            },
+            # Redacted before it is cut (a secret across the cut would leave its first
+            # half), then as the bus would.
+            "failure": None if failure is None else text(text(failure)[:_MAX_FAILURE]),
+            "worker": again(worker) if isinstance(worker, str) else worker,
+            "reruns": self.reruns,
+        }
+
+
+def marker_names(item: pytest.Item, parents: dict[int, frozenset[str]]) -> list[str]:
+    """The names of every marker of ``item`` and its parents (``item.iter_markers()``),
+    sorted; ``parents`` caches the names of each parent chain (one module holds many
+    tests), keyed by the parent's id for the session's lifetime."""
+    parent = item.parent
+    inherited: frozenset[str] = frozenset()
+    if parent is not None:
+        cached = parents.get(id(parent))
+        if cached is None:
+            cached = parents[id(parent)] = frozenset(m.name for m in parent.iter_markers())
+        inherited = cached
+    own = item.own_markers
+    if not own:
+        return sorted(inherited)
+    return sorted(inherited.union(m.name for m in own))
 
 
 def _worker_id(report: pytest.TestReport) -> str | None:

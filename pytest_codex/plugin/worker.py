@@ -38,6 +38,11 @@ class WorkerRun(RunIdentity):
         """Buffer an event; it reaches the controller with the current test's report."""
         self._pending.append({"type": type, "payload": dict(payload or {})})
 
+    @property
+    def pending(self) -> bool:
+        """Whether events wait for the next report."""
+        return bool(self._pending)
+
     def drain(self) -> list[dict[str, Any]]:
         """Hand over the buffered events (and forget them)."""
         pending, self._pending = self._pending, []
@@ -59,6 +64,8 @@ class ReportEnricher:
         # Markers ride on the first report of a test only.
         if call.when == "setup":
             report.codex_markers = sorted({m.name for m in item.iter_markers()})  # type: ignore[attr-defined]
-        if self.worker_run is not None:
+        if self.worker_run is not None and self.worker_run.pending:
+            # Only reports that carry events get the attribute: xdist serialises every
+            # attribute of every report it sends.
             report.codex_events = self.worker_run.drain()  # type: ignore[attr-defined]
         return report

@@ -10,6 +10,8 @@ heartbeat and the run's end write the rest.
 
 from __future__ import annotations
 
+import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +25,11 @@ from ..events import Event
 from ..manifest import TERMINAL_STATUSES, latency_summary, tool_metrics
 from ..records import handler_name
 from ..timeutil import now_iso
+
+# From this many tests on, the records are encoded once each and spliced into every write.
+_SPLICE_MIN = 64
+# json.dumps(document, indent=None, ensure_ascii=False) item by item (see atomic.dumps).
+_RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 # event type -> (list section, payload key holding the record; None = the payload itself)
 LIST_SECTIONS: dict[str, tuple[str, str | None]] = {
@@ -75,12 +82,19 @@ class ManifestSink:
         self.validate = validate
         self.min_interval = min_interval
         self._clock = clock
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the document
+        self._file_lock = threading.Lock()  # the file: versions reach it in order
+        self._version = 0  # of the last version prepared
+        self._stored = 0  # of the last version on disk
         self._dirty = False
         self._last_write = float("-inf")
         self._closed = False
         self._closing = False
         self._timer: threading.Timer | None = None
+        self._encoded_records: list[Any] = []
+        self._encoded_texts: list[str] = []
+        self._placeholder = f"codex-tests-{secrets.token_hex(16)}"
+        self._placeholder_json = f'"{self._placeholder}"'
         self._latencies: list[float] = [
             float(c.get("durationMs") or 0.0) for c in document.get("commands", [])
         ]
@@ -109,10 +123,14 @@ class ManifestSink:
         self._timer.start()
 
     def _timed_flush(self) -> None:
+        # The document is encoded under the lock, the file written after it is released: the
+        # producer's next event (a test's result) need not wait for the disk.
         with self._lock:
             self._timer = None
-            if not self._closed:
-                self.flush()
+            if self._closed or not self._dirty:
+                return
+            job = self._prepare()
+        self._store(job)
 
     def _apply(self, event: Event) -> bool:
         section = LIST_SECTIONS.get(event.type)
@@ -168,19 +186,60 @@ class ManifestSink:
 
     def write(self) -> None:
         """Write the document now (validated first when ``validate`` is on)."""
+        self._store(self._prepare())
+
+    def _prepare(self) -> tuple[int, str, bool]:
+        """The document's next version, numbered, with the journal flushed first (so the
+        file never claims an event ``events.jsonl`` lacks)."""
         with self._lock:
             if self.before_write is not None:
                 self.before_write()  # the journal first: see JsonlFileSink
             if self.validate:
                 schemas.validate("manifest", self.document, what=f"manifest {self.path}")
-            with locked(self.path):
-                # Compact JSON: with an indent, json falls back to its pure-Python encoder,
-                # several times slower on a large manifest.
-                atomic_write_text(
-                    self.path, dumps(self.document, indent=None), durable=self._final()
-                )
+            text = self._encode()
+            self._version += 1
             self._dirty = False
             self._last_write = self._clock()
+            return self._version, text, self._final()
+
+    def _store(self, job: tuple[int, str, bool]) -> None:
+        """Write a prepared version unless a newer one is already on disk (two threads may
+        prepare in one order and reach the file in the other)."""
+        version, text, durable = job
+        try:
+            with self._file_lock:  # never held while taking self._lock
+                if version <= self._stored:
+                    return
+                with locked(self.path):
+                    atomic_write_text(self.path, text, durable=durable)
+                self._stored = version
+        except BaseException:
+            with self._lock:
+                self._dirty = True  # not on disk: the next write tries again
+            raise
+
+    def _encode(self) -> str:
+        """The document as :func:`~pytest_codex.atomic.dumps` writes it (compact: with an
+        indent, json falls back to its pure-Python encoder), each ``tests[]`` record encoded
+        once for all writes: a suite's thousands of records are not encoded again at every
+        throttled write. A record is re-encoded when it is no longer the same object."""
+        tests = self.document.get("tests")
+        if not isinstance(tests, list) or len(tests) < _SPLICE_MIN:
+            return dumps(self.document, indent=None)
+        # Two parallel lists (the records encoded, and their text) rather than one of pairs:
+        # a pair per test would be one more object per test for the garbage collector.
+        records, texts = self._encoded_records, self._encoded_texts
+        keep = min(len(records), len(tests))
+        for index in range(keep):
+            if records[index] is not tests[index]:
+                keep = index
+                break
+        del records[keep:], texts[keep:]
+        records.extend(tests[keep:])
+        texts.extend(_RECORD_ENCODER.encode(record) for record in tests[keep:])
+        body = dumps({**self.document, "tests": self._placeholder}, indent=None)
+        # The placeholder is a random word no other string of the document holds.
+        return body.replace(self._placeholder_json, "[" + ", ".join(texts) + "]", 1)
 
     def _final(self) -> bool:
         # fsync only what must survive a power cut: the run's outcome (a terminal status) and
@@ -202,7 +261,8 @@ class ManifestSink:
             now = now_iso()
             self.document["heartbeatAt"] = now
             self.document["updatedAt"] = now
-            self.write()
+            job = self._prepare()
+        self._store(job)  # as _timed_flush: producers do not wait for the disk
 
     def record_sink(self, name: str, state: str, error: str | None = None) -> None:
         """Record the health of a sink (``detached`` after it raised) and write."""
