@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..run import Run
 
 
-# How many distinct strings the recorder keeps redacted (paths, marker names, worker ids).
+# How many distinct sets of marker names the recorder keeps one redacted list for.
 _REDACTED_CACHE = 4096
 
 
@@ -40,7 +40,6 @@ class CodexRecorder:
         self._counts: dict[str, int] = {}
         self._collected = 0
         self._interruption: str | None = None
-        self._redacted: dict[str, str] = {}
         self._redacted_names: dict[tuple[str, ...], list[str]] = {}
 
     @property
@@ -138,9 +137,7 @@ class CodexRecorder:
         assert run is not None
         # The record is redacted here, string by string (the user's strings only), and the
         # bus takes it as it is: one test:result per test is the plugin's hot path.
-        record = builder.redacted_record(
-            run.bus.redact_text, self._redact_repeated, self._redact_names
-        )
+        record = builder.redacted_record(run.bus.redact_text, self._redact_names)
         self._count(record["outcome"])
         if builder.reruns:
             self._count("rerun", builder.reruns)  # pytest counts each rerun attempt
@@ -152,20 +149,12 @@ class CodexRecorder:
         key = tuple(names)
         shared = self._redacted_names.get(key)
         if shared is None:
-            shared = [self._redact_repeated(name) for name in names]
+            assert self.run is not None
+            # The redactor remembers the short strings it has seen: each name costs one look.
+            shared = [self.run.bus.redact_text(name) for name in names]
             if len(self._redacted_names) < _REDACTED_CACHE:
                 self._redacted_names[key] = shared
         return shared
-
-    def _redact_repeated(self, text: str) -> str:
-        # Paths, marker names and worker ids repeat from test to test: redacted once each.
-        cached = self._redacted.get(text)
-        if cached is None:
-            assert self.run is not None
-            cached = self.run.bus.redact_text(text)
-            if len(self._redacted) < _REDACTED_CACHE:
-                self._redacted[text] = cached
-        return cached
 
     def _count(self, outcome: str, n: int = 1) -> None:
         self._counts[outcome] = self._counts.get(outcome, 0) + n

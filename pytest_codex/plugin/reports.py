@@ -117,7 +117,6 @@ class TestRecordBuilder:
     def redacted_record(
         self,
         text: Callable[[str], str],
-        repeated: Callable[[str], str] | None = None,
         names: Callable[[list[str]], list[str]] | None = None,
     ) -> dict[str, Any]:
         """The ``tests[]`` record with every string that comes from the user's code (node id,
@@ -126,12 +125,9 @@ class TestRecordBuilder:
         ``emit(..., redacted=True)``. The outcome is one of the plugin's own words, the
         numbers are numbers, and no key looks secret. The failure is redacted with ``text``
         before it is cut to length (:meth:`record` uses the environment's secrets only).
-        ``repeated`` (default ``text``) is
-        used for the strings many tests share (path, marker names, worker id): a caching
-        redactor; ``names`` (default: ``repeated`` on each name) for the list of marker names,
-        which may then be one list shared by every record with the same markers (records
-        are never changed once emitted)."""
-        again = repeated or text
+        ``names`` (default: ``text`` on each name) redacts the list of marker names, which
+        may then be one list shared by every record with the same markers (records are
+        never changed once emitted)."""
         location = self.location
         path, domain = location["path"], location["domain"]
         failure, worker, markers = self.failure, self.worker, self.markers
@@ -139,16 +135,16 @@ class TestRecordBuilder:
             "nodeid": text(self.nodeid),
             "outcome": self.outcome or "error",
             "durationMs": round(self.duration * 1000, 3),
-            "markers": names(markers) if names else [again(name) for name in markers],
+            "markers": names(markers) if names else [text(name) for name in markers],
             "location": {
-                "path": again(path) if isinstance(path, str) else path,
+                "path": text(path) if isinstance(path, str) else path,
                 "line": location["line"],
                 "domain": text(domain) if isinstance(domain, str) else domain,
             },
             # Redacted before it is cut (a secret across the cut would leave its first
             # half), then as the bus would.
             "failure": None if failure is None else text(text(failure)[:_MAX_FAILURE]),
-            "worker": again(worker) if isinstance(worker, str) else worker,
+            "worker": text(worker) if isinstance(worker, str) else worker,
             "reruns": self.reruns,
         }
 

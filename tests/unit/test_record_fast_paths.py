@@ -68,7 +68,7 @@ def test_the_recorders_redaction_equals_the_buss() -> None:
         expected = redactor({"test": builder.record()})["test"]
         for redacted in (
             builder.redacted_record(redactor.text),
-            builder.redacted_record(redactor.text, redactor.text, lambda n: list(map(redactor, n))),
+            builder.redacted_record(redactor.text, lambda n: list(map(redactor, n))),
         ):
             assert redacted == expected
             assert json.dumps(redacted) == json.dumps(expected)  # the same keys in one order
