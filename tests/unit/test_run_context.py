@@ -19,6 +19,7 @@ from pytest_codex.events import Event, EventBus
 from pytest_codex.ids import RUN_ID_PATTERN, new_run_id, validate_task_id
 from pytest_codex.paths import Roots, find_repo_root
 from pytest_codex.run import Run
+from tests.helpers.sinks import KeepSink
 
 
 @pytest.mark.parametrize("task", ["0303-orchestrator-autonomy", "a", "A.b_c-1", "x" * 128])
@@ -156,18 +157,9 @@ def test_a_failing_sink_is_detached_and_recorded_and_the_run_goes_on(tmp_path: P
 
 def test_events_are_enveloped_with_gap_free_seq(tmp_path: Path) -> None:
     bus = EventBus("2026-11-24T00-00-00-000Z-deadbeef")
-    seen: list[Event] = []
-
-    class Keep:
-        name = "keep"
-
-        def handle(self, event: Event) -> None:
-            seen.append(event)
-
-        def close(self) -> None:
-            pass
-
-    bus.subscribe(Keep())
+    keep = KeepSink()
+    seen = keep.events
+    bus.subscribe(keep)
     threads = [
         threading.Thread(target=lambda: [bus.emit("demo:x", {"i": i}) for i in range(200)])
         for _ in range(4)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from pytest_codex.emitter import RecordingEmitter
-from pytest_codex.events import Event, EventBus
+from pytest_codex.events import EventBus
 from pytest_codex.redact import REDACTED, Redactor, StreamRedactor, split_credentials
 from pytest_codex.runtime import ExecSessionManager
 from pytest_codex.runtime.capture import (
@@ -18,6 +18,7 @@ from pytest_codex.runtime.capture import (
     Redaction,
     StreamCapture,
 )
+from tests.helpers.sinks import KeepSink
 
 SECRET = "zq9-Secret-Value-7f6e5d4c"
 
@@ -111,19 +112,10 @@ def test_raw_logs_managers_say_so_and_keep_the_bytes(tmp_path: Path) -> None:
 
 
 def test_the_bus_redacts_argv_lists_patterns_and_secret_keys_but_not_approval_keys() -> None:
-    seen: list[Event] = []
-
-    class Keep:
-        name = "keep"
-
-        def handle(self, event: Event) -> None:
-            seen.append(event)
-
-        def close(self) -> None:
-            pass
-
+    keep = KeepSink()
+    seen = keep.events
     bus = EventBus("run")
-    bus.subscribe(Keep())
+    bus.subscribe(keep)
     bus.emit(
         "exec:begin",
         {
