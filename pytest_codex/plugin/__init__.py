@@ -9,6 +9,7 @@ the run; workers enrich their reports (markers, events emitted by tests) and sen
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -135,6 +136,13 @@ def pytest_configure(config: pytest.Config) -> None:
         task_id = context.task_id()
     except CodexError as exc:
         pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
+    from ..run import recording_refusal
+
+    refusal = recording_refusal(context)
+    if refusal is not None:  # inside a sandbox: the run that started this suite records it
+        if getattr(config, "workerinput", None) is None:
+            sys.stderr.write(f"pytest-codex: {refusal}\n")
+        return
     workerinput = getattr(config, "workerinput", None)
     recorder: CodexRecorder | None = None
     if workerinput is not None:
