@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex import sandbox
-from pytest_codex.sandbox import backend, policy
-from pytest_codex.sandbox import PROBE_CACHE_FILE, BackendStatus, probe_bubblewrap
+from pytest_codex.sandbox import PROBE_CACHE_FILE, BackendStatus, backend, policy, probe_bubblewrap
 
 REAL = probe_bubblewrap()
 pytestmark = pytest.mark.skipif(
