@@ -173,3 +173,47 @@ def test_every_key_location_is_unreadable_inside(tmp_path: Path, actor: str) -> 
         assert len(seen) == 8 and all("SECRET" not in text for text in seen.values()), seen
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_a_suite_run_inside_the_sandbox_records_nothing_and_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "test_a.py").write_text("def test_a():\n    assert True\n")
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
+    sandbox = Sandbox.create("workspace-write", repo, protected=protected_paths(roots))
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--codex-task", "T"]
+    done = _run(sandbox, argv, repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing is recorded here" in done.stderr
+    assert list((repo / ".runs").iterdir()) == []
+    cli = [sys.executable, "-m", "pytest_codex.cli", "exec", "--task", "T", "--", "true"]
+    done = _run(sandbox, cli, repo)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "nothing is recorded here" in done.stderr
+
+
+def test_a_forged_marker_outside_only_records_less(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    env = {**os.environ, "CODEX_ORCHESTRATOR_SANDBOX": "workspace-write"}
+    cli = [sys.executable, "-m", "pytest_codex.cli", "exec", "--task", "T", "--", "true"]
+    done = subprocess.run(cli, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and not (repo / ".runs" / "T").exists()
+
+
+def test_missing_agent_dirs_are_read_only_and_nothing_is_left(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=None)
+    sandbox = Sandbox.create("workspace-write", repo, protected=protected_paths(roots))
+    watched = sandbox.watch()
+    assert {repo / ".codex", repo / ".agents"} <= set(watched)
+    done = _run(sandbox, ["sh", "-c", "echo x > .codex/config.toml"], repo)
+    assert done.returncode != 0 and "Read-only file system" in done.stderr
+    from pytest_codex.sandbox import detect_denial
+
+    evidence = detect_denial(done.returncode, done.stderr, sandbox, watched=watched)
+    assert evidence is not None
+    assert not (repo / ".codex").exists() and not (repo / ".agents").exists()
