@@ -63,7 +63,9 @@ t = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
 out = {}
 def err(e):
-    return errno.errorcode.get(e.errno, str(e.errno)) if isinstance(e, OSError) and e.errno else type(e).__name__
+    if isinstance(e, OSError) and e.errno:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    return type(e).__name__
 def probe(name):
     def deco(fn):
         try:
@@ -99,7 +101,8 @@ def _():
 def _(): return opened("/proc/sysrq-trigger", os.O_WRONLY)
 @probe("write-sys")
 def _():
-    for p in ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/uevent_helper", "/sys/power/state"):
+    for p in ("/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/uevent_helper",
+              "/sys/power/state"):
         if os.path.exists(p): return opened(p, os.O_WRONLY)
     return True, "absent"
 @probe("host-unix-socket")
@@ -185,13 +188,15 @@ def _():
 def _():
     fd = os.open("/proc/1/ns/mnt", os.O_RDONLY)
     try:
-        rc, why = call(libc.syscall, ctypes.c_long(NR["setns"]), ctypes.c_long(fd), ctypes.c_long(0))
+        rc, why = call(libc.syscall, ctypes.c_long(NR["setns"]), ctypes.c_long(fd),
+                       ctypes.c_long(0))
     finally:
         os.close(fd)
     return rc != 0, "entered" if rc == 0 else why
 @probe("keyctl")
 def _():
-    rc, why = call(libc.syscall, ctypes.c_long(NR["keyctl"]), ctypes.c_long(0), ctypes.c_long(-3), ctypes.c_long(1))
+    rc, why = call(libc.syscall, ctypes.c_long(NR["keyctl"]), ctypes.c_long(0),
+                   ctypes.c_long(-3), ctypes.c_long(1))
     return rc < 0, "keyring %d" % rc if rc >= 0 else why
 @probe("socket-vsock")
 def _():
