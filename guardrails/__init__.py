@@ -16,6 +16,10 @@ from .hookspecs import hookimpl
 from .registry import available, discover, parse_names, plugin_manager, select
 from .session import GuardrailSession
 
+# Marks this package as this project's: the top-level name is shared with other distributions
+# (guardrails-ai), and pytest_codex.distribution reads this line to tell them apart.
+__codex_owner__ = "pytest-codex-orchestrator"
+
 __all__ = [
     "STATUSES",
     "CommandOutput",

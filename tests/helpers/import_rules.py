@@ -39,6 +39,7 @@ FOUNDATION = frozenset(
         "gitenv",
         "repository",
         "distribution",
+        "entry_points",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",
