@@ -44,13 +44,27 @@ import secrets as _secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..redact import redact_text
 from ._log import logger
+from .policy import SandboxPolicy
 
-if TYPE_CHECKING:
-    from .bwrap import Sandbox
+
+class Sandbox(Protocol):
+    """What denial detection needs of a sandbox (``bwrap.Sandbox``; a protocol, so this
+    module does not import the command line that imports it)."""
+
+    @property
+    def enforced(self) -> bool: ...
+
+    @property
+    def policy(self) -> SandboxPolicy: ...
+
+    def planted(self, watched: Iterable[Path] | None = None) -> tuple[Path, ...]: ...
+
+    def is_writable(self, path: Path | str) -> bool: ...
+
 
 CWD_UNAVAILABLE = "cwd-unavailable"
 PROTECTED_PATH_CREATED = "protected-path-created"
