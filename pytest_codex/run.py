@@ -53,7 +53,7 @@ class RecordingRefusedError(UsageError):
 def recording_refusal(context: Context) -> str | None:
     """Why no run can be recorded here, or None.
 
-    Inside a sandbox (``CODEX_ORCHESTRATOR_SANDBOX``, set by every enforced sandbox) the run
+    Inside a sandbox (``CODEX_ORCHESTRATOR_IN_SANDBOX``, set by every enforced sandbox) the run
     that started the command records it, output and exit status; the runs directory is
     read-only there anyway. Set outside a sandbox, the variable only makes this process record
     less. A runs directory (or its nearest existing parent) this process cannot write is

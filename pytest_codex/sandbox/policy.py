@@ -46,7 +46,7 @@ HIDDEN_VARIABLES = ("CODEX_ORCHESTRATOR_SIGNING_KEY_PEM",)
 # Set inside every enforced sandbox (to its policy's label): an orchestrator or plugin started
 # there records nothing of its own (its parent records the command). Forged outside, it only
 # ever makes a run record less.
-SANDBOX_ENV = "CODEX_ORCHESTRATOR_SANDBOX"
+SANDBOX_ENV = "CODEX_ORCHESTRATOR_IN_SANDBOX"
 
 # runc's (and Docker's) defaults: kernel interfaces bound read-only from the host's /proc ...
 KERNEL_READ_ONLY: tuple[str, ...] = (

@@ -180,13 +180,18 @@ def test_a_suite_run_inside_the_sandbox_records_nothing_and_says_so(tmp_path: Pa
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    (repo / "test_a.py").write_text("def test_a():\n    assert True\n")
+    (repo / "test_a.py").write_text(
+        "def test_a(codex_run):\n"
+        "    codex_run.emit('t:x', {})\n"
+        "    assert codex_run.task_id == 'T'\n"
+    )
     roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
     sandbox = Sandbox.create("workspace-write", repo, protected=protected_paths(roots))
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--codex-task", "T"]
     done = _run(sandbox, argv, repo)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "nothing is recorded here" in done.stderr
+    assert "not recorded (inside a sandbox" in done.stdout
     assert list((repo / ".runs").iterdir()) == []
     cli = [sys.executable, "-m", "pytest_codex.cli", "exec", "--task", "T", "--", "true"]
     done = _run(sandbox, cli, repo)
@@ -198,7 +203,7 @@ def test_a_forged_marker_outside_only_records_less(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    env = {**os.environ, "CODEX_ORCHESTRATOR_SANDBOX": "workspace-write"}
+    env = {**os.environ, "CODEX_ORCHESTRATOR_IN_SANDBOX": "workspace-write"}
     cli = [sys.executable, "-m", "pytest_codex.cli", "exec", "--task", "T", "--", "true"]
     done = subprocess.run(cli, cwd=repo, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and not (repo / ".runs" / "T").exists()
