@@ -12,11 +12,11 @@ The mounts, in order (a later mount wins):
    ``/proc/kcore``, ``/sys/firmware``, ...: :data:`~pytest_codex.sandbox.policy.KERNEL_MASKED`);
 3. the writable roots (``workspace-write``: the workspace, ``--add-dir`` roots, the working
    directory);
-4. the protected paths inside them, read-only (``policy.protected_paths``): a directory
-   the orchestrator creates anyway (runs, out) is created first, then bound as one; a
-   missing or empty ``.codex``/``.agents`` gets an empty read-only tmpfs whose mount point
-   is removed after the command; any other missing protected path (``.git`` in a
-   directory that is not a repository yet, a configuration file not written yet) is
+4. the protected paths inside them, read-only (``policy.protected_paths``): a directory the
+   orchestrator creates anyway (runs, out) is created first, then bound as one; a missing or
+   empty ``.codex``/``.agents`` gets an empty read-only tmpfs whose mount point stays, empty
+   (removing it would race a concurrent sandbox); any other missing protected path (``.git``
+   in a directory that is not a repository yet, a configuration file not written yet) is
    *watched*: when it appears after a sandboxed command, the command is denied (signal
    ``protected-path-created``) and the planted entry is moved aside
    (``<name>.planted-<hex>``) before anything reads it;
@@ -210,17 +210,18 @@ class Sandbox:
     def planted(self, watched: Iterable[Path] | None = None) -> tuple[Path, ...]:
         """Which of ``watched`` (default: the protected paths missing when the sandbox was
         made) exist now. An empty placeholder directory (the mount point of a ``.codex`` or
-        ``.agents`` that was missing) is removed first: it is the sandbox's, not planted."""
+        ``.agents`` that was missing) is the sandbox's, not planted: it stays, empty (git
+        ignores empty directories), because removing it would pull the mount point from under
+        a concurrent sandbox of the same workspace that is being set up."""
         if not self.enforced or self.policy.mode != "workspace-write":
             return ()
         paths = self._watched if watched is None else tuple(watched)
         placeholders = {p.path for p in self.protected if p.placeholder}
-        for path in paths:
-            if path in placeholders and _empty_directory(path):
-                # Not empty after all (planted: quarantined below), or already gone.
-                with contextlib.suppress(OSError):
-                    os.rmdir(path)
-        return tuple(path for path in paths if os.path.lexists(path))
+        return tuple(
+            path
+            for path in paths
+            if os.path.lexists(path) and not (path in placeholders and _empty_directory(path))
+        )
 
     def _covers(self, path: Path) -> bool:
         if self.policy.mode == "workspace-write":
@@ -294,7 +295,7 @@ class Sandbox:
             if entry.hide or not inside(path, roots):
                 continue  # hidden below, or already read-only (or private /tmp, invisible)
             if entry.placeholder and (not os.path.lexists(path) or _empty_directory(path)):
-                # An empty read-only tmpfs; bwrap makes the mount point, planted() removes it.
+                # An empty read-only tmpfs; bwrap makes the mount point, which stays (empty).
                 argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
                 continue
             present = os.path.lexists(path)

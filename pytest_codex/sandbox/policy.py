@@ -74,7 +74,7 @@ KERNEL_MASKED: tuple[str, ...] = (
 )
 
 # Directories that configure agents and the Codex CLI run from the workspace: read-only inside,
-# also when missing (an empty read-only placeholder for the command, removed afterwards).
+# also when missing (an empty read-only placeholder for the command; its mount point stays).
 AGENT_DIRS: tuple[str, ...] = (".codex", ".agents")
 
 
@@ -118,8 +118,8 @@ class Protected:
 
     ``create``: a missing directory the orchestrator creates anyway (runs, out) is created
     first, so it can be bound read-only. ``placeholder``: a missing (or empty) directory gets
-    an empty read-only tmpfs for the command, and the empty mount point is removed afterwards
-    (``.codex``, ``.agents``). Any other missing path is watched (see ``bwrap.py``).
+    an empty read-only tmpfs for the command; the empty mount point stays (``.codex``,
+    ``.agents``). Any other missing path is watched (see ``bwrap.py``).
     ``hide``: neither readable nor writable inside, in every mode (key material).
     """
 

@@ -209,7 +209,9 @@ def test_a_forged_marker_outside_only_records_less(tmp_path: Path) -> None:
     assert done.returncode == 2 and not (repo / ".runs" / "T").exists()
 
 
-def test_missing_agent_dirs_are_read_only_and_nothing_is_left(tmp_path: Path) -> None:
+def test_missing_agent_dirs_are_read_only_and_leave_only_an_empty_mount_point(
+    tmp_path: Path,
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=None)
@@ -221,5 +223,35 @@ def test_missing_agent_dirs_are_read_only_and_nothing_is_left(tmp_path: Path) ->
     from pytest_codex.sandbox import detect_denial
 
     evidence = detect_denial(done.returncode, done.stderr, sandbox, watched=watched)
-    assert evidence is not None
-    assert not (repo / ".codex").exists() and not (repo / ".agents").exists()
+    assert evidence is not None and "protected-path-created" not in evidence.signals
+    assert list((repo / ".codex").iterdir()) == []  # the empty mount point, nothing planted
+    # The next command sees the empty directory as missing: read-only again, not planted.
+    watched = sandbox.watch()
+    done = _run(sandbox, ["sh", "-c", "mkdir .agents/skills"], repo)
+    assert done.returncode != 0 and "Read-only file system" in done.stderr
+    evidence = detect_denial(done.returncode, done.stderr, sandbox, watched=watched)
+    assert evidence is not None and "protected-path-created" not in evidence.signals
+
+
+def test_sandboxes_of_one_workspace_set_up_at_once(tmp_path: Path) -> None:
+    """Concurrent sandboxed commands in a fresh workspace (the Codex SDK's concurrent
+    threads): none fails in bwrap's set-up of the .codex/.agents placeholders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for round_ in range(3):
+        repo = tmp_path / f"repo{round_}"
+        repo.mkdir()
+        roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=None)
+        sandbox = Sandbox.create("workspace-write", repo, protected=protected_paths(roots))
+
+        def one(_: int, sandbox: Sandbox = sandbox, repo: Path = repo) -> str:
+            from pytest_codex.sandbox import detect_denial
+
+            watched = sandbox.watch()  # as every runner does around a command
+            done = _run(sandbox, ["true"], repo)
+            detect_denial(done.returncode, done.stderr, sandbox, watched=watched)
+            return "" if done.returncode == 0 else done.stderr
+
+        with ThreadPoolExecutor(8) as pool:
+            failures = [e for e in pool.map(one, range(16)) if e]
+        assert failures == []
