@@ -27,7 +27,6 @@ from .instructions import InstructionSet, instructions_config_from_mapping, load
 from .manifest import (
     TERMINAL_STATUSES,
     RunLock,
-    child_manifests,
     load_manifest,
     mark_abandoned,
     new_manifest,
@@ -394,14 +393,9 @@ class Run(RunIdentity):
             env=self.context.env,
             settings=self.context.config.get("evidence"),
         )
-        # Aggregates and the state mirror come after the manifest is final on disk. A child
-        # run (recorded by a command of another run) leaves both to its parent, whose sandbox
-        # keeps them read-only for it; the parent folds its children's runs in.
-        if self.manifest.document.get("parentRunId") is None:
-            write_state(self.paths.state, body)
-            for child in child_manifests(self.paths.task_dir, self.run_id):
-                update_task_metrics(self.paths.metrics, child)
-            update_task_metrics(self.paths.metrics, self.manifest.document)
+        # Aggregates and the state mirror come after the manifest is final on disk.
+        write_state(self.paths.state, body)
+        update_task_metrics(self.paths.metrics, self.manifest.document)
         self._finished = body
         if self._run_lock is not None:
             self._run_lock.release()
