@@ -6,8 +6,9 @@ process of its own (``python -m tests.helpers.sandbox_table RUNNER MODE [CODEX]`
 listeners, the workspace and the sandbox all belong to the actor. Every column gets a fresh
 git repository outside ``/tmp`` (with an earlier run under ``.runs`` and no ``.codex`` or
 ``.agents``), a signing key and a state directory of its own; the worker prints one JSON
-object: probe name -> ``{"held", "detail"}``, plus ``leaves-nothing`` (no ``.codex`` or
-``.agents`` left in the workspace afterwards).
+object: probe name -> ``{"held", "detail"}``, plus ``leaves-nothing`` (nothing written
+into ``.codex`` or ``.agents`` is left in the workspace afterwards: at most the empty mount
+point of our read-only placeholder, which git ignores).
 
 Used by ``bench/sandbox_vs_codex.py`` (prints the table) and
 ``tests/integration/test_sandbox_vs_codex.py`` (asserts we hold every row Codex holds).
@@ -36,7 +37,10 @@ from pytest_codex.sandbox.probes import (
 )
 
 LEAVES_NOTHING = "leaves-nothing"
-ROWS: dict[str, str] = {**PROBES, LEAVES_NOTHING: "leaves no .codex/.agents on the host"}
+ROWS: dict[str, str] = {
+    **PROBES,
+    LEAVES_NOTHING: "leaves nothing in .codex/.agents on the host",
+}
 RUN_ID = "20250101T000000Z-probe"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,13 +100,20 @@ def run_column(runner: str, mode: str, codex: str | None = None) -> dict[str, Pr
                 assert codex is not None
                 wrapper = [codex, "sandbox", "-c", f'sandbox_mode="{mode}"', "--"]
                 results = run_probes(wrapper, targets, cwd=workspace, env=env)
-        left = [n for n in (".codex", ".agents") if os.path.lexists(workspace / n)]
+        left = [n for n in (".codex", ".agents") if _holds_something(workspace / n)]
         results[LEAVES_NOTHING] = ProbeResult(
             LEAVES_NOTHING, not left, "left " + ", ".join(left) if left else "nothing left"
         )
         return results
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` exists as anything but an empty directory."""
+    if not os.path.lexists(path):
+        return False
+    return path.is_symlink() or not path.is_dir() or any(path.iterdir())
 
 
 def column(
