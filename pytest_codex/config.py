@@ -245,6 +245,16 @@ class ResolvedConfig:
         """Where ``key`` came from, or None when nothing set it."""
         return self.sources.get(key)
 
+    def without(self, *keys: str) -> ResolvedConfig:
+        """A copy in which ``keys`` are unset (their defaults apply)."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self,
+            values={k: v for k, v in self.values.items() if k not in keys},
+            sources={k: v for k, v in self.sources.items() if k not in keys},
+        )
+
     def settings(self) -> RunSettings:
         """The typed, frozen view of these values (defaults filled in)."""
         return RunSettings.from_config(self)

@@ -162,10 +162,10 @@ def execute_command(
     config = getattr(run, "config", None)
     known: list[str] = config.secret_values() if isinstance(config, ResolvedConfig) else []
     manager = manager or ExecSessionManager(**settings.manager_options(), secrets=known)
-    # As in a pipeline: the command may run the suite, which records a child run; the
-    # evidence already there (this run's included) stays read-only in the sandbox.
+    # The runs and out directories stay read-only in the sandbox: this run records the
+    # command (a suite it runs records nothing of its own there).
     orchestrator = orchestrator or ToolOrchestrator.for_run(
-        run, writable_roots=writable_roots, protected=protected_paths(run.paths, child_runs=True)
+        run, writable_roots=writable_roots, protected=protected_paths(run.paths, config=config)
     )
     correlation_id = secrets.token_hex(6)
     index = _next_index(run.paths.commands_dir)

@@ -322,7 +322,7 @@ class ToolOrchestrator:
         if "cache" not in overrides:
             overrides["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
         if "protected" not in overrides:  # not setdefault: listing them globs the runs
-            overrides["protected"] = protected_paths(run.paths)
+            overrides["protected"] = protected_paths(run.paths, config=getattr(run, "config", None))
         settings = OrchestratorSettings.from_config(getattr(run, "config", None))
         return cls.from_settings(run, settings, workspace=Path(run.paths.root), **overrides)
 

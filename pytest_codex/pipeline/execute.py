@@ -66,9 +66,9 @@ def execute_pipeline(
     from ..runtime import ExecSessionManager
     from ..sandbox import protected_paths
 
-    # Stages may run the suite, which records a child run: new evidence may be written, the
-    # evidence already there (this run's included) stays read-only in the sandbox.
-    protected = protected_paths(run.paths, child_runs=True)
+    # Stages may run the suite: the runs and out directories stay read-only in the sandbox (a
+    # suite run there records nothing of its own; this run records the stage's command).
+    protected = protected_paths(run.paths, config=run.config)
     orchestrator = orchestrator or ToolOrchestrator.for_run(run, protected=protected)
     manager = ExecSessionManager(
         **run.config.settings().exec.manager_options(), secrets=run.config.secret_values()

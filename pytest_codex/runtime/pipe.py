@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from ..sandbox.seccomp import spawn_args
 from .capture import ChunkCallback, Redaction, StreamCapture
 from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
 
@@ -63,15 +64,18 @@ def run_pipe(
     tag = new_tag()
     child_env = {**(os.environ if env is None else env), TAG_ENV: tag}
     try:
-        process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a timeout kills all of it
-        )
+        # A sandbox prefix's seccomp filter: a file descriptor of its own for this process.
+        with spawn_args(argv) as (spawned, fds):
+            process = subprocess.Popen(
+                spawned,
+                cwd=cwd,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a timeout kills all of it
+                pass_fds=fds,
+            )
     except FileNotFoundError as exc:
         if exc.filename is not None and str(exc.filename) == str(cwd):
             captures["stderr"].feed(f"cannot change into {cwd}: {exc.strerror}\n".encode())

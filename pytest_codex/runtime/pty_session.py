@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import ExecError
 from ..redact import redact_env
+from ..sandbox.seccomp import spawn_args
 from .capture import StreamCapture
 from .pipe import READ_SIZE
 from .processes import (
@@ -223,12 +224,15 @@ class PtySession:
         import ptyprocess  # here, not at import: pipe-mode commands never need it
 
         try:
-            self._proc = ptyprocess.PtyProcess.spawn(
-                [*self.wrapper, *shell],
-                cwd=str(cwd),
-                env={**env, TAG_ENV: self.tag},
-                dimensions=(rows, cols),
-            )
+            # A sandbox prefix's seccomp filter: a file descriptor of its own for this shell.
+            with spawn_args([*self.wrapper, *shell]) as (spawned, fds):
+                self._proc = ptyprocess.PtyProcess.spawn(
+                    spawned,
+                    cwd=str(cwd),
+                    env={**env, TAG_ENV: self.tag},
+                    dimensions=(rows, cols),
+                    pass_fds=fds,
+                )
         except (OSError, ptyprocess.PtyProcessError) as exc:
             raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
         # ptyprocess sleeps after close/terminate to let the child go; we reap it ourselves.

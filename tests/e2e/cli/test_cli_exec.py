@@ -257,7 +257,7 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(repo: Path, args: l
 
 
 def test_a_named_session_persists_across_invocations_of_a_run(repo: Path) -> None:
-    (repo / "codex.orchestrator.yaml").write_text("exec: {idle_timeout_seconds: 5}\n")
+    (repo / "codex.orchestrator.yaml").write_text("exec: {idle_timeout_seconds: 60}\n")
     (repo / "sub").mkdir()
     first = _lines(exec_cli(repo, "exec", "--session", "dev", "--", "export", "COLOUR=blue").stdout)
     run_id = first[0]["runId"]
