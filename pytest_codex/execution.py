@@ -283,6 +283,7 @@ def _record(
         started_at=started,
         completed_at=now_iso(),
         duration_ms=0.0,
+        exit_code_source="shell" if session_id is not None else "kernel",
     )
 
 

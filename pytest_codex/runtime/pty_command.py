@@ -1,0 +1,203 @@
+"""One command as its own process on a fresh PTY, its exit status from the kernel.
+
+This is how a command runs unless it is sent to a named shell session: the process the
+runtime starts is the command itself (``bash -c TEXT`` under the sandbox's wrapper), on a PTY
+opened for it alone, so its status is what ``waitpid`` reports for that process. Nothing the
+command prints, and no function it defines, can change it; Codex's unified exec runs
+commands the same way.
+
+The command is over when its process exits, not when the PTY closes: a background child
+holding the terminal open would otherwise hold the command (and its timeout) hostage. Then
+what is still in the PTY is drained for a moment, the process group is killed while the
+leader is an unreaped zombie (so its id cannot have been reused), every tagged straggler is
+killed and listed in :attr:`PtyCommand.detached`, and the leader is reaped for its status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import termios
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import ExecError
+from .capture import StreamCapture
+from .processes import (
+    TAG_ENV,
+    Detached,
+    confines_processes,
+    end_stragglers,
+    exited,
+    kill_group,
+    new_tag,
+)
+from .pty_session import DrivenCommand, PtyChannel, without_new_session
+
+# After the process exited, output still in the PTY is read until it has been quiet this
+# long (or DRAIN_SECONDS passed): a straggler that kept the terminal is gone by then.
+_QUIET_SECONDS = 0.02
+DRAIN_SECONDS = 1.0
+
+
+def _raw_output() -> None:
+    """In the child, before exec: no ``\\n`` -> ``\\r\\n`` on output, as in shell sessions,
+    so logs and captured text hold the bytes the program wrote."""
+    attrs = termios.tcgetattr(0)
+    attrs[1] &= ~termios.ONLCR
+    termios.tcsetattr(0, termios.TCSANOW, attrs)
+
+
+class PtyCommand(PtyChannel):
+    """A process started on a PTY of its own (it is the PTY's session leader)."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        wrapper: Sequence[str] = (),
+        rows: int = 24,
+        cols: int = 80,
+        encoding: str = "utf-8",
+    ) -> None:
+        # The command's controlling terminal must be its PTY (job control, /dev/tty); the
+        # PTY is fresh and ours, so bwrap's --new-session guard has nothing to protect.
+        wrapper = without_new_session(wrapper)
+        self.argv = [*wrapper, *argv]
+        self.cwd = cwd
+        self.encoding = encoding
+        self.tag = new_tag()
+        self.contained = confines_processes(wrapper)
+        self.detached: list[Detached] = []
+        self._status: tuple[int | None, int | None] | None = None
+        import ptyprocess  # here, not at import: pipe-mode commands never need it
+
+        try:
+            self._proc = ptyprocess.PtyProcess.spawn(
+                self.argv,
+                cwd=str(cwd),
+                env={**env, TAG_ENV: self.tag},
+                dimensions=(rows, cols),
+                echo=False,
+                preexec_fn=_raw_output,
+            )
+        except (OSError, ptyprocess.PtyProcessError) as exc:
+            raise ExecError(f"cannot start {self.argv[0]}: {exc}") from exc
+        self.pid: int = self._proc.pid
+        self.fd: int = self._proc.fd
+        os.set_blocking(self.fd, False)  # see PtyChannel.read
+
+    def exited(self) -> bool:
+        """Whether the process has exited (without reaping it: its group id stays ours)."""
+        return self._status is not None or exited(self.pid)
+
+    def end(self, *, scan: bool = True) -> None:
+        """Once the leader has exited (or is being killed): kill what is left of its group,
+        then every tagged process that left it (unless ``scan`` is False)."""
+        if self._status is None and self.pid > 1 and self.pid != os.getpgrp():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if scan:
+            self.detached += end_stragglers(self.tag)
+
+    def reap(self) -> tuple[int | None, int | None]:
+        """Wait for the process and return ``(exit code, signal)`` from ``waitpid``."""
+        if self._status is None:
+            try:
+                _, raw = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped elsewhere: nothing we can say
+                self._status = (None, None)
+            else:
+                if os.WIFSIGNALED(raw):
+                    self._status = (None, os.WTERMSIG(raw))
+                else:
+                    self._status = (os.waitstatus_to_exitcode(raw), None)
+        return self._status
+
+    def kill(self, grace: float = 1.0) -> None:
+        """HUP (as a closed terminal would), then KILL, the process group."""
+        if self._status is None:
+            kill_group(self.pid, grace=grace, first=signal.SIGHUP, leader_alive=self._alive)
+
+    def _alive(self) -> bool:
+        return not exited(self.pid)
+
+    def close(self) -> None:
+        """Kill what is left, reap the process, close the PTY. Idempotent."""
+        if self._closed:
+            return
+        if self._alive():
+            self.kill(grace=0.5)
+        self.end()
+        self.reap()
+        with contextlib.suppress(OSError):
+            self._proc.fileobj.close()
+        self._proc.closed = True  # ptyprocess must not signal or wait for it again
+        self._closed = True
+
+
+class RunningProcess(DrivenCommand):
+    """A :class:`PtyCommand` being driven: output into its capture, status from the kernel."""
+
+    exit_code_source = "kernel"
+
+    def __init__(self, process: PtyCommand, capture: StreamCapture, timeout: float | None) -> None:
+        super().__init__(process, capture, timeout)
+        self.process = process
+        self.signal: int | None = None
+        self._eof = False
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self.deadline = None
+        self.process.kill()
+
+    def _pump(self, timeout: float) -> None:
+        process = self.process
+        if self._eof:  # the terminal closed before the process exited: wait for the exit
+            if not process.exited():
+                time.sleep(min(timeout, 0.01))
+                return
+            self._finish()
+            return
+        data = process.read(timeout)
+        if data:
+            self._deliver(data)
+        elif data == b"":
+            self._eof = True
+        else:
+            self.capture.idle()  # quiet: the redactor may release what it holds
+        if process.exited():
+            self._drain()
+            self._finish()
+
+    def _drain(self) -> None:
+        limit = time.monotonic() + DRAIN_SECONDS
+        while not self._eof and time.monotonic() < limit:
+            data = self.process.read(_QUIET_SECONDS)
+            if data is None:
+                break  # quiet: what the process wrote has been read
+            if data == b"":
+                self._eof = True
+            else:
+                self._deliver(data)
+
+    def _finish(self) -> None:
+        process = self.process
+        # A PID namespace (bwrap --unshare-pid) ended with its leader: nothing to look for,
+        # unless a timeout killed it from outside.
+        process.end(scan=self.timed_out or not process.contained)
+        code, sig = process.reap()
+        self.status = None if code is None and sig is None else code
+        self.signal = sig
+        self.done = True
+
+
+def shell_argv(shell: Sequence[str], text: str) -> list[str]:
+    """The argv that runs ``text`` as one process of ``shell`` (``bash ... -c TEXT``)."""
+    words = [w for w in shell if w not in ("--noediting", "-i")]
+    return [*words, "-c", text]
