@@ -134,9 +134,10 @@ class StreamingRunner:
     outlives this process; an escalated retry needs another sandbox, so it runs in a fresh
     shell. :attr:`attempts` and :attr:`logs` keep every attempt's result and log path.
 
-    ``observer`` sees each attempt's (redacted) output as it is read; ``on_start`` gets the
-    :class:`~pytest_codex.runtime.manager.CommandHandle` of each PTY attempt that runs as
-    its own process, so a caller can type into it (``send``) while it runs.
+    ``observer`` sees each attempt's (redacted) output as it is read; ``on_start`` is called
+    as each attempt starts, with the :class:`~pytest_codex.runtime.manager.CommandHandle` of
+    a PTY attempt that runs as its own process (so a caller can type into it while it runs),
+    with None in pipe mode (stdin closed).
     """
 
     manager: ExecSessionManager
@@ -148,7 +149,7 @@ class StreamingRunner:
     server_dir: Path | None = None
     idle_timeout: float = 900.0
     observer: OutputObserver | None = None
-    on_start: Callable[[CommandHandle], None] | None = None
+    on_start: Callable[[CommandHandle | None], None] | None = None
     attempts: list[CommandResult] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
 
@@ -202,6 +203,8 @@ class StreamingRunner:
             self.on_start(handle)
             result = handle.result()
         else:
+            if self.on_start is not None:
+                self.on_start(None)
             result = self.manager.run(
                 list(argv),
                 mode=self.mode,
