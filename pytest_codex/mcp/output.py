@@ -46,7 +46,7 @@ def render(collected: Collected, max_tokens: int | None) -> tuple[str, dict[str,
     chunk_id = secrets.token_hex(3)
     lines = [f"Chunk ID: {chunk_id}", f"Wall time: {collected.wall_time:.4f} seconds"]
     if collected.error is not None:
-        lines.append(f"Command did not run to the end: {collected.error}")
+        lines.append(f"Stopped by the orchestrator: {collected.error}")
     elif collected.session_id is not None:
         lines.append(f"Process running with session ID {collected.session_id}")
     else:
