@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ REDEFINE_PRINTF = 'printf() { builtin printf "${1//%d/0}"; }'
 
 
 @pytest.fixture
-def manager() -> ExecSessionManager:
+def manager() -> Iterator[ExecSessionManager]:
     with ExecSessionManager() as m:
         yield m
 
