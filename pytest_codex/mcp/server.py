@@ -227,13 +227,17 @@ def build(session: McpSession, *, network: bool) -> MCPServer:
 
 
 async def serve(session: McpSession, *, network: bool) -> None:
-    """Serve over stdio until the client disconnects, then finish the session's run."""
+    """Serve over stdio until the client disconnects, then finish the session's run.
+
+    Clients end a stdio server by closing its stdin or by a signal (Codex sends SIGTERM):
+    either is the end of the session. Only commands still running then make the run
+    ``cancelled``."""
     app = build(session, network=network)
     interrupted = False
     try:
         await app.run_stdio_async()
     except BaseException:
-        interrupted = True
+        interrupted = session.live.running() > 0
         raise
     finally:
         await anyio.to_thread.run_sync(lambda: session.close(interrupted=interrupted))

@@ -4,7 +4,7 @@ A server session is one run of the task (``runner: cli``, pipeline ``mcp``), sta
 the server starts (or resumed, ``--resume RUN``) and finished when the client disconnects:
 ``succeeded`` when every command it ran exited 0, else ``failed`` with how many did not
 (refused, denied and killed commands count as not), ``cancelled`` when the server was
-interrupted. Every command goes through a fresh
+interrupted (a signal) while commands were still running. Every command goes through a fresh
 :class:`~pytest_codex.orchestrator.ToolOrchestrator` of that run (so the protected paths
 include run directories created meanwhile) sharing one approval cache (so ``session``
 grants last for the server's life), and through one
@@ -134,7 +134,7 @@ class McpSession:
         if self.run.finished:
             return
         if interrupted:
-            status, detail = "cancelled", "the MCP server was interrupted"
+            status, detail = "cancelled", "the MCP server was stopped while commands ran"
         elif failures:
             status = "failed"
             detail = f"{failures} of {commands} commands did not exit 0"
