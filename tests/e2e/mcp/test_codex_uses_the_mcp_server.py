@@ -50,7 +50,7 @@ def test_codex_calls_exec_command_and_the_run_records_it(tmp_path: Path) -> None
     home.mkdir()
     scratch.mkdir()
     cmd = command = "echo from-orchestrator; echo to-stderr >&2; exit 3"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"calls": [{"namespace": "mcp__orch", "name": "exec_command", "arguments": {"cmd": cmd}}]},
         {"message": "ran it"},
     ]
