@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import termios
 import time
@@ -74,6 +75,7 @@ class PtyCommand(PtyChannel):
         self.contained = confines_processes(wrapper)
         self.detached: list[Detached] = []
         self._status: tuple[int | None, int | None] | None = None
+        self._ended = False
         import ptyprocess  # here, not at import: pipe-mode commands never need it
 
         try:
@@ -90,6 +92,20 @@ class PtyCommand(PtyChannel):
         self.pid: int = self._proc.pid
         self.fd: int = self._proc.fd
         os.set_blocking(self.fd, False)  # see PtyChannel.read
+        # Readable once the process has exited: a wait with a timeout, without reaping.
+        self._pidfd: int | None = None
+        with contextlib.suppress(OSError, AttributeError):
+            self._pidfd = os.pidfd_open(self.pid)
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the process to exit (it is not reaped)."""
+        if self.exited():
+            return True
+        if self._pidfd is None:
+            time.sleep(min(timeout, 0.005))
+        else:
+            select.select([self._pidfd], [], [], timeout)
+        return self.exited()
 
     def exited(self) -> bool:
         """Whether the process has exited (without reaping it: its group id stays ours)."""
@@ -97,7 +113,10 @@ class PtyCommand(PtyChannel):
 
     def end(self, *, scan: bool = True) -> None:
         """Once the leader has exited (or is being killed): kill what is left of its group,
-        then every tagged process that left it (unless ``scan`` is False)."""
+        then every tagged process that left it (unless ``scan`` is False). Once only."""
+        if self._ended:
+            return
+        self._ended = True
         if self._status is None and self.pid > 1 and self.pid != os.getpgrp():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -136,6 +155,9 @@ class PtyCommand(PtyChannel):
         self.reap()
         with contextlib.suppress(OSError):
             self._proc.fileobj.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         self._proc.closed = True  # ptyprocess must not signal or wait for it again
         self._closed = True
 
@@ -159,10 +181,8 @@ class RunningProcess(DrivenCommand):
     def _pump(self, timeout: float) -> None:
         process = self.process
         if self._eof:  # the terminal closed before the process exited: wait for the exit
-            if not process.exited():
-                time.sleep(min(timeout, 0.01))
-                return
-            self._finish()
+            if process.wait_exit(timeout):
+                self._finish()
             return
         data = process.read(timeout)
         if data:
