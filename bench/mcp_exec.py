@@ -89,8 +89,10 @@ def main() -> None:
     for label in ("mcp exec_command (pipe)", "mcp exec_command (tty)"):
         median = statistics.median(results[label])
         verdict = "met" if median <= base else "NOT met"
-        print(f"{label}: median {median:.1f} ms vs codex sandbox {base:.1f} ms = "
-              f"{median / base:.2f}x (goal <= 1.00x: {verdict})")
+        print(
+            f"{label}: median {median:.1f} ms vs codex sandbox {base:.1f} ms = "
+            f"{median / base:.2f}x (goal <= 1.00x: {verdict})"
+        )
 
 
 if __name__ == "__main__":
