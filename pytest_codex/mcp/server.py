@@ -16,22 +16,29 @@ Annotations say what each tool does: the exec tools change the workspace (destru
 idempotent; open world only when the sandbox has the network); the other two only read.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the SDK reads the tools' annotations at run
+# time, and the consent resolver named in one of them is local to build().
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import (
+    AcceptedElicitation,
+    Context,
+    Elicit,
+    ElicitationResult,
+    MCPServer,
+    Resolve,
+)
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import CodexError
-from .approver import Elicited, ElicitingApprover
+from .approver import Elicited, ElicitingApprover, question
 from .live import Collected, LiveCommand
 from .output import render
 
@@ -64,6 +71,24 @@ class Consent(BaseModel):
     )
 
 
+class NoQuestion(BaseModel):
+    """What the consent resolver gives when nobody needs to be asked before the command."""
+
+
+def _offers_elicitation(ctx: Context) -> bool:
+    capabilities = ctx.client_capabilities
+    return capabilities is not None and capabilities.elicitation is not None
+
+
+def _prepared(consent: Any) -> Elicited | None:
+    """The person's answer from the consent resolver's outcome (None: nobody was asked)."""
+    if isinstance(consent, AcceptedElicitation):
+        data = consent.data
+        return Elicited("accept", data.scope) if isinstance(data, Consent) else None
+    action = getattr(consent, "action", None)
+    return None if action is None else Elicited(str(action))
+
+
 def _clamp(value: int | None, default: int, low: int, high: int) -> float:
     ms = default if value is None else int(value)
     return max(low, min(high, ms)) / 1000.0
@@ -85,8 +110,7 @@ def _error(message: str) -> CallToolResult:
 def _asker(ctx: Context) -> Any:
     """A blocking ``ask(message)`` for the orchestrator's thread, or None when the client
     declared no elicitation."""
-    capabilities = ctx.client_capabilities
-    if capabilities is None or capabilities.elicitation is None:
+    if not _offers_elicitation(ctx):
         return None
     token = anyio.lowlevel.current_token()
 
@@ -103,7 +127,7 @@ def _asker(ctx: Context) -> Any:
     return ask
 
 
-def build(session: McpSession, *, network: bool) -> MCPServer:
+def build(session: "McpSession", *, network: bool) -> MCPServer:
     """The server and its four tools over ``session``."""
     app: MCPServer = MCPServer(
         "codex-orchestrator",
@@ -122,6 +146,17 @@ def build(session: McpSession, *, network: bool) -> MCPServer:
         read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
     )
 
+    async def consent_for(cmd: str, ctx: Context, workdir: str | None = None) -> Any:
+        """Before the command starts: the question the policy would put to a person, asked
+        by elicitation when the client offers it (the SDK asks on every protocol version)."""
+        try:
+            request = await anyio.to_thread.run_sync(lambda: session.pending_question(cmd, workdir))
+        except CodexError:
+            request = None  # the tool body reports the bad argument
+        if request is None or not _offers_elicitation(ctx):
+            return NoQuestion()
+        return Elicit(question(request), Consent)
+
     @app.tool(
         title="Run a command (approved, sandboxed, recorded)",
         description=(
@@ -135,6 +170,8 @@ def build(session: McpSession, *, network: bool) -> MCPServer:
     async def exec_command(
         ctx: Context,
         cmd: Annotated[str, Field(description="Shell command to execute (run as bash -c CMD).")],
+        # Filled before the body runs: the person's answer when one had to be asked.
+        consent: Annotated[ElicitationResult[Consent], Resolve(consent_for)],
         workdir: Annotated[
             str | None, Field(description="Working directory, relative to the repository root.")
         ] = None,
@@ -152,7 +189,7 @@ def build(session: McpSession, *, network: bool) -> MCPServer:
         ] = None,
     ) -> CallToolResult:
         del justification  # the approver shows the policy's own reason
-        approver = ElicitingApprover(_asker(ctx))
+        approver = ElicitingApprover(_asker(ctx), prepared=_prepared(consent))
         try:
             live: LiveCommand = session.start(cmd, workdir=workdir, tty=tty, approver=approver)
         except CodexError as exc:
@@ -226,7 +263,7 @@ def build(session: McpSession, *, network: bool) -> MCPServer:
     return app
 
 
-async def serve(session: McpSession, *, network: bool) -> None:
+async def serve(session: "McpSession", *, network: bool) -> None:
     """Serve over stdio until the client disconnects, then finish the session's run.
 
     Clients end a stdio server by closing its stdin or by a signal (Codex sends SIGTERM):

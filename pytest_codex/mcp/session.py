@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..approvals import ApprovalCache, Approver
-from ..config import ExecSettings, ResolvedConfig
+from ..approvals import ApprovalCache, ApprovalRequest, Approver
+from ..config import ExecSettings, OrchestratorSettings, ResolvedConfig
+from ..emitter import RecordingEmitter
 from ..errors import UsageError
 from ..execution import CommandExecution, execute_command
-from ..orchestrator import ToolOrchestrator
+from ..orchestrator import ShellCommand, ToolOrchestrator
 from ..paths import PARENT_RUN_ENV, TASK_ENV
 from ..run import Run
 from ..runtime import ExecSessionManager
@@ -32,6 +33,11 @@ from .live import Collected, LiveCommand, LiveCommands
 
 # As Codex's unified exec: a pager would wait for a key nobody presses.
 COMMAND_ENV = {"PAGER": "cat", "GIT_PAGER": "cat"}
+
+
+def argv_of(command: str) -> list[str]:
+    """The argv an ``exec_command`` runs (and its approval key is made of)."""
+    return ["bash", "-c", command]
 
 
 class McpSession:
@@ -72,7 +78,7 @@ class McpSession:
             raise UsageError("cmd is empty; pass the shell command to run")
         cwd = self.cwd_for(workdir)
         run = self.run
-        env = {**COMMAND_ENV, TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id}
+        env = self.command_env()
 
         def work(live: LiveCommand) -> CommandExecution:
             orchestrator = ToolOrchestrator.for_run(
@@ -84,7 +90,7 @@ class McpSession:
             )
             execution = execute_command(
                 run,
-                ["bash", "-c", command],
+                argv_of(command),
                 cwd=cwd,
                 env=env,
                 mode="pty" if tty else "pipe",
@@ -100,6 +106,27 @@ class McpSession:
             return execution
 
         return self.live.start(tty, work)
+
+    def command_env(self) -> dict[str, str]:
+        """What a command gets on top of the server's environment."""
+        return {**COMMAND_ENV, TASK_ENV: self.run.task_id, PARENT_RUN_ENV: self.run.run_id}
+
+    def pending_question(self, command: str, workdir: str | None) -> ApprovalRequest | None:
+        """The question running ``command`` would put to a person before it runs (None when
+        the policy, a rule or a remembered grant answers): what the server asks through
+        elicitation before it starts the command. Nothing is recorded in the run."""
+        if not command.strip():
+            return None
+        settings = OrchestratorSettings.from_config(getattr(self.run, "config", None))
+        orchestrator = ToolOrchestrator.from_settings(
+            RecordingEmitter(),  # not the run: asking is not an invocation
+            settings,
+            workspace=self.root,
+            cache=self.cache,
+            backend="none",  # the question does not depend on the sandbox
+        )
+        tool = ShellCommand(argv_of(command), self.cwd_for(workdir), self.command_env())
+        return orchestrator.pending_question(tool)
 
     def report(self, live: LiveCommand, collected: Collected) -> Collected:
         """Forget ``live`` once a call has reported its end."""

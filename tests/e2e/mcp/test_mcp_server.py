@@ -170,7 +170,12 @@ def test_a_deny_rule_refuses_the_call_and_nothing_runs(repo: Path) -> None:
     assert document["status"] == "failed"
 
 
-def test_elicitation_asks_a_person_and_approval_runs_the_command(repo: Path) -> None:
+# Handshake-era connections (Codex, mode="legacy") and 2026-07-28 ones (the SDK's default).
+PROTOCOLS = pytest.mark.parametrize("mode", ["legacy", "auto"])
+
+
+@PROTOCOLS
+def test_elicitation_asks_a_person_and_approval_runs_the_command(repo: Path, mode: str) -> None:
     asked: list[str] = []
 
     def approve(message: str) -> types.ElicitResult:
@@ -184,6 +189,7 @@ def test_elicitation_asks_a_person_and_approval_runs_the_command(repo: Path) -> 
     assert result.structured_content["exit_code"] == 0, result.content[0].text
     assert (repo / "approved").exists()
     assert len(asked) == 1 and "touch approved" in asked[0]
+    assert "untrusted policy" in asked[0]  # the policy's reason
     [approval] = manifest(repo)["approvals"]
     assert (approval["decision"], approval["source"], approval["approver"]) == (
         "approved",
@@ -192,14 +198,15 @@ def test_elicitation_asks_a_person_and_approval_runs_the_command(repo: Path) -> 
     )
 
 
-def test_elicitation_declined_refuses_the_command(repo: Path) -> None:
+@PROTOCOLS
+def test_elicitation_declined_refuses_the_command(repo: Path, mode: str) -> None:
     def decline(message: str) -> types.ElicitResult:
         return types.ElicitResult(action="decline")
 
     async def body(client: Client) -> Any:
         return await client.call_tool("exec_command", {"cmd": "touch declined"})
 
-    result = serve(repo, body, "--approval-policy", "untrusted", mode="legacy", elicit=decline)
+    result = serve(repo, body, "--approval-policy", "untrusted", mode=mode, elicit=decline)
     assert result.is_error and "not approved" in result.content[0].text
     assert not (repo / "declined").exists()
     document = manifest(repo)
@@ -207,11 +214,14 @@ def test_elicitation_declined_refuses_the_command(repo: Path) -> None:
     assert [t["status"] for t in document["toolRuns"]] == ["refused"]
 
 
-def test_without_elicitation_the_policy_answers_and_says_how_to_pre_approve(repo: Path) -> None:
+@PROTOCOLS
+def test_without_elicitation_the_policy_answers_and_says_how_to_pre_approve(
+    repo: Path, mode: str
+) -> None:
     async def body(client: Client) -> Any:
         return await client.call_tool("exec_command", {"cmd": "touch unasked"})
 
-    result = serve(repo, body, "--approval-policy", "untrusted", mode="legacy")
+    result = serve(repo, body, "--approval-policy", "untrusted", mode=mode)
     assert result.is_error and "approvals.allow" in result.content[0].text
     assert not (repo / "unasked").exists()
     [approval] = manifest(repo)["approvals"]
