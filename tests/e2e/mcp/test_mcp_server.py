@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ import mcp_types as types  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 from pytest_codex import schemas  # noqa: E402
+from pytest_codex.sandbox import probe_bubblewrap  # noqa: E402
+
+BWRAP = probe_bubblewrap()
 
 TASK = "mcp-task"
 Session = Callable[[Client], Awaitable[Any]]
@@ -303,3 +308,40 @@ def test_without_the_extra_the_command_says_how_to_install_it(tmp_path: Path) ->
         "pip install 'pytest-codex-orchestrator[mcp]'"
     ]
     assert not (tmp_path / ".runs").exists()
+
+
+@pytest.fixture
+def outside_dir() -> Iterator[Path]:
+    # Not under /tmp: inside the sandbox /tmp is a private tmpfs where writes would succeed.
+    path = Path(tempfile.mkdtemp(prefix="codex-outside-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(BWRAP.backend != "bubblewrap", reason=f"no bubblewrap: {BWRAP.reason}")
+@PROTOCOLS
+def test_an_escalation_out_of_the_sandbox_is_asked_in_the_call_where_the_protocol_allows(
+    repo: Path, outside_dir: Path, mode: str
+) -> None:
+    asked: list[str] = []
+
+    def approve(message: str) -> types.ElicitResult:
+        asked.append(message)
+        return types.ElicitResult(action="accept", content={"scope": "once"})
+
+    target = outside_dir / "written"
+
+    async def body(client: Client) -> Any:
+        return await client.call_tool("exec_command", {"cmd": f"touch {target}"})
+
+    result = serve(repo, body, mode=mode, elicit=approve)
+    [tool_run] = manifest(repo)["toolRuns"]
+    if mode == "legacy":  # a request in the middle of the call: the person is asked
+        assert result.structured_content["exit_code"] == 0, result.content[0].text
+        assert target.exists()
+        assert len(asked) == 1 and asked[0].startswith("Run outside the sandbox")
+        assert (tool_run["status"], tool_run["sandboxState"]) == ("succeeded", "escalated")
+    else:  # 2026-07-28: no request in the middle of a call; the policy's answer is no
+        assert result.is_error and "not approved" in result.content[0].text
+        assert not target.exists() and asked == []
+        assert tool_run["status"] == "denied"
