@@ -109,7 +109,7 @@ class ExecSessionManager:
         self.shell = tuple(shell)
         self._sessions: OrderedDict[str, PtySession] = OrderedDict()
         # Commands running as their own processes, killed by close_all.
-        self._processes: dict[int, PtyCommand] = {}
+        self._processes: dict[int, tuple[PtyCommand, RunningProcess]] = {}
         self._stop = threading.Event()  # set by close_all: pipe commands end too
         self._lock = threading.RLock()
 
@@ -197,8 +197,12 @@ class ExecSessionManager:
             ids = list(self._sessions)
             processes = list(self._processes.values())
         self._stop.set()
-        for process in processes:
+        for process, running in processes:
             process.kill(grace=0.5)
+            if not running.driven:
+                # Nobody reads it (a handle whose result() was never asked for): nothing
+                # else will reap it and close its terminal. A reader finishes it itself.
+                process.close()
         for session_id in ids:
             self.close(session_id)
         self._stop = threading.Event()
@@ -419,7 +423,7 @@ class ExecSessionManager:
             raise
         running = RunningProcess(process, capture, timeout)
         with self._lock:
-            self._processes[id(running)] = process
+            self._processes[id(running)] = (process, running)
 
         def finish() -> CommandResult:
             try:

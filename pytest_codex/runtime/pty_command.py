@@ -20,6 +20,7 @@ import os
 import select
 import signal
 import termios
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -76,6 +77,7 @@ class PtyCommand(PtyChannel):
         self.detached: list[Detached] = []
         self._status: tuple[int | None, int | None] | None = None
         self._ended = False
+        self._lock = threading.RLock()  # end, reap and close may come from two threads
         import ptyprocess  # here, not at import: pipe-mode commands never need it
 
         try:
@@ -114,9 +116,13 @@ class PtyCommand(PtyChannel):
     def end(self, *, scan: bool = True) -> None:
         """Once the leader has exited (or is being killed): kill what is left of its group,
         then every tagged process that left it (unless ``scan`` is False). Once only."""
-        if self._ended:
-            return
-        self._ended = True
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            self._end(scan)
+
+    def _end(self, scan: bool) -> None:
         if self._status is None and self.pid > 1 and self.pid != os.getpgrp():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -125,6 +131,10 @@ class PtyCommand(PtyChannel):
 
     def reap(self) -> tuple[int | None, int | None]:
         """Wait for the process and return ``(exit code, signal)`` from ``waitpid``."""
+        with self._lock:
+            return self._reap()
+
+    def _reap(self) -> tuple[int | None, int | None]:
         if self._status is None:
             try:
                 _, raw = os.waitpid(self.pid, 0)
@@ -147,6 +157,10 @@ class PtyCommand(PtyChannel):
 
     def close(self) -> None:
         """Kill what is left, reap the process, close the PTY. Idempotent."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._closed:
             return
         if self._alive():

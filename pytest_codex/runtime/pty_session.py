@@ -30,7 +30,7 @@ import select
 import shlex
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ExecError
@@ -111,6 +111,7 @@ class DrivenCommand:
         self.status: int | None = None
         self.timed_out = False
         self.done = False
+        self.driven = 0  # callers reading it now (read_until, wait): see ExecSessionManager
 
     def send(self, text: str) -> None:
         """Type ``text`` into the program (add ``\\n`` to press enter)."""
@@ -120,6 +121,12 @@ class DrivenCommand:
         """Read output until ``pattern`` (a regex) appears; returns the output up to its end."""
         regex = re.compile(pattern)
         limit = time.monotonic() + timeout
+        with self._driving():
+            return self._read_until(regex, pattern, limit, timeout)
+
+    def _read_until(
+        self, regex: re.Pattern[str], pattern: str, limit: float, timeout: float
+    ) -> str:
         while True:
             self._decode_fresh()
             match = regex.search(self._unseen)
@@ -132,26 +139,25 @@ class DrivenCommand:
                 raise ExecError(f"timed out after {timeout}s waiting for output {pattern!r}")
             self._pump(min(0.1, max(0.0, limit - time.monotonic())))
 
+    @contextlib.contextmanager
+    def _driving(self) -> Iterator[None]:
+        self.driven += 1
+        try:
+            yield
+        finally:
+            self.driven -= 1
+
     def wait(self) -> None:
         """Read until the command ends (or its timeout kills it)."""
+        with self._driving():
+            self._wait()
+
+    def _wait(self) -> None:
         while not self.done:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self._expire()
             wait = 0.25 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
             self._pump(min(wait, 0.25))
-
-    def poll(self, timeout: float) -> None:
-        """Read for at most ``timeout`` seconds, or until the command ends."""
-        limit = time.monotonic() + timeout
-        while not self.done:
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                self._expire()
-            left = limit - time.monotonic()
-            if left <= 0:
-                return
-            if self.deadline is not None:
-                left = min(left, max(0.0, self.deadline - time.monotonic()))
-            self._pump(min(left, 0.25))
 
     def _deliver(self, data: bytes) -> None:
         if data:

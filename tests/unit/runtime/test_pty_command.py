@@ -131,3 +131,17 @@ def test_a_hundred_commands_leave_no_zombie_and_no_terminal(tmp_path: Path) -> N
     assert codes == [i % 3 for i in range(100)]
     assert [c for c in _children() if c[1] == "Z"] == []
     assert _pty_fds() - before == set()
+
+
+def test_a_command_whose_result_nobody_asks_for_is_ended_and_reaped_on_close(
+    tmp_path: Path,
+) -> None:
+    before = _pty_fds()
+    manager = ExecSessionManager()
+    handle = manager.start("echo up; exec sleep 60", cwd=tmp_path)
+    handle.read_until("up")
+    manager.close_all()
+    assert [c for c in _children() if c[1] == "Z"] == []
+    assert _pty_fds() - before == set()
+    result = handle.result()  # still answers, from what the kernel said
+    assert result.signal is not None and result.exit_code_source == "kernel"
