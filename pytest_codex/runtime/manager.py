@@ -408,16 +408,29 @@ class ExecSessionManager:
             cap=self.memory_cap,
             redaction=self.redaction(env),
         )
+        where = cwd or Path.cwd()
         try:
             process = PtyCommand(
                 shell_argv(self.shell, text),
-                cwd=cwd or Path.cwd(),
+                cwd=where,
                 env=dict(os.environ if env is None else env),
                 wrapper=wrapper,
                 rows=self.rows,
                 cols=self.cols,
                 encoding=self.encoding,
             )
+        except OSError as exc:
+            # As in pipe mode: the shell's statuses for what could not be started.
+            if isinstance(exc, FileNotFoundError) and str(exc.filename) == str(where):
+                code, said = 126, f"cannot change into {where}: {exc.strerror}"
+            else:
+                code = 127 if isinstance(exc, FileNotFoundError) else 126
+                said = f"{exc.filename or 'the command'}: {exc.strerror}"
+            capture.feed(f"{said}\n".encode())
+            ended = begun.end(
+                exit_code=code, signal=None, timed_out=False, captures={"pty": capture}
+            )
+            return CommandHandle(lambda: ended, None)
         except BaseException:
             begun.close_log()
             raise

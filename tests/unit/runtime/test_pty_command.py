@@ -145,3 +145,10 @@ def test_a_command_whose_result_nobody_asks_for_is_ended_and_reaped_on_close(
     assert _pty_fds() - before == set()
     result = handle.result()  # still answers, from what the kernel said
     assert result.signal is not None and result.exit_code_source == "kernel"
+
+
+def test_a_missing_working_directory_is_126_with_the_reason(manager: ExecSessionManager) -> None:
+    missing = Path("/nonexistent/place")
+    result = manager.run("true", cwd=missing)
+    assert result.exit_code == 126
+    assert f"cannot change into {missing}" in result.text()
