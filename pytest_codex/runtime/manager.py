@@ -1,7 +1,10 @@
 """ExecSessionManager: the one runtime that owns command processes and streams their output.
 
-PTY sessions stay alive between commands (cwd and exported variables persist); pipe mode
-runs a clean process with stdout and stderr apart and stdin closed. Every command emits
+A command is its own process, its exit status from ``waitpid`` (``exitCodeSource:
+"kernel"``): on a PTY of its own (:mod:`.pty_command`, the default) or in pipe mode (stdout
+and stderr apart, stdin closed). A command sent to a named session runs in that session's
+long-lived shell (cwd and exported variables persist) and its status is what the shell
+prints (``"shell"``). ``close_all`` kills every command still running. Every command emits
 ``exec:begin``, ``exec:chunk`` (at most 8 KiB each) and ``exec:end`` when given an emitter
 (only the chunks with ``bracket=False``: a caller that records the command itself, as
 :func:`pytest_codex.execution.execute_command` does around all its attempts, emits the pair),
