@@ -16,6 +16,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ def run_pipe(
     detached: list[Detached] | None = None,
     redaction: Redaction | None = None,
     contained: bool = False,
+    stop: threading.Event | None = None,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
     """Run ``argv``; returns (exit code, signal, timed out, captures). Processes that had
     left the command's group and outlived it are killed and appended to ``detached``.
@@ -56,7 +58,10 @@ def run_pipe(
     ``contained``: ``argv`` starts a PID namespace that ends with its leader (bubblewrap
     with ``--unshare-pid``: when its namespace's init exits, the kernel kills every process
     in it and waits for them before the leader can exit), so after a leader that exited on
-    its own there is nothing left to look for and the straggler scan is skipped."""
+    its own there is nothing left to look for and the straggler scan is skipped.
+
+    ``stop``: once it is set (the runtime is closing), the command is killed as at a
+    timeout."""
     captures = {
         name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
         for name in ("stdout", "stderr")
@@ -97,7 +102,8 @@ def run_pipe(
         try:
             while selector.get_map():
                 now = time.monotonic()
-                if over_at is None and deadline is not None and now >= deadline:
+                expired = deadline is not None and now >= deadline
+                if over_at is None and (expired or (stop is not None and stop.is_set())):
                     timed_out = True
                     kill_group(process.pid, leader_alive=lambda: not exited(process.pid))
                 if over_at is None and (timed_out or exited(process.pid)):

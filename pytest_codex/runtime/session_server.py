@@ -349,6 +349,7 @@ def run_in_server(
                     streams=streams,
                     log_path=log_path,
                     sandbox_state=sandbox_state,
+                    exit_code_source="shell",  # the session's shell printed it
                 )
     raise ExecError(f"session {session_id}: the server closed the connection early")
 

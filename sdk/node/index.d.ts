@@ -61,6 +61,8 @@ export interface CommandRecord {
   mode?: 'pty' | 'pipe';
   sandboxState?: SandboxState;
   exitCode: number | null;
+  /** `kernel`: waitpid of the process the orchestrator started; `shell`: a named session's shell said so (no evidence). */
+  exitCodeSource?: 'kernel' | 'shell';
   signal?: number | null;
   timedOut?: boolean;
   startedAt?: string;

@@ -254,6 +254,20 @@ def _config(document: Any, directory: Path, suffix: str) -> None:
     resolve_config(directory, env={}, config_file=path).settings()
 
 
+def _check_codex_mcp_servers(snippet: Snippet, servers: dict[str, Any]) -> None:
+    """Each server is ``codex-orchestrator mcp ...`` with arguments our parser accepts."""
+    from pytest_codex.cli import build_parser
+
+    for name, server in servers.items():
+        assert Path(server["command"]).name == "codex-orchestrator", f"{snippet.id}: {name}"
+        args = [str(a) for a in server["args"]]
+        assert args[:1] == ["mcp"], f"{snippet.id}: {name} does not start the mcp command"
+        parsed = build_parser("mcp").parse_args(args)
+        assert parsed.handler.__name__ == "run_mcp", snippet.id
+        mode = server.get("default_tools_approval_mode")
+        assert mode in (None, "approve"), f"{snippet.id}: {mode!r}"
+
+
 def _entry_point_groups() -> set[str]:
     ours = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     return set(ours["project"]["entry-points"])
@@ -276,6 +290,9 @@ def test_data_block_is_valid(
         pytest.skip(f"docs-test: skip ({snippet.skipped.reason})")
     if snippet.lang == "toml":
         document = tomllib.loads(snippet.text)
+        if "mcp_servers" in document:  # Codex's config.toml starting our MCP server
+            _check_codex_mcp_servers(snippet, document["mcp_servers"])
+            return
         if "project" in document:
             groups = set(document["project"].get("entry-points", {}))
             assert groups and groups <= _entry_point_groups(), (
