@@ -86,7 +86,7 @@ class McpSession:
                 approver=approver,
                 cache=self.cache,
                 writable_roots=self.writable_roots,
-                protected=protected_paths(run.paths, child_runs=True),
+                protected=protected_paths(run.paths, config=run.config),
             )
             execution = execute_command(
                 run,
