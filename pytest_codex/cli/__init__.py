@@ -67,6 +67,7 @@ COMMAND_MODULES = (
     "pytest_codex.cli.plan",
     "pytest_codex.cli.status",
     "pytest_codex.cli.completion",
+    "pytest_codex.cli.trust",
 )
 
 # Which module registers each sub-command, so a command line naming one builds (and
@@ -87,6 +88,7 @@ COMMAND_MODULE = {
     "plan": "pytest_codex.cli.plan",
     "status": "pytest_codex.cli.status",
     "completion": "pytest_codex.cli.completion",
+    "trust": "pytest_codex.cli.trust",
 }
 
 
