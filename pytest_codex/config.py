@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import schemas
+from . import schemas, trust
 from .errors import ConfigError
 from .paths import user_config_dir
 from .redact import REDACTED, Redactor, is_secret_name
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
-CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
+CONFIG_FILES = trust.ROOT_CONFIG_NAMES
 PYPROJECT_TABLE = "codex-orchestrator"
 USER_CONFIG_FILE = "config.yaml"
 
@@ -594,8 +594,6 @@ def resolve_config(
     needing trust without being trusted, or that changed since it was trusted, is a
     :class:`ConfigError` (see :mod:`pytest_codex.trust`).
     """
-    from . import trust
-
     env = os.environ if env is None else env
     path = config_file or find_config_file(root, env)
     document = load_config_file(path) if path is not None else {}
@@ -643,8 +641,6 @@ def resolve_config(
 def _refuse_shadowing(path: Path, root: Path, env: Mapping[str, str]) -> None:
     """A new, untrusted file must not push a trusted one out of force (its settings would
     silently stop applying: a stricter policy, the keys evidence must be signed with)."""
-    from . import trust
-
     store = trust.TrustStore.for_env(env)
     for other in config_candidates(root)[1:]:
         if store.get(other) is not None:
@@ -654,6 +650,15 @@ def _refuse_shadowing(path: Path, root: Path, env: Mapping[str, str]) -> None:
                 f"trusted itself; remove it, or review it and run: codex-orchestrator trust "
                 f"{name}"
             )
+
+
+def trust_file(path: Path, env: Mapping[str, str] | None = None) -> trust.Trusted:
+    """What ``codex-orchestrator trust FILE`` does: parse and validate ``path`` (a bad file
+    is refused before it is trusted) and record the digest of its settings and of the files
+    they name (see :mod:`pytest_codex.trust`)."""
+    document = load_config_file(path)
+    pins = trust.current_pins(document, trust.config_root(path, env))
+    return trust.TrustStore.for_env(env).trust(path, trust.settings_digest(document), pins)
 
 
 def _display(path: Path, root: Path) -> str:

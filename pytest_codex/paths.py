@@ -38,6 +38,7 @@ def user_state_dir(env: Mapping[str, str] | None = None) -> Path:
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local/state")
     return Path(base) / "codex-orchestrator"
 
+
 # A directory holding any of these is a repository root even without .git.
 _ROOT_MARKERS = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
 

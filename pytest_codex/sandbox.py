@@ -81,7 +81,6 @@ import functools
 import os
 import re
 import secrets as _secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -269,7 +268,7 @@ def probe_bubblewrap(executable: str | None = None, *, fresh: bool = False) -> B
     that differs, or a cache file that is unreadable or malformed, means a new probe.
     ``fresh`` (``doctor``) probes regardless, and refreshes the cache.
     """
-    path = executable or shutil.which("bwrap")
+    path = executable or _find_bwrap()
     if path is None:
         status = BackendStatus("none", "bwrap not found on PATH", features=())
         logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
@@ -283,6 +282,16 @@ def probe_bubblewrap(executable: str | None = None, *, fresh: bool = False) -> B
     if key is not None and status.backend == "bubblewrap":
         _store_probe(key, status)
     return status
+
+
+def _find_bwrap() -> str | None:
+    # bwrap runs unsandboxed: never one planted in the workspace (see pytest_codex.programs).
+    from .programs import ProgramNotFoundError, resolve
+
+    try:
+        return resolve("bwrap")
+    except ProgramNotFoundError:
+        return None
 
 
 def _probe(path: str) -> BackendStatus:

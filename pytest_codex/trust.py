@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,9 @@ def _needs(rule: Any, key: str, value: Any, schema: Mapping[str, Any], found: li
                 sub = extra if isinstance(extra, Mapping) else {}
             _needs(sub.get("x-trust", "trusted"), f"{key}.{name}", item, sub, found)
         return
-    if isinstance(rule, Mapping) and "neutral" in rule:
-        if _canonical(value) in {_canonical(v) for v in rule["neutral"]}:
-            return
+    neutral = rule.get("neutral") if isinstance(rule, Mapping) else None
+    if neutral is not None and _canonical(value) in {_canonical(v) for v in neutral}:
+        return
     # "trusted", anything unclassified, and a neutral-valued key with another value.
     found.append(key)
 
@@ -177,7 +177,8 @@ class TrustStore:
         for key, entry in files.items():
             if not isinstance(entry, Mapping) or not isinstance(entry.get("digest"), str):
                 continue
-            pins = entry.get("pins") if isinstance(entry.get("pins"), Mapping) else {}
+            raw = entry.get("pins")
+            pins: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
             found[str(key)] = Trusted(
                 path=str(key),
                 digest=str(entry["digest"]),
@@ -258,9 +259,7 @@ class Verdict:
         return self.status == "trusted" or not self.needs
 
 
-def judge(
-    path: Path, document: Mapping[str, Any], root: Path, store: TrustStore
-) -> Verdict:
+def judge(path: Path, document: Mapping[str, Any], root: Path, store: TrustStore) -> Verdict:
     """The :class:`Verdict` on ``path`` holding ``document``."""
     needs = tuple(needing_trust(document))
     entry = store.get(path)
@@ -289,7 +288,10 @@ def require(
     if verdict.applies:
         return verdict
     name = label or shown(path)
-    fix = f"review it (codex-orchestrator trust --show {name}), then run: codex-orchestrator trust {name}"
+    fix = (
+        f"review it (codex-orchestrator trust --show {name}), then run: "
+        f"codex-orchestrator trust {name}"
+    )
     if verdict.status == "changed":
         raise ConfigError(f"{name}: changed since it was trusted; {fix}")
     if verdict.changed_pin is not None:
@@ -305,7 +307,19 @@ def require(
     )
 
 
-def iter_keys(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every top-level and per-key setting of ``document`` as ``(dotted key, value)``."""
-    for key, value in document.items():
-        yield (f"{prefix}{key}", value)
+def config_root(path: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The repository a config file configures (what ``evidence.trusted_keys`` files are
+    relative to): its own directory when it is a file found at a root, else
+    ``CODEX_ORCHESTRATOR_ROOT`` or the repository of the working directory."""
+    from .paths import ROOT_ENV, find_repo_root
+
+    env = os.environ if env is None else env
+    if path.name in (*ROOT_CONFIG_NAMES, "pyproject.toml"):
+        return Path(os.path.abspath(path)).parent
+    if env.get(ROOT_ENV):
+        return Path(env[ROOT_ENV]).resolve()
+    return find_repo_root(Path.cwd())
+
+
+# The names config.CONFIG_FILES holds (config imports this module).
+ROOT_CONFIG_NAMES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")

@@ -9,11 +9,19 @@ the command's status on.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# ``python -m pytest_codex.cli`` puts the working directory (usually the workspace) first on
+# sys.path: an ``argparse.py`` or ``yaml.py`` a command left there would be imported by the
+# trusted process. While ``-m`` locates the module, sys.argv[0] is "-m" (see runpy): take the
+# entry off before importing anything more (as ``python -P`` would have).
+if sys.argv[:1] == ["-m"]:
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+
 import argparse
 import contextlib
-import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType

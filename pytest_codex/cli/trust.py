@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,25 +56,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_trust_command)
 
 
-def _root_for(path: Path) -> Path:
-    """The repository a config file configures: its own directory when it is one of the
-    files found at a root, else the repository of the working directory."""
-    from ..config import CONFIG_FILES
-    from ..paths import ROOT_ENV, find_repo_root
-
-    if path.name in (*CONFIG_FILES, "pyproject.toml"):
-        return path.absolute().parent
-    if os.environ.get(ROOT_ENV):
-        return Path(os.environ[ROOT_ENV]).resolve()
-    return find_repo_root(Path.cwd())
-
-
 def _describe(path: Path) -> dict[str, Any]:
     from .. import trust
     from ..config import load_config_file
 
     document = load_config_file(path)
-    root = _root_for(path)
+    root = trust.config_root(path)
     verdict = trust.judge(path, document, root, trust.TrustStore.for_env())
     needs = set(verdict.needs)
     keys = []
@@ -138,7 +124,9 @@ def _list(fmt: str) -> int:
         path = Path(key)
         try:
             document = load_config_file(path)
-            verdict = trust.judge(path, document, _root_for(path), trust.TrustStore.for_env())
+            verdict = trust.judge(
+                path, document, trust.config_root(path), trust.TrustStore.for_env()
+            )
             status = "changed" if not verdict.applies else "trusted"
         except ConfigError as exc:
             status = "missing" if not path.exists() else f"unreadable ({exc})"
@@ -158,7 +146,7 @@ def _list(fmt: str) -> int:
 def run_trust_command(args: argparse.Namespace) -> int:
     """Entry point of ``codex-orchestrator trust``."""
     from .. import trust
-    from ..config import load_config_file
+    from ..config import load_config_file, trust_file
     from ..errors import UsageError
     from ..terminal import visible
 
@@ -179,11 +167,8 @@ def run_trust_command(args: argparse.Namespace) -> int:
                 said = "revoked" if removed else "was not trusted"
                 print(f"{visible(str(path))}: {said}")
             continue
-        document = load_config_file(path)  # a bad file is refused before it is trusted
-        entry = store.trust(
-            path, trust.settings_digest(document), trust.current_pins(document, _root_for(path))
-        )
-        needs = trust.needing_trust(document)
+        entry = trust_file(path)  # a bad file is refused before it is trusted
+        needs = trust.needing_trust(load_config_file(path))
         done.append({"file": str(path), "trusted": entry.path, "enables": needs})
         if args.format == "text":
             enables = ", ".join(needs) if needs else "nothing that needs trust"

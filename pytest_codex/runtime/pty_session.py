@@ -222,9 +222,17 @@ class PtySession:
         self.commands = 0
         import ptyprocess  # here, not at import: pipe-mode commands never need it
 
+        from ..paths import find_repo_root
+        from ..programs import ProgramNotFoundError, resolve
+
+        try:
+            # The shell by absolute path, never one planted in the workspace's .venv/bin.
+            program = resolve(shell[0], workspace=find_repo_root(Path(cwd))) if shell else ""
+        except ProgramNotFoundError as exc:
+            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
         try:
             self._proc = ptyprocess.PtyProcess.spawn(
-                [*self.wrapper, *shell],
+                [*self.wrapper, program, *shell[1:]],
                 cwd=str(cwd),
                 env={**env, TAG_ENV: self.tag},
                 dimensions=(rows, cols),
