@@ -102,18 +102,20 @@ def config_plugins(
 
 
 def _refuse_workspace_module(name: str, root: Path) -> None:
-    """Refuse ``name`` when its top-level package (found without running any of its code)
-    lies in the workspace."""
+    """Refuse ``name`` when its top-level package lies in the workspace: at the repository
+    root, or wherever the import system would find it (looked up without running any of its
+    code)."""
     import importlib.util
     import os
 
+    top = name.split(".", 1)[0]
+    places = [str(p) for p in (root / f"{top}.py", root / top) if p.exists()]
     try:
-        spec = importlib.util.find_spec(name.split(".", 1)[0])
+        spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        return  # the import below says what is wrong
-    if spec is None:
-        return
-    places = [spec.origin or "", *(spec.submodule_search_locations or ())]
+        spec = None  # the import below says what is wrong
+    if spec is not None:
+        places += [spec.origin or "", *(spec.submodule_search_locations or ())]
     workspace = os.path.realpath(root)
     for place in places:
         real = os.path.realpath(place) if place else ""
