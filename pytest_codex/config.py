@@ -599,17 +599,20 @@ def resolve_config(
     document = load_config_file(path) if path is not None else {}
     values: dict[str, Any] = dict(DEFAULTS)
     sources: dict[str, str] = dict.fromkeys(DEFAULTS, "default")
-    user = user_config_file(env)
-    if user.is_file():
+    # Where the user's own files are (config, trust store): the process's environment unless
+    # the given one says otherwise (callers often pass only the variables they set).
+    user_env = {**os.environ, **env}
+    user = user_config_file(user_env)
+    if _is_file(user):
         for key, value in load_config_file(user).items():
             values[key] = value
             sources[key] = f"user:{user}"
     trusted = False
     if path is not None:
-        verdict = trust.require(path, document, root, env=env)
+        verdict = trust.require(path, document, root, env=user_env)
         trusted = verdict.status == "trusted"
         if not trusted and config_file is None and not env.get(CONFIG_ENV):
-            _refuse_shadowing(path, root, env)
+            _refuse_shadowing(path, root, user_env)
         for key, value in document.items():
             values[key] = value
             sources[key] = f"config:{_display(path, root)}"
@@ -633,9 +636,17 @@ def resolve_config(
         sources=sources,
         file=path,
         file_document=document,
-        user_file=user if user.is_file() else None,
+        user_file=user if _is_file(user) else None,
         trusted=trusted,
     )
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False when a directory on the way cannot be searched."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return False
 
 
 def _refuse_shadowing(path: Path, root: Path, env: Mapping[str, str]) -> None:

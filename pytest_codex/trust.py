@@ -150,7 +150,9 @@ class TrustStore:
     @classmethod
     def for_env(cls, env: Mapping[str, str] | None = None) -> TrustStore:
         """The store of the user whose environment ``env`` is."""
-        return cls(user_state_dir(env) / STORE_FILE)
+        # The directory resolved once (a home reached through a symbolic link is fine); the
+        # store itself is then read and written without following links.
+        return cls(Path(os.path.realpath(user_state_dir(env))) / STORE_FILE)
 
     def entries(self) -> dict[str, Trusted]:
         """Every entry; an absent store is empty, a damaged one a :class:`ConfigError`."""
@@ -158,7 +160,8 @@ class TrustStore:
             if self.path.lstat().st_size > MAX_STORE_BYTES:
                 raise ConfigError(f"{self.path}: larger than {MAX_STORE_BYTES} bytes; remove it")
             document = read_json(self.path)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):
+            # No store, or one this user cannot reach: nothing is trusted (fail closed).
             return {}
         except UnsafePathError:
             raise

@@ -115,6 +115,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     git(root, "init", "-q", "-b", "main")
     commit(root, "ledger demo")
     env = _env()
+    _trust(root, env)
     done = subprocess.run(
         [str(BIN / "pytest"), "--codex-task", TASK, "-p", "no:cacheprovider", "-q"],
         cwd=root,
@@ -132,7 +133,18 @@ def workspace(prepared: Prepared, tmp_path: Path) -> Path:
     """A copy of the prepared repository for one snippet (snippets change what they touch)."""
     root = tmp_path / "ledger-demo"
     shutil.copytree(prepared.root, root, symlinks=True)
+    _trust(root, prepared.env)
     return root
+
+
+def _trust(root: Path, env: dict[str, str]) -> None:
+    """A person trusts the demo's configuration (its guardrail settings need it), as
+    examples/demo.py does."""
+    done = subprocess.run(
+        [str(BIN / "codex-orchestrator"), "trust", "codex.orchestrator.yaml"],
+        cwd=root, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def _substitute(line: str, run_id: str) -> str:
