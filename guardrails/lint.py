@@ -101,6 +101,8 @@ class LintPlan:
     format: Format
     globs: tuple[str, ...]
     timeout: float | None
+    # Why the configured program was not found outside the workspace (it is not run then).
+    missing: str | None = None
 
     @classmethod
     def from_context(cls, ctx: GuardrailContext) -> LintPlan:
@@ -111,12 +113,13 @@ class LintPlan:
                 f"guardrails.lint.format must be one of {', '.join(FORMATS)}, not {fmt!r}"
             )
         argv = ctx.command_setting()
+        missing = None
         if argv and "/" not in argv[0]:
             # By absolute path, found outside the workspace: never a planted linter.
             try:
                 argv = [resolve(argv[0], workspace=ctx.root), *argv[1:]]
             except ProgramNotFoundError as exc:
-                raise ConfigError(f"guardrails.{ctx.name}.command: {exc}") from None
+                missing = str(exc)
         if argv is None:
             ruff = find_ruff(ctx.root)
             argv = [*ruff, *RUFF_ARGS] if ruff else None
@@ -125,6 +128,7 @@ class LintPlan:
             format=fmt,
             globs=ctx.strings_setting("globs", DEFAULT_GLOBS),
             timeout=ctx.timeout_setting(),
+            missing=missing,
         )
 
     @property
@@ -188,6 +192,12 @@ class LintGuardrail(Guardrail):
         plan = LintPlan.from_context(ctx)
         if plan.argv is None:
             return Result.skipped(NO_RUFF)
+        if plan.missing is not None:
+            return _linter_error(
+                plan,
+                f"{plan.tool} could not be started: {plan.missing}",
+                "install it, or fix guardrails.lint.command (it runs in the repository root)",
+            )
         output = ctx.run_command(
             plan.argv, timeout=plan.timeout, reason=f"guardrail {self.name} runs {plan.tool}"
         )

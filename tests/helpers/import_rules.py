@@ -39,6 +39,9 @@ FOUNDATION = frozenset(
         "gitenv",
         "repository",
         "distribution",
+        "trust",
+        "programs",
+        "terminal",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",

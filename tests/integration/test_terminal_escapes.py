@@ -50,9 +50,7 @@ def _spawn(root: Path, *args: str) -> PtyProcessUnicode:
         pytest.skip(f"the codex-orchestrator console script is not beside {sys.executable}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_"))}
     env.update(MCP_RUNNER_TASK_ID="escapes", CODEX_ORCHESTRATOR_ROOT=str(root), TERM="xterm")
-    return PtyProcessUnicode.spawn(
-        [str(CLI), *args], cwd=str(root), env=env, dimensions=(24, 400)
-    )
+    return PtyProcessUnicode.spawn([str(CLI), *args], cwd=str(root), env=env, dimensions=(24, 400))
 
 
 def test_the_approval_question_shows_escape_codes_escaped(repo: Path) -> None:

@@ -135,7 +135,7 @@ def test_without_ruff_the_default_linter_is_skipped(
     tmp_path: Path, guardrail_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only ruff's discovery is replaced (ruff is installed in the test environment).
-    monkeypatch.setattr(lint_module, "find_ruff", lambda: None)
+    monkeypatch.setattr(lint_module, "find_ruff", lambda root=None: None)
     record = run(guardrail_session, tmp_path)
     assert (record["status"], record["summary"]) == ("skipped", NO_RUFF)
     assert record["approvals"] == []
