@@ -61,13 +61,13 @@ class Workspace:
         return env
 
     def run(
-        self, *argv: str, cwd: Path | None = None, **env: str
+        self, *argv: str, cwd: Path | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """``argv`` as the actor, in the workspace."""
+        """``argv`` as the actor, in the workspace (``cwd``), with ``env`` added."""
         return subprocess.run(
             [*self.actor.prefix, *argv],
             cwd=cwd or self.root,
-            env=self.env(**env),
+            env=self.env(**(env or {})),
             capture_output=True,
             text=True,
             timeout=180,
@@ -75,7 +75,7 @@ class Workspace:
         )
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.run(str(CLI), *args, **env)
+        return self.run(str(CLI), *args, env=env)
 
     def exec(self, *command: str, **env: str) -> subprocess.CompletedProcess[str]:
         argv = ["exec", "--approval-policy", "never", "-s", "workspace-write", "--", *command]

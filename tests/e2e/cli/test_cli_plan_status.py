@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.cli.test_cli_start import CLI, cli, repo  # noqa: F401  (the fixture)
+from tests.helpers.trust import trusted
 
 
 def _runs(root: Path) -> list[Path]:
@@ -62,11 +63,12 @@ def test_plan_of_an_unknown_pipeline_is_a_usage_error(repo: Path) -> None:  # no
 
 def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # noqa: F811
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
         + "  - id: slow\n    stages:\n"
         + "      - {kind: command, id: wait, command: \"sh -c 'echo begun; sleep 3'\"}\n"
-        + '      - {kind: command, id: done, command: "echo done"}\n'
+        + '      - {kind: command, id: done, command: "echo done"}\n',
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MCP_")}
     env.update(CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task")
@@ -104,9 +106,10 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
 
 def test_status_of_a_failed_run_exits_1(repo: Path) -> None:  # noqa: F811
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
-        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n'
+        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n',
     )
     assert cli(repo, "start", "bad").returncode == 1
     done = cli(repo, "status")
