@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
+# Set for the commands of a run whose repository config file a person trusted: the digest of
+# its settings. A run such a command records (pytest with the plugin, inside the sandbox,
+# where the trust store is hidden) takes the same settings as trusted, and nothing else.
+TRUSTED_CONFIG_ENV = "CODEX_ORCHESTRATOR_TRUSTED_CONFIG"
 CONFIG_FILES = trust.ROOT_CONFIG_NAMES
 PYPROJECT_TABLE = "codex-orchestrator"
 USER_CONFIG_FILE = "config.yaml"
@@ -257,6 +261,14 @@ class ResolvedConfig:
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when nothing set it."""
         return self.values.get(key, default)
+
+    def child_env(self) -> dict[str, str]:
+        """Variables for the commands of a run: the trusted file's settings digest, so a run
+        a command records inside the sandbox (which cannot see the trust store) applies the
+        same trusted settings (see :data:`TRUSTED_CONFIG_ENV`)."""
+        if self.file is None or not self.trusted:
+            return {}
+        return {TRUSTED_CONFIG_ENV: trust.settings_digest(self.file_document)}
 
     def source(self, key: str) -> str | None:
         """Where ``key`` came from, or None when nothing set it."""
@@ -609,8 +621,14 @@ def resolve_config(
             sources[key] = f"user:{user}"
     trusted = False
     if path is not None:
-        verdict = trust.require(path, document, root, env=user_env)
-        trusted = verdict.status == "trusted"
+        inherited = env.get(TRUSTED_CONFIG_ENV)
+        if inherited and inherited == trust.settings_digest(document):
+            # A command of a run whose parent trusted these very settings (a forged value
+            # gains a command nothing: it runs where that command already runs).
+            trusted = True
+        else:
+            verdict = trust.require(path, document, root, env=user_env)
+            trusted = verdict.status == "trusted"
         if not trusted and config_file is None and not env.get(CONFIG_ENV):
             _refuse_shadowing(path, root, user_env)
         for key, value in document.items():

@@ -362,7 +362,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             cwd=cwd,
             # As for pipeline stages: the command knows its task, and a run it records
             # (pytest with the plugin) names this one its parent.
-            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id},
+            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id, **context.config.child_env()},
             timeout=args.timeout,
             session_id=args.session,
             mode="pipe" if args.pipe else "pty",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_codex import schemas, trust
-from pytest_codex.config import resolve_config, trust_file, user_config_file
+from pytest_codex.config import TRUSTED_CONFIG_ENV, resolve_config, trust_file, user_config_file
 from pytest_codex.errors import ConfigError
 
 ROOT_ENV = "CODEX_ORCHESTRATOR_ROOT"
@@ -221,3 +221,24 @@ def test_a_damaged_store_is_a_one_line_error(tmp_path: Path) -> None:
     store.path.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="not a trust store"):
         store.entries()
+
+
+def test_a_command_of_a_trusting_run_inherits_the_verdict_on_the_same_settings_only(
+    repo: Path,
+) -> None:
+    path = repo / "codex.orchestrator.yaml"
+    path.write_text("notify: ['echo a']\n")
+    trust_file(path)
+    parent = _resolve(repo)
+    child_env = parent.child_env()
+    assert set(child_env) == {TRUSTED_CONFIG_ENV}
+    trust.TrustStore.for_env().revoke(path)  # inside the sandbox the store is hidden
+    env = {ROOT_ENV: str(repo), **os.environ, **child_env}
+    assert resolve_config(repo, env=env).trusted is True
+    path.write_text("notify: ['echo b']\n")  # other settings: the inherited digest is no help
+    with pytest.raises(ConfigError, match="is not trusted"):
+        resolve_config(repo, env=env)
+    untrusted = repo / "other"
+    (untrusted / ".git").mkdir(parents=True)
+    (untrusted / "codex.orchestrator.yaml").write_text("task: t\n")
+    assert _resolve(untrusted).child_env() == {}
