@@ -59,3 +59,19 @@ def test_paths_with_a_slash_must_be_absolute_and_outside(tmp_path: Path) -> None
     with pytest.raises(ProgramNotFoundError, match="in the workspace or a temporary directory"):
         resolve(str(inside), workspace=workspace)
     assert resolve("/bin/sh", workspace=workspace) == "/bin/sh"
+
+
+def test_a_notify_command_runs_nothing_from_the_workspace(tmp_path: Path) -> None:
+    from pytest_codex.errors import ConfigError
+    from pytest_codex.sinks.notify import targets_from_config
+
+    workspace = tmp_path / "repo"
+    hook = workspace / "hook.py"
+    hook.parent.mkdir()
+    hook.write_text("print('planted')\n")
+    with pytest.raises(ConfigError, match="relative program path"):
+        targets_from_config(["./hook.sh"], workspace)
+    with pytest.raises(ConfigError, match="a file in the workspace"):
+        targets_from_config([f"python3 {hook}"], workspace)
+    [target] = targets_from_config(["touch /dev/null"], workspace)
+    assert os.path.isabs(target.argv[0]) and target.argv[1:] == ("/dev/null",)
