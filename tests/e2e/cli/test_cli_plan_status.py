@@ -71,7 +71,11 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
         + '      - {kind: command, id: done, command: "echo done"}\n',
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MCP_")}
-    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task")
+    env.update(
+        CODEX_ORCHESTRATOR_ROOT=str(repo),
+        MCP_RUNNER_TASK_ID="pipe-task",
+        PYTHONPATH=str(repo.parent / "plugins"),  # the guardrail plugin installed beside us
+    )
     started = subprocess.Popen(
         [*CLI, "start", "slow"],
         cwd=repo,

@@ -262,6 +262,7 @@ def test_the_builtin_diagnostics_pipelines_pass_on_the_demo_repository(
         spec.write_text(text)
     git(root, "init", "-q", "-b", "main")
     commit(root, "demo")
+    trusted(root / "codex.orchestrator.yaml")  # as examples/demo.py does
     result = cli(
         root,
         "start",
