@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import { trustedOnPath } from '../src/client.js';
 import { resolveBin } from '../src/index.js';
 
 function fakeCli(dir) {
@@ -23,11 +24,13 @@ test('a codex-orchestrator inside the working directory or on a relative PATH en
   fakeCli(join(repo, 'bin'));
   const installed = fakeCli(join(base, 'tools', 'bin'));
   const PATH = [join(repo, '.venv', 'bin'), 'bin', '', installed.replace(/\/codex-orchestrator$/, '')].join(':');
-  assert.deepEqual(resolveBin({ cwd: repo, env: { PATH } }), [installed]);
+  // (resolveBin takes CODEX_ORCHESTRATOR_BIN first; the PATH lookup is what it falls back to)
+  assert.equal(trustedOnPath('codex-orchestrator', { cwd: repo, env: { PATH } }), installed);
   // Nothing outside the workspace: the bare name (spawn then reports it missing).
-  assert.deepEqual(resolveBin({ cwd: repo, env: { PATH: join(repo, '.venv', 'bin') } }), [
+  assert.equal(
+    trustedOnPath('codex-orchestrator', { cwd: repo, env: { PATH: join(repo, '.venv', 'bin') } }),
     'codex-orchestrator',
-  ]);
+  );
   // An explicit bin is the caller's choice.
   assert.deepEqual(resolveBin({ bin: '/opt/x/codex-orchestrator', env: { PATH } }), [
     '/opt/x/codex-orchestrator',
