@@ -32,6 +32,8 @@ for _name in (
     os.environ.pop(_name, None)
 # Runs sign their attestations with a key of this session, never the developer's own.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="codex-tests-config-")
+# Trusted configuration files (and the other user state) of this session only.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="codex-tests-state-")
 
 _EXEMPT = "intentionally-invalid"
 

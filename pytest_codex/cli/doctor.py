@@ -187,7 +187,13 @@ def _attack_probes(sandbox: sb.Sandbox, roots: Any, env: Any, config: Any) -> li
 
 def _probe_paths(sandbox: sb.Sandbox, cwd: Path, paths: list[Path]) -> list[str]:
     """``write``, ``read`` or ``absent`` per path, as a command in ``sandbox`` sees it."""
-    argv = sandbox.wrap(["sh", "-c", _PROBE_SCRIPT, "sh", *map(str, paths)], cwd)
+    from ..programs import ProgramNotFoundError, resolve
+
+    try:
+        shell = resolve("sh", workspace=cwd)  # never a planted sh deciding what doctor says
+    except ProgramNotFoundError as exc:
+        return [f"unknown ({exc})"] * len(paths)
+    argv = sandbox.wrap([shell, "-c", _PROBE_SCRIPT, "sh", *map(str, paths)], cwd)
     try:
         with sb.spawn_args(argv) as (spawned, fds):
             done = subprocess.run(

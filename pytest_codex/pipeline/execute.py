@@ -79,7 +79,12 @@ def execute_pipeline(
 
     def command(stage: Stage) -> StageOutcome:
         # A command of the run works for the run's task; a run it records is a child run.
-        env = {TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id, **stage.env}
+        env = {
+            TASK_ENV: run.task_id,
+            PARENT_RUN_ENV: run.run_id,
+            **run.config.child_env(),
+            **stage.env,
+        }
         execution = execute_command(
             run,
             stage.argv(),

@@ -339,9 +339,17 @@ class PtySession(PtyChannel):
         self.commands = 0
         import ptyprocess  # here, not at import: pipe-mode commands never need it
 
+        from ..paths import find_repo_root
+        from ..programs import ProgramNotFoundError, resolve
+
+        try:
+            # The shell by absolute path, never one planted in the workspace's .venv/bin.
+            program = resolve(shell[0], workspace=find_repo_root(Path(cwd))) if shell else ""
+        except ProgramNotFoundError as exc:
+            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
         try:
             # A sandbox prefix's seccomp filter: a file descriptor of its own for this shell.
-            with spawn_args([*self.wrapper, *shell]) as (spawned, fds):
+            with spawn_args([*self.wrapper, program, *shell[1:]]) as (spawned, fds):
                 self._proc = ptyprocess.PtyProcess.spawn(
                     spawned,
                     cwd=str(cwd),

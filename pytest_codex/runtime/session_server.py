@@ -204,6 +204,7 @@ def ensure_server(
     subprocess.Popen(
         [
             sys.executable,
+            "-P",  # safe path: nothing imported from the working directory (the workspace)
             "-m",
             "pytest_codex.runtime.session_server",
             str(path),

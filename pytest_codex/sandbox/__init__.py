@@ -31,6 +31,7 @@ docs/sandbox.md says what the sandbox guarantees, as root and as a user, and wha
 
 from __future__ import annotations
 
+from ..paths import STATE_DIR_ENV, user_config_dir, user_state_dir
 from .backend import (
     CAP_DROP,
     CAPABILITIES_DROPPED,
@@ -69,7 +70,6 @@ from .policy import (
     SANDBOX_MODES,
     SIGNING_KEY_ENV,
     SOCKET_DIR_NAME,
-    STATE_DIR_ENV,
     WRITE_OUTSIDE_WORKSPACE,
     WRITE_WORKSPACE,
     Protected,
@@ -78,8 +78,6 @@ from .policy import (
     orchestrator_install_paths,
     protected_paths,
     session_socket_dir,
-    user_config_dir,
-    user_state_dir,
     validate_mode,
 )
 from .seccomp import SECCOMP_FD_ARG, spawn_args

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import UnsafePathError, UsageError
+from ..paths import user_state_dir
 from . import seccomp
 from ._log import logger
-from .policy import KERNEL_MASKED, KERNEL_READ_ONLY, user_state_dir
+from .policy import KERNEL_MASKED, KERNEL_READ_ONLY
 
 BackendName = Literal["bubblewrap", "none"]
 BackendChoice = Literal["auto", "bubblewrap", "none"]
@@ -209,7 +209,7 @@ def probe_bubblewrap(executable: str | None = None, *, fresh: bool = False) -> B
     that differs, or a cache file that is unreadable or malformed, means a new probe.
     ``fresh`` (``doctor``) probes regardless, and refreshes the cache.
     """
-    path = executable or shutil.which("bwrap")
+    path = executable or _find_bwrap()
     if path is None:
         status = BackendStatus("none", "bwrap not found on PATH", features=())
         logger.warning("pytest-codex: commands run unsandboxed (%s)", status.reason)
@@ -223,6 +223,16 @@ def probe_bubblewrap(executable: str | None = None, *, fresh: bool = False) -> B
     if key is not None and status.backend == "bubblewrap":
         _store_probe(key, status)
     return status
+
+
+def _find_bwrap() -> str | None:
+    # bwrap runs unsandboxed: never one planted in the workspace (see pytest_codex.programs).
+    from ..programs import ProgramNotFoundError, resolve
+
+    try:
+        return resolve("bwrap")
+    except ProgramNotFoundError:
+        return None
 
 
 def _probe(path: str) -> BackendStatus:

@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from ..errors import UsageError
+from ..paths import user_config_dir, user_state_dir
 
 SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("read-only", "workspace-write", "danger-full-access")
@@ -39,7 +40,6 @@ _MODE_PERMISSIONS: dict[str, frozenset[str]] = {
 PRIVATE_ROOTS: tuple[Path, ...] = (Path("/tmp"), Path("/dev"))
 
 SOCKET_DIR_NAME = "codex-sessions"
-STATE_DIR_ENV = "CODEX_ORCHESTRATOR_STATE_DIR"
 SIGNING_KEY_ENV = "CODEX_ORCHESTRATOR_SIGNING_KEY"
 # Secrets that travel in the environment and never reach a sandboxed command.
 HIDDEN_VARIABLES = ("CODEX_ORCHESTRATOR_SIGNING_KEY_PEM",)
@@ -127,25 +127,6 @@ class Protected:
     create: bool = False
     hide: bool = False
     placeholder: bool = False
-
-
-def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_CONFIG_HOME/pytest-codex`` or ``~/.config/pytest-codex`` (signing material,
-    user-wide approvals)."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
-    return Path(base) / "pytest-codex"
-
-
-def user_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$CODEX_ORCHESTRATOR_STATE_DIR``, else ``$XDG_STATE_HOME/codex-orchestrator``, else
-    ``~/.local/state/codex-orchestrator`` (the cache and approval keys, the trust store, the
-    probe and seccomp caches)."""
-    env = os.environ if env is None else env
-    if env.get(STATE_DIR_ENV):
-        return Path(env[STATE_DIR_ENV])
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local/state")
-    return Path(base) / "codex-orchestrator"
 
 
 def session_socket_dir() -> Path:

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError, UnsafePathError
-from .policy import user_state_dir
+from ..paths import user_state_dir
 
 # Stands for the filter's file descriptor in a sandbox prefix until a process is spawned.
 SECCOMP_FD_ARG = "@seccomp-fd"

@@ -43,6 +43,9 @@ FOUNDATION = frozenset(
         "repository",
         "distribution",
         "entry_points",
+        "trust",
+        "programs",
+        "terminal",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli.test_cli_exec import _lines, exec_cli
+from tests.helpers.trust import trusted
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def _config(repo: Path, text: str) -> None:
-    (repo / "codex.orchestrator.yaml").write_text(text)
+    trusted(repo / "codex.orchestrator.yaml", text)
 
 
 def test_exec_timeout_seconds_from_the_config_kills_the_command(repo: Path) -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.cli.test_cli_start import CLI, cli, repo  # noqa: F401  (the fixture)
+from tests.helpers.trust import trusted
 
 
 def _runs(root: Path) -> list[Path]:
@@ -64,15 +65,20 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
     # The first stage waits for a gate the test opens once the watcher has shown it: no
     # race with the clock, however loaded the machine.
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
         + "  - id: slow\n    stages:\n"
         + "      - {kind: command, id: wait, command: "
         + "\"sh -c 'echo begun; until [ -e gate ]; do sleep 0.05; done'\"}\n"
-        + '      - {kind: command, id: done, command: "echo done"}\n'
+        + '      - {kind: command, id: done, command: "echo done"}\n',
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MCP_")}
-    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task")
+    env.update(
+        CODEX_ORCHESTRATOR_ROOT=str(repo),
+        MCP_RUNNER_TASK_ID="pipe-task",
+        PYTHONPATH=str(repo.parent / "plugins"),  # the guardrail plugin installed beside us
+    )
     started = subprocess.Popen(
         [*CLI, "start", "slow"],
         cwd=repo,
@@ -122,9 +128,10 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
 
 def test_status_of_a_failed_run_exits_1(repo: Path) -> None:  # noqa: F811
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
-        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n'
+        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n',
     )
     assert cli(repo, "start", "bad").returncode == 1
     done = cli(repo, "status")

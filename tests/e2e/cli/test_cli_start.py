@@ -14,10 +14,12 @@ import pytest
 from pytest_codex import schemas
 from tests.helpers import REPO_ROOT
 from tests.helpers.repos import commit, git, write
+from tests.helpers.trust import trusted
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 
-# A guardrail the test repository provides itself (through guardrails.plugins).
+# A guardrail package the team installed beside codex-orchestrator (guardrails.plugins): the
+# CLI never imports one from the workspace.
 LOCAL_GUARDRAILS = """
 from guardrails import Finding, Guardrail, Inputs, Result, hookimpl
 
@@ -72,6 +74,9 @@ pipelines:
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "local_guardrails.py").write_text(LOCAL_GUARDRAILS)
     git(root, "init", "-q", "-b", "main")
     write(
         root,
@@ -80,19 +85,21 @@ def repo(tmp_path: Path) -> Path:
             "checks/test_nested.py": (
                 "def test_in_the_task(codex_run):\n    assert codex_run.task_id == 'pipe-task'\n"
             ),
-            "local_guardrails.py": LOCAL_GUARDRAILS,
             "src/app.py": "x = 1\n",
             ".gitignore": ".runs/\nout/\n__pycache__/\n",
         },
     )
     commit(root, "init")
+    trusted(root / "codex.orchestrator.yaml")  # a person reviewed its pipelines and guardrails
     return root
 
 
 def cli(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_", "OTEL_"))}
     environ.update(
-        CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task", PYTHONPATH=str(repo)
+        CODEX_ORCHESTRATOR_ROOT=str(repo),
+        MCP_RUNNER_TASK_ID="pipe-task",
+        PYTHONPATH=os.pathsep.join([str(repo.parent / "plugins"), str(repo)]),
     )
     environ.update(env)
     return subprocess.run(
@@ -255,6 +262,7 @@ def test_the_builtin_diagnostics_pipelines_pass_on_the_demo_repository(
         spec.write_text(text)
     git(root, "init", "-q", "-b", "main")
     commit(root, "demo")
+    trusted(root / "codex.orchestrator.yaml")  # as examples/demo.py does
     result = cli(
         root,
         "start",
