@@ -19,6 +19,7 @@ from guardrails.checklist import ChecklistGuardrail
 from guardrails.collateral import CollateralGuardrail
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.paths import ROOT_ENV
+from tests.helpers.trust import trusted
 
 TASK = "0303-orchestrator-autonomy"
 CHECKLIST = f"tasks/tasks-{TASK}.md"
@@ -32,6 +33,8 @@ def corpus(corpus: Path, tmp_path: Path) -> Path:
     shutil.copytree(corpus, root, copy_function=shutil.copyfile)
     for directory, _, _ in os.walk(root):
         os.chmod(directory, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
+    # Its configuration declares pipelines: trusted after review, as a person would.
+    trusted(root / "codex.orchestrator.json")
     return root
 
 

@@ -27,6 +27,7 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 
 from pytest_codex import schemas  # noqa: E402
 from pytest_codex.sandbox import probe_bubblewrap  # noqa: E402
+from tests.helpers.trust import trusted  # noqa: E402
 
 BWRAP = probe_bubblewrap()
 
@@ -249,7 +250,7 @@ def test_tool_annotations_tell_the_truth(repo: Path) -> None:
         assert hints.open_world_hint is False  # the sandbox has no network by default
     for name in ("run_status", "checklist_evidence"):
         assert tools[name].read_only_hint is True and tools[name].destructive_hint is False
-    (repo / "codex.orchestrator.yaml").write_text("network_access: true\n")
+    trusted(repo / "codex.orchestrator.yaml", "network_access: true\n")
     with_network = serve(repo, body)
     assert with_network["exec_command"].open_world_hint is True
 
