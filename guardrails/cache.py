@@ -126,29 +126,9 @@ def cache_secret(env: Mapping[str, str] | None = None) -> bytes:
 
 
 def _load_or_create_key(directory: Path) -> bytes:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise PermissionError(f"{directory} is not a 0700 directory of ours")
-    path = directory / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise PermissionError(f"{path} is not a 0600 file of ours")
-        secret = handle.read(64)
-    if len(secret) < 32:
-        raise PermissionError(f"{path} is too short to be a key")
-    return secret
+    from pytest_codex.digests import load_or_create_key
+
+    return load_or_create_key(directory, KEY_FILE)
 
 
 # A signed file is its body's compact JSON with the signature as a last member:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import schemas
+from .credentials import HEADER_KEYS, config_credentials
 from .errors import ConfigError
-from .redact import REDACTED, Redactor, is_secret_name
+from .redact import REDACTED, Redactor, display_urls, is_secret_name
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -251,7 +252,8 @@ class ResolvedConfig:
 
     def to_manifest(self) -> dict[str, dict[str, Any]]:
         """The manifest's ``config`` section, through the one redactor: secret-looking keys,
-        URL userinfo, token shapes and the environment's and configuration's secret values."""
+        header values whatever their names, URL credentials (userinfo, query values, path
+        tokens), token shapes and the environment's and configuration's secret values."""
         redactor = Redactor.for_env(extra=self.secret_values())
         return {
             key: {
@@ -263,16 +265,24 @@ class ResolvedConfig:
 
     def secret_values(self) -> list[str]:
         """The secrets the configuration holds (values under secret-looking keys, URL
-        passwords), so every redactor of a run knows them."""
+        passwords, and the orchestrator's own credentials: header values, query values and
+        path tokens of its endpoints, :mod:`pytest_codex.credentials`), the config file's
+        too, so every redactor of a run knows them."""
         found: list[str] = []
         _collect_secrets("", self.values, found)
+        found += config_credentials(self.values)
+        found += config_credentials(dict(self.file_document))
         return found
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if is_secret_name(key) and isinstance(value, str):
+    if isinstance(value, str) and (is_secret_name(key) or key.lower() in HEADER_KEYS):
         return REDACTED
+    if isinstance(value, str):
+        return display_urls(value)
     if isinstance(value, Mapping):
+        if key.lower() in HEADER_KEYS:  # header values are credentials, whatever the names
+            return {k: REDACTED if isinstance(v, str) else v for k, v in value.items()}
         return {k: _redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_value(key, v) for v in value]

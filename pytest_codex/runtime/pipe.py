@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from .capture import ChunkCallback, Redaction, StreamCapture
+from .capture import ChunkCallback, Redaction, StreamCapture, captures_for
 from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
 
 __all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
@@ -56,10 +56,9 @@ def run_pipe(
     with ``--unshare-pid``: when its namespace's init exits, the kernel kills every process
     in it and waits for them before the leader can exit), so after a leader that exited on
     its own there is nothing left to look for and the straggler scan is skipped."""
-    captures = {
-        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
-        for name in ("stdout", "stderr")
-    }
+    captures: dict[str, StreamCapture] = captures_for(
+        ("stdout", "stderr"), log=log, on_chunk=on_chunk, cap=cap, redaction=redaction
+    )
     tag = new_tag()
     child_env = {**(os.environ if env is None else env), TAG_ENV: tag}
     try:

@@ -25,6 +25,7 @@ FOUNDATION = frozenset(
         "timeutil",
         "atomic",
         "schemas",
+        "credentials",
         "redact",
         "paths",
         "context",
@@ -41,8 +42,9 @@ FOUNDATION = frozenset(
         "distribution",
     ]
 )
-PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",
-             "pytest_codex.runtime", "pytest_codex.orchestrator")  # fmt: skip
+PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.digests", "pytest_codex.instructions",
+             "pytest_codex.approvals", "pytest_codex.runtime",
+             "pytest_codex.orchestrator")  # fmt: skip
 # What producers never import (rule 2).
 ABOVE_PRODUCERS = ("pytest_codex.run", "pytest_codex.sinks", "pytest_codex.execution",
                    "pytest_codex.cli", "pytest_codex.plugin", "pytest_codex.sdk")  # fmt: skip
