@@ -350,6 +350,8 @@ class _Shaped:
 def _shaped(data: bytes, match: Any, scan: Scan) -> int:
     """Record a shaped secret (bearer credential, URL password, token shape, private key
     block); return where scanning goes on."""
+    start: int
+    end: int
     start, end = match.span()
     group = match.lastindex
     size = len(data)
