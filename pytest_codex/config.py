@@ -237,6 +237,8 @@ class ResolvedConfig:
     sources: Mapping[str, str]
     file: Path | None = None
     file_document: Mapping[str, Any] = field(default_factory=dict)
+    # Secrets given alongside the configuration (Codex -c overrides), known to every redactor.
+    extra_secrets: tuple[str, ...] = ()
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when nothing set it."""
@@ -268,11 +270,20 @@ class ResolvedConfig:
         passwords, and the orchestrator's own credentials: header values, query values and
         path tokens of its endpoints, :mod:`pytest_codex.credentials`), the config file's
         too, so every redactor of a run knows them."""
-        found: list[str] = []
-        _collect_secrets("", self.values, found)
-        found += config_credentials(self.values)
-        found += config_credentials(dict(self.file_document))
-        return found
+        return [
+            *secrets_in(self.values),
+            *config_credentials(dict(self.file_document)),
+            *self.extra_secrets,
+        ]
+
+
+def secrets_in(values: Mapping[str, Any]) -> list[str]:
+    """The secrets configuration ``values`` hold (a resolved configuration's, or Codex
+    ``-c`` overrides): values under secret-looking keys, URL passwords, and the
+    orchestrator's own credentials (:func:`pytest_codex.credentials.config_credentials`)."""
+    found: list[str] = []
+    _collect_secrets("", values, found)
+    return found + config_credentials(values)
 
 
 def _redact_value(key: str, value: Any) -> Any:

@@ -33,6 +33,7 @@ URL_VARIABLES = (
     "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
     "CODEX_ORCHESTRATOR_NOTIFY",
 )
+NOTIFY_VARIABLE = "CODEX_ORCHESTRATOR_NOTIFY"
 # Configuration keys (at any depth, or any part of a dotted ``-c`` key) whose values are
 # header values.
 HEADER_KEYS = frozenset({"headers", "http_headers"})
@@ -151,8 +152,12 @@ def env_credentials(env: Mapping[str, str]) -> list[str]:
         if env.get(name):
             values += header_credentials(env[name])
     for name in URL_VARIABLES:
-        for url in urls_in(env.get(name) or ""):
-            values += url_credentials(url)
+        # CODEX_ORCHESTRATOR_NOTIFY is a comma-separated list of targets.
+        for item in (
+            (env.get(name) or "").split(",") if name == NOTIFY_VARIABLE else [env.get(name) or ""]
+        ):
+            for url in urls_in(item):
+                values += url_credentials(url)
     return values
 
 

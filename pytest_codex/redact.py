@@ -384,6 +384,11 @@ def _name_start(data: bytes, at: int) -> int:
     return at - _NAME_BACK.match(back).end()  # type: ignore[union-attr]
 
 
+def _scan_shaped(data: bytes, scan: Scan) -> None:
+    """The shaped secrets of ``data`` alone (what an identifier may lose)."""
+    _Shaped().within(data, 0, len(data), scan)
+
+
 def _scan_heuristics(data: bytes, scan: Scan) -> None:
     """Every heuristic secret of ``data``, in one pass that resumes after each candidate
     (plus the lazy search of :class:`_Shaped` where a named candidate covered text)."""
@@ -409,7 +414,7 @@ def _scan_heuristics(data: bytes, scan: Scan) -> None:
         stop = end
         value_start = -1
         if group == _FLAG:
-            flag = data[name_start : match.end(_FLAG_NAME)]
+            flag = data[name_start : min(match.end(_FLAG_NAME), start + 2 * _MAX_NAME)]
             if (
                 flag.startswith(b"-")
                 and not flag.startswith(b"---")
@@ -422,18 +427,20 @@ def _scan_heuristics(data: bytes, scan: Scan) -> None:
         else:
             name_end = match.end(group)
             name_end += len(_NAME_BACK.match(data, name_end).group())  # type: ignore[union-attr]
-            value = _VALUE.match(data, end)
-            assert value is not None
             separator = data[name_end:end]
+            # Judged before the value is measured: a rejected name costs no more than itself.
             if (
-                value.end() > end
+                end < size
                 and data[end] != 0x3A  # "::": a node id, a C++ name
                 and not (b":" in separator and data.startswith(b"//", end))  # a URL's scheme
                 and looks_like_secret_key(data[name_start:name_end].decode("ascii"))
             ):
-                value_start, stop = end, value.end()
+                value = _VALUE.match(data, end)
+                assert value is not None
+                if value.end() > end:
+                    value_start, stop = end, value.end()
         if value_start >= 0:
-            scan.work += stop - end
+            scan.work += stop - value_start
             if not data.startswith(_MARK, value_start):
                 found.append((name_start, value_start, stop))
                 if stop == size:
@@ -558,14 +565,17 @@ class Redactor:
         find = self._prefilter.find_matches_as_indexes
         return bool((len(lowered) > _PEEK and find(lowered[:_PEEK])) or find(lowered))
 
-    def scan(self, data: bytes, *, heuristics: bool = True) -> Scan:
-        """Every secret of ``data``: known values in every encoding, and (``heuristics``)
-        assignments, flags, credentials, URL passwords, token shapes, private key blocks."""
+    def scan(self, data: bytes, *, names: bool = True) -> Scan:
+        """Every secret of ``data``: known values in every encoding, credentials after
+        ``Bearer``, URL passwords, token shapes, private key blocks, and (``names``) the
+        values of assignments and flags whose names look secret."""
         scan = Scan()
         if not data or not self.might_contain(data):
             return scan
-        if heuristics:
+        if names:
             _scan_heuristics(data, scan)
+        else:
+            _scan_shaped(data, scan)
         if self._known is not None:
             scan.work += len(data)
             for index, start, end in self._known.find_matches_as_indexes(data, overlapping=True):
@@ -616,8 +626,9 @@ class Redactor:
 
     def identifier(self, text: str) -> str:
         """An identifier (a test node id, a path, a class or function name) with known secret
-        values replaced and nothing else: heuristics judge values, never names."""
-        if not text or self._known is None:
+        values and shaped secrets (tokens, URL passwords) replaced, never judged by names:
+        ``TestKey::test_rotation`` stays as it is."""
+        if not text:
             return text
         cache = self._names
         done = cache.get(text)
@@ -629,13 +640,13 @@ class Redactor:
                 cache[text] = done
         return done
 
-    def _text(self, text: str, heuristics: bool) -> str:
+    def _text(self, text: str, names: bool) -> str:
         if text.isascii():
             data = text.encode("ascii")
-            found = self.scan(data, heuristics=heuristics).found
+            found = self.scan(data, names=names).found
             return _apply(data, found).decode("ascii") if found else text
         data = text.encode("utf-8", "surrogateescape")
-        found = self.scan(data, heuristics=heuristics).found
+        found = self.scan(data, names=names).found
         return _apply(data, found).decode("utf-8", "surrogateescape") if found else text
 
     def value(self, value: Any) -> Any:
