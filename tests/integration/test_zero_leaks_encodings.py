@@ -5,8 +5,9 @@ every encoding through every sink.
 Known values: an environment secret with a quote, a backslash, a slash, a space and non-ASCII
 characters; a command's own env; a multi-KiB token and a private key printed on one line
 (JSON-escaped); and the orchestrator's own credentials, given by config file, flags, ``-c``
-and environment variables: an OTLP header under a name that does not look secret
-(``x-honeycomb-team``, ``x-scope-orgid``), a webhook URL's userinfo, path token and ``?sig=``. The sinks:
+and environment variables: OTLP headers under names that do not look secret
+(``x-honeycomb-team``, ``x-scope-orgid``), a webhook URL's userinfo, path token and
+``?sig=``. The sinks:
 ``exec --jsonl`` (PTY), ``exec --json`` (pipe), ``exec`` with human output (on a terminal), a
 ``pytest --codex-task`` run with notifications to a file, a webhook and a command and OTLP to
 a collector on 127.0.0.1, and an approval remembered for the task (``approvals.json``). Every
@@ -216,6 +217,7 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
     streams: list[tuple[str, bytes]] = []
     inputs: set[Path] = set()
     printer = [sys.executable, "-c", PRINTER]
+    team = f"otel.exporter.otlp-http.headers.x-honeycomb-team={planted['HC_OVERRIDE']}"
 
     with collector() as (otel_url, otel), receiver() as (hook_url, hook):
         otel_endpoint = otel_url.replace("://", f"://otel:{planted['OTEL_PASS']}@")
@@ -237,7 +239,10 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
                 webhook,
                 f"{shlex.quote(sys.executable)} notify_cmd.py {notify_out}",
             ],
-            "otel": {"endpoint": otel_endpoint, "headers": {"x-honeycomb-team": planted["HC_FILE"]}},
+            "otel": {
+                "endpoint": otel_endpoint,
+                "headers": {"x-honeycomb-team": planted["HC_FILE"]},
+            },
             "guardrails": {"enabled": []},
         }
         (root / "codex.orchestrator.json").write_text(json.dumps(config))
@@ -262,7 +267,7 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
                 "exec --json",
                 _run(
                     [*CLI, "exec", "--task", "enc", "--json", "--pipe",
-                     "-c", f"otel.exporter.otlp-http.headers.x-honeycomb-team={planted['HC_OVERRIDE']}",
+                     "-c", team,
                      "-c", f'notify=["{webhook}"]', "--", *printer],
                     root,
                     {**env, "LEAK_NAMES": env["LEAK_NAMES"] + ",HC_OVERRIDE"},
@@ -323,9 +328,9 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
             if path.parent == tmp_path / "state":
                 continue  # the digest key: this user's, hidden from every sandbox
             search(str(path.relative_to(tmp_path)), path.read_bytes())
-    for index, (path, body) in enumerate(hook.requests):
+    for index, (_, body) in enumerate(hook.requests):
         search(f"webhook body {index}", body)
-    for index, (path, body) in enumerate(otel.requests):
+    for index, (_, body) in enumerate(otel.requests):
         search(f"OTLP body {index}", body)
     assert not hits, "secrets leaked:\n" + "\n".join(sorted(set(hits))[:80])
 

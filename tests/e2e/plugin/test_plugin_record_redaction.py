@@ -171,9 +171,7 @@ def test_node_ids_of_classes_named_like_secrets_stay_pytests_own(
     pytester: pytest.Pytester, xdist: bool
 ) -> None:
     pytester.makepyfile(test_names=NAMED_SUITE)
-    pytester.makeini(
-        "[pytest]\npython_classes = Key Token Secret Password Auth Credential Test\n"
-    )
+    pytester.makeini("[pytest]\npython_classes = Key Token Secret Password Auth Credential Test\n")
     collected = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:codex")
     own = sorted(line for line in collected.outlines if "::" in line)
     assert len(own) == 10 and "test_names.py::Key::test_rotation" in own
