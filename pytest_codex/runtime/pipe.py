@@ -12,6 +12,7 @@ killed and reported, and what is left in the pipes is drained for at most
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -26,7 +27,11 @@ from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, ki
 
 __all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
 
-READ_SIZE = 64 * 1024
+READ_SIZE = 64 * 1024  # a PTY's reads (pty_session)
+# A pipe's reads, and the size the pipes are made (Linux's default limit for a user): a
+# fast producer then fills 1 MiB between two polls instead of 64 KiB, and each read's fixed
+# costs (the poll, the redactor's calls) are spread over sixteen times the bytes.
+PIPE_SIZE = 1024 * 1024
 # After the command is over (exited, or killed at its timeout), output still in flight is
 # read for at most this long: a straggler that kept the pipe open is gone by then.
 DRAIN_SECONDS = 1.0
@@ -86,6 +91,8 @@ def run_pipe(
     over_at: float | None = None  # when the command was over (exited or killed)
     for pipe in (process.stdout, process.stderr):
         os.set_blocking(pipe.fileno(), False)  # our read ends only; the child's stay as they are
+        with contextlib.suppress(OSError):  # over the user's pipe budget: the default size
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, captures["stdout"])
         selector.register(process.stderr, selectors.EVENT_READ, captures["stderr"])
@@ -110,14 +117,14 @@ def run_pipe(
                 for key, _ in ready:
                     for _ in range(BURST):
                         try:
-                            data = os.read(key.fd, READ_SIZE)
+                            data = os.read(key.fd, PIPE_SIZE)
                         except BlockingIOError:
                             break
                         if not data:
                             selector.unregister(key.fileobj)
                             break
                         key.data.feed(data)
-                        if len(data) < READ_SIZE:
+                        if len(data) < PIPE_SIZE:
                             break  # drained for now: back to waiting on both streams
         except BaseException:
             kill_group(process.pid, grace=0.2, leader_alive=lambda: not exited(process.pid))
