@@ -29,8 +29,9 @@ from pytest_codex.errors import CodexError
 from .api import Guardrail, Inputs
 from .snapshot import InputSnapshot, read_git_state
 
-# 2: entries and the memo are signed (HMAC-SHA256, see cache_secret); 3: over their bytes.
-CACHE_FORMAT = 3
+# 2: entries and the memo are signed (HMAC-SHA256, see cache_secret); 3: over their bytes;
+# 4: fingerprints are keyed too (a declared value may hold a secret).
+CACHE_FORMAT = 4
 # Files modified this recently are hashed every time (see FileDigests).
 RACY_SECONDS = 2
 
@@ -55,15 +56,18 @@ def fingerprint(
     digest_file: Callable[[str], bytes] | None = None,
     snapshot: InputSnapshot | None = None,
 ) -> str:
-    """``sha256:<hex>`` of everything the result depends on. ``digest_file(rel)`` gives a
-    file's content digest (default: hash it now; a session passes a memo); ``snapshot``
-    answers for the repository instead when given (a session's batch shares one)."""
+    """``hmac-sha256:<hex>`` of everything the result depends on, keyed with
+    :func:`cache_secret` (the declared values may hold a secret, and the fingerprint is
+    recorded as ``inputsHash``: it must not be checkable against guesses offline).
+    ``digest_file(rel)`` gives a file's content digest (default: hash it now; a session passes
+    a memo); ``snapshot`` answers for the repository instead when given (a session's batch
+    shares one)."""
     if snapshot is None:
         one = digest_file or (lambda rel: file_digest(root / rel))
         snapshot = InputSnapshot(
             root, env=env, exclude=exclude, digest_files=lambda rels: [one(rel) for rel in rels]
         )
-    digest = hashlib.sha256()
+    digest = hmac.new(cache_secret(env), digestmod=hashlib.sha256)
     header = {
         "format": CACHE_FORMAT,
         "name": guardrail.name,
@@ -76,7 +80,7 @@ def fingerprint(
     files = snapshot.find(inputs.globs)
     for rel, content in zip(files, snapshot.digests(files), strict=True):
         digest.update(b"\0" + os.fsencode(rel) + b"\0" + content)
-    return f"sha256:{digest.hexdigest()}"
+    return f"hmac-sha256:{digest.hexdigest()}"
 
 
 def file_digest(path: Path) -> bytes:
