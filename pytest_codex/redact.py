@@ -778,6 +778,11 @@ class StreamRedactor:
         """Whether bytes are held back."""
         return bool(self._pending)
 
+    @property
+    def held(self) -> int:
+        """How many bytes are held back (at most :attr:`window`)."""
+        return len(self._pending)
+
     # -- tagged ------------------------------------------------------------------------------
     def feed_tagged(self, data: bytes, tag: Hashable, *, vetted: bool = False) -> list[Piece]:
         """:meth:`feed` for a chunk of ``tag``: the pieces safe to emit now, in order."""

@@ -8,6 +8,8 @@ not with its square. No clock is read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pytest_codex.redact import Redactor, StreamRedactor
@@ -46,7 +48,7 @@ def _redact_streamed(redactor: Redactor, data: bytes, chunk: int) -> int:
     stream = StreamRedactor(redactor)
     for start in range(0, len(data), chunk):
         stream.feed(data[start : start + chunk])
-        assert len(stream._pending) <= stream.window  # memory bounded by the window
+        assert stream.held <= stream.window  # memory bounded by the window
     stream.flush()
     return redactor.work - before
 
@@ -57,11 +59,12 @@ def test_the_work_grows_linearly_with_hostile_input(name: str) -> None:
     redactor = Redactor(["hunter22secret"])
     small = (unit * (SIZE // len(unit) + 1))[:SIZE]
     large = (unit * (2 * SIZE // len(unit) + 1))[: 2 * SIZE]
-    for measure in (
+    measures: list[Callable[[bytes], int]] = [
         lambda data: _redact_once(redactor, data),
         lambda data: _redact_streamed(redactor, data, 64 * 1024),
         lambda data: _redact_streamed(redactor, data, 4093),
-    ):
+    ]
+    for measure in measures:
         work_small, work_large = measure(small), measure(large)
         assert work_large <= 2.2 * work_small, (name, work_small, work_large)
         # and a few passes over the input at most, whatever it is
