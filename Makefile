@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check pytest_codex guardrails tests bench examples conftest.py
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict pytest_codex guardrails
+	$(BIN)/mypy --strict pytest_codex guardrails tests conftest.py
 
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -9,8 +9,6 @@ the ``codex_guardrails`` entry-point group (see :mod:`guardrails.hookspecs`).
 
 from __future__ import annotations
 
-from pytest_codex import _moved
-
 from .api import STATUSES, Finding, Guardrail, Inputs, Result, Severity, Status
 from .checklist.flip import FlipPlan, FlipRefused, apply_flip, plan_flip
 from .context import CommandOutput, GuardrailCommandError, GuardrailContext
@@ -18,7 +16,9 @@ from .hookspecs import hookimpl
 from .registry import available, discover, parse_names, plugin_manager, select
 from .session import GuardrailSession
 
-_moved.install()  # old module names (guardrails.runner, ...) keep importing
+# Marks this package as this project's: the top-level name is shared with other distributions
+# (guardrails-ai), and pytest_codex.distribution reads this line to tell them apart.
+__codex_owner__ = "pytest-codex-orchestrator"
 
 __all__ = [
     "STATUSES",

@@ -9,11 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import _moved
-
 __version__ = "0.1.0"
-
-_moved.install()
 
 _EXPORTS: dict[str, str] = {
     "Context": "pytest_codex.context",

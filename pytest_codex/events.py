@@ -10,7 +10,6 @@ The JSONL writers live in :mod:`pytest_codex.sinks.jsonl` (importable from here 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -295,18 +294,3 @@ def last_seq(path: Path) -> int:
     except FileNotFoundError:
         return 0
     return seq
-
-
-# Names that moved to pytest_codex.sinks.jsonl; resolved lazily so the foundation imports
-# nothing above it.
-_MOVED = {
-    "JsonlFileSink": "pytest_codex.sinks.jsonl",
-    "JsonlStreamSink": "pytest_codex.sinks.jsonl",
-}
-
-
-def __getattr__(name: str) -> Any:
-    target = _MOVED.get(name)
-    if target is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(target), name)

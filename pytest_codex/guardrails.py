@@ -8,9 +8,9 @@ and fails with one line naming both distributions when it is not.
 
 from __future__ import annotations
 
-from .distribution import check_import_names
+from .distribution import check_guardrails_owner
 
-check_import_names(("guardrails",))
+check_guardrails_owner()
 
 from guardrails import *  # noqa: E402,F403
 from guardrails import __all__  # noqa: E402,F401

@@ -9,7 +9,6 @@ that folds events into the document is :class:`pytest_codex.sinks.manifest.Manif
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import sys
@@ -278,17 +277,6 @@ def _has_parent(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(document, dict) and bool(document.get("parentRunId"))
-
-
-# Names that moved to pytest_codex.sinks.manifest; resolved lazily (the evidence model does
-# not import the sinks).
-_MOVED = frozenset({"ManifestSink", "Heartbeat", "LIST_SECTIONS", "THROTTLED"})
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module("pytest_codex.sinks.manifest"), name)
 
 
 def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list[Path]:

@@ -194,10 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if command is not None and not getattr(args, "takes_command", False):
         parser.error("'--' and a command are only accepted by exec and resume")
-    from ..distribution import check_import_names
+    from ..distribution import check_guardrails_owner
 
     try:
-        check_import_names()  # one line naming a foreign owner of our import names
+        check_guardrails_owner()  # one line naming another owner of `guardrails`, with the fix
         with _sigterm_unwinds():
             return int(handler(args))
     except CodexError as exc:

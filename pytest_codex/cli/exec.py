@@ -278,11 +278,11 @@ def run_resume(args: argparse.Namespace) -> int:
 def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) -> int:
     from ..config import secrets_in
     from ..context import Context
-    from ..events import JsonlStreamSink
     from ..execution import execute_command, finish_on_error
     from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
     from ..paths import PARENT_RUN_ENV, TASK_ENV
     from ..run import Run
+    from ..sinks.jsonl import JsonlStreamSink
     from ..summary import summary_line
 
     stdout, stdin = sys.stdout, sys.stdin

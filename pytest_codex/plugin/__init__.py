@@ -122,7 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _task_requested(config):
         return
     from ..context import Context
-    from ..distribution import check_import_names
+    from ..distribution import check_guardrails_owner
     from ..errors import CodexError
     from ..run_options import option_config
 
@@ -130,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cli["task"] = config.getoption("codex_task")
     flags["task"] = "--codex-task"
     try:
-        check_import_names()  # one line naming a foreign owner of our import names
+        check_guardrails_owner()  # one line naming another owner of `guardrails`, with the fix
         context = Context.load(cli=cli, cli_flags=flags, task_flag="--codex-task")
         task_id = context.task_id()
     except CodexError as exc:

@@ -54,7 +54,7 @@ def _entry_points_to_load(manager: pluggy.PluginManager, group: str) -> bool:
     registered (``builtin``) or blocked. Answered from the ``entry_points.txt`` files when
     possible, since the scan itself imports importlib.metadata (a fifth of ``exec``'s
     start-up)."""
-    from ..distribution import entry_point_names
+    from ..entry_points import entry_point_names
 
     names = entry_point_names(group)
     if names is None:

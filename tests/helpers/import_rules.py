@@ -1,7 +1,10 @@
 """The import rules of LAYOUT.md ("What never imports what"), as functions over an import graph.
 
 :func:`build_graph` parses every module of the given source roots with :mod:`ast` and records
-every import (module level, under ``TYPE_CHECKING``, inside functions) with its line.
+every import (module level, under ``TYPE_CHECKING``, inside functions) with its line, and the
+imports written as strings: ``importlib.import_module("...")`` / ``__import__("...")`` with a
+literal name, and, in a module with a module-level ``__getattr__`` (PEP 562 lazy names), every
+string literal that names a module of the tree.
 Each ``rule_*`` function returns the violations, one readable line each
 (``pytest_codex/errors.py:12 imports pytest_codex.run``); the tests in
 ``tests/unit/architecture/test_import_rules.py`` run them on the checkout, and on synthetic
@@ -11,8 +14,8 @@ trees that break them.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PACKAGES = ("pytest_codex", "guardrails")
@@ -40,6 +43,7 @@ FOUNDATION = frozenset(
         "gitenv",
         "repository",
         "distribution",
+        "entry_points",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.digests", "pytest_codex.instructions",
@@ -123,6 +127,34 @@ def _imports(module: Module, known: set[str]) -> Iterator[Import]:
                     yield Import(candidate, node.lineno)
                 else:
                     yield Import(base, node.lineno, (alias.name,))
+        elif isinstance(node, ast.Call) and _dynamic_import(node):
+            yield Import(node.args[0].value, node.lineno)  # type: ignore[attr-defined]
+    if _lazy_names(module.source):
+        for node in ast.walk(module.source):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in known
+                and node.value != module.name
+            ):
+                yield Import(node.value, node.lineno)
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    """``importlib.import_module("name")``, ``import_module("name")``, ``__import__("name")``."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return (
+        name in ("import_module", "__import__")
+        and bool(call.args)
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    )
+
+
+def _lazy_names(tree: ast.Module) -> bool:
+    """Whether the module answers names lazily (a module-level ``__getattr__``)."""
+    return any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -354,6 +386,96 @@ def _only_reexports(package: Module, sub: Module, back: Import) -> bool:
     return "*" not in taken and not (taken & defined)
 
 
+def _folder(name: str) -> str:
+    """The folder a module lives in, as a node of the folder graph: a subpackage's modules
+    share their subpackage's node; a top-level module of a root package is a node of its
+    own (the root folder holds layers, the subpackages are units)."""
+    parts = name.split(".")
+    if len(parts) <= 2:
+        return name
+    return ".".join(parts[:2])
+
+
+def _cycles(edges: dict[str, dict[str, Import]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+
+    def visit(node: str) -> None:
+        nonlocal counter
+        index[node] = low[node] = counter
+        counter += 1
+        stack.append(node)
+        on_stack.add(node)
+        for succ in edges.get(node, {}):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _edges(
+    modules: dict[str, Module], node_of: Callable[[str], str]
+) -> dict[str, dict[str, Import]]:
+    """Edges between nodes (``node_of`` a module name), each with the first import that makes
+    it; a package ``__init__`` re-exporting its own submodules is not an edge back up."""
+    edges: dict[str, dict[str, Import]] = {}
+    for m in modules.values():
+        for i in m.imports:
+            if i.target not in modules or i.target == m.name:
+                continue
+            if m.is_package and i.target.startswith(m.name + "."):
+                continue  # a package re-exporting (or lazily answering) its submodules
+            a, b = node_of(m.name), node_of(i.target)
+            if a != b:
+                edges.setdefault(a, {}).setdefault(
+                    b, replace(i, target=f"{m.path}:{i.line} imports {i.target}")
+                )
+    return edges
+
+
+def rule_no_cycles(modules: dict[str, Module]) -> list[str]:
+    """No import circle of any length between modules, even under TYPE_CHECKING or through
+    importlib strings; allowed: a package's ``__init__`` re-exporting its own submodules."""
+    edges = _edges(modules, lambda name: name)
+    return [_describe(c, edges) for c in _cycles(edges)]
+
+
+def rule_no_folder_loops(modules: dict[str, Module]) -> list[str]:
+    """No loop between folders: a subpackage (``plugin/``, ``sinks/``, ``guardrails/``...) as
+    one node, each top-level module its own."""
+    edges = _edges(modules, _folder)
+    return [_describe(c, edges) for c in _cycles(edges)]
+
+
+def _describe(component: list[str], edges: dict[str, dict[str, Import]]) -> str:
+    members = set(component)
+    links = [
+        edges[a][b].target for a in component for b in sorted(edges.get(a, {})) if b in members
+    ]
+    return f"circle {' <-> '.join(component)}: " + "; ".join(links)
+
+
 RULES = {
     "1-foundation": rule_foundation,
     "2-producers": rule_producers,
@@ -365,4 +487,6 @@ RULES = {
     "8-frameworks": rule_frameworks,
     "9-heavy-libraries": rule_heavy_libraries,
     "no-mutual-imports": rule_no_mutual_imports,
+    "no-cycles": rule_no_cycles,
+    "no-folder-loops": rule_no_folder_loops,
 }

@@ -97,7 +97,10 @@ def attributes(item: Any) -> dict[str, Any]:
     return out
 
 
-SIGNALS = {"/v1/traces": ExportTraceServiceRequest, "/v1/metrics": ExportMetricsServiceRequest}
+SIGNALS: dict[str, Any] = {
+    "/v1/traces": ExportTraceServiceRequest,
+    "/v1/metrics": ExportMetricsServiceRequest,
+}
 
 
 @contextmanager

@@ -77,35 +77,6 @@ def test_the_wheel_ships_and_loads_the_schemas(tmp_path: Path) -> None:
     assert json.loads(printed.stdout)["title"] == "pytest-codex event envelope"
 
 
-def test_an_installation_that_overwrote_our_guardrails_is_named(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path / "dist")
-    site = tmp_path / "site"
-    install_wheel(wheel, site)
-    # What `pip install guardrails-ai` does to a shared top-level name: its files replace ours.
-    (site / "guardrails" / "__init__.py").write_text("from .guard import Guard\n")
-    info = site / "guardrails_ai-0.6.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: guardrails-ai\nVersion: 0.6.0\n")
-    (info / "RECORD").write_text("guardrails/__init__.py,,\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pytest_codex.distribution import check_import_names\n"
-            "try:\n    check_import_names()\nexcept Exception as exc:\n    print(exc)\n",
-        ],
-        env={**os.environ, "PYTHONPATH": str(site)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "'guardrails' belongs to guardrails-ai 0.6.0 as well as pytest-codex-orchestrator" in (
-        done.stdout
-    )
-    assert "was overwritten by another installation" in done.stdout
-
-
 def test_a_fresh_venv_installs_the_wheel_by_name_and_runs_the_demo(tmp_path: Path) -> None:
     """What a user does: build, ``pip install pytest-codex-orchestrator`` (this wheel, with its
     dependencies from the index) into a new venv, and run the demo with that venv's Python."""

@@ -354,10 +354,10 @@ def test_no_secret_leaves_the_process_in_any_form_through_any_sink(tmp_path: Pat
     for path in sorted(tmp_path.rglob("*")):
         if path.is_file() and path not in inputs and ".git" not in path.parts:
             hits += _hits(str(path.relative_to(tmp_path)), path.read_bytes(), planted)
-    for index, (path, body) in enumerate(hook.requests):
-        hits += _hits(f"webhook body {index} ({path})", body, planted)
-    for index, (path, body) in enumerate(otel.requests):
-        hits += _hits(f"OTLP body {index} ({path})", body, planted)
+    for index, (url, body) in enumerate(hook.requests):
+        hits += _hits(f"webhook body {index} ({url})", body, planted)
+    for index, (url, body) in enumerate(otel.requests):
+        hits += _hits(f"OTLP body {index} ({url})", body, planted)
     assert not hits, "secrets leaked:\n" + "\n".join(hits)
     # The split secrets went through in halves and came out redacted whole, in PTY and pipe
     # mode alike.

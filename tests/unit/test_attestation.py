@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import VerificationError
-from securesystemslib.signer import SSlibKey
+from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
 from pytest_codex import schemas
 from pytest_codex.attestation import (
@@ -224,9 +224,9 @@ def test_the_envelope_built_without_securesystemslib_is_its_envelope_byte_for_by
     key = _plain_ed25519_key(pem)
     assert key is not None
     ours = sign_statement_with_key(statement, key)
-    theirs = sign_statement(
-        statement, load_signer({"CODEX_ORCHESTRATOR_SIGNING_KEY_PEM": pem.decode()})
-    )
+    signer = load_signer({"CODEX_ORCHESTRATOR_SIGNING_KEY_PEM": pem.decode()})
+    assert signer is not None
+    theirs = sign_statement(statement, signer)
     assert ours == theirs
     public = SSlibKey.from_crypto(private.public_key())
     Envelope.from_dict(ours).verify([public], 1)

@@ -1,4 +1,4 @@
-"""A foreign distribution owning one of our import names is named, with the fix, in one line."""
+"""``guardrails`` owned by another distribution is named, with a fix, in one line."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from pytest_codex.distribution import DISTRIBUTION, check_import_names
+import guardrails
+from pytest_codex.distribution import (
+    DISTRIBUTION,
+    GUARDRAILS_ENTRIES,
+    MARKER,
+    guardrails_owner_problem,
+)
 
 
 def _stand_in(site: Path, name: str = "guardrails-ai", version: str = "0.5.0") -> None:
@@ -32,22 +36,34 @@ def _run(code: str, site: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_our_own_install_passes_the_check() -> None:
-    check_import_names()
+    assert guardrails_owner_problem() is None
+
+
+def test_the_marker_is_in_our_package() -> None:
+    assert MARKER in Path(guardrails.__file__).read_text(encoding="utf-8")
+
+
+def test_the_entries_we_ship_are_the_ones_the_check_knows() -> None:
+    here = {p.name for p in Path(guardrails.__file__).parent.iterdir()} - {"__pycache__"}
+    assert here == GUARDRAILS_ENTRIES, "update GUARDRAILS_ENTRIES in pytest_codex/distribution.py"
 
 
 def test_a_shadowing_distribution_is_named_with_the_fix(tmp_path: Path) -> None:
     _stand_in(tmp_path)
     done = _run(
-        "from pytest_codex.distribution import check_import_names\n"
-        "try:\n    check_import_names()\n"
+        "from pytest_codex.distribution import check_guardrails_owner\n"
+        "try:\n    check_guardrails_owner()\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc.exit_code, exc)\n",
         tmp_path,
     )
     assert done.returncode == 0, done.stderr
     line = done.stdout.strip()
     assert line.startswith("ImportNameClashError 2 ")
-    assert "'guardrails' belongs to guardrails-ai 0.5.0 as well as " + DISTRIBUTION in line
-    assert "pip install --force-reinstall " + DISTRIBUTION in line
+    assert (
+        f"loads guardrails-ai 0.5.0's package ({tmp_path / 'guardrails'}), not {DISTRIBUTION}'s"
+        in line
+    )
+    assert "pip uninstall -y guardrails-ai" in line
     assert "\n" not in line
 
 
@@ -62,13 +78,7 @@ def test_the_stable_import_fails_clearly_instead_of_importing_the_stranger(
 
 
 def test_the_stable_import_is_the_toolkit() -> None:
-    import guardrails
     from pytest_codex import guardrails as stable
 
     assert stable.Guardrail is guardrails.Guardrail
-    assert set(stable.__all__) == set(guardrails.__all__)
-
-
-@pytest.mark.parametrize("name", ["pytest_codex", "guardrails"])
-def test_the_check_finds_our_names_where_we_installed_them(name: str) -> None:
-    check_import_names((name,))
+    assert set(getattr(stable, "__all__")) == set(guardrails.__all__)  # noqa: B009 (re-exported)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from pytest_codex.approvals import ApprovalCache, ScriptedApprover, approvals_path
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.errors import ApprovalRefusedError, RetryExhaustedError, SandboxDeniedError
+from pytest_codex.handle import RunHandle
 from pytest_codex.orchestrator import (
     AttemptOutcome,
     PythonCall,
@@ -482,7 +483,7 @@ def test_for_run_reads_the_run_configuration(tmp_path: Path) -> None:
         "approvals": {"allow": ["make"], "deny": ["rm -rf"], "scope": "session"},
     }
     run = FakeRun(tmp_path, config)
-    orchestrator = ToolOrchestrator.for_run(run, approver=ScriptedApprover())
+    orchestrator = ToolOrchestrator.for_run(cast("RunHandle", run), approver=ScriptedApprover())
     assert (orchestrator.policy, orchestrator.sandbox.mode) == ("untrusted", "read-only")
     assert orchestrator.sandbox.policy.network and orchestrator.max_attempts == 5
     assert orchestrator.chain.default_scope == "session"

@@ -79,7 +79,7 @@ def test_misspelt_option_of_a_command_is_named(tmp_path: Path) -> None:
 def test_entry_point_names_agree_with_importlib_metadata(group: str) -> None:
     import importlib.metadata
 
-    from pytest_codex.distribution import entry_point_names
+    from pytest_codex.entry_points import entry_point_names
 
     expected = [
         ep.name

@@ -49,7 +49,8 @@ def _lines(text: str) -> list[dict[str, Any]]:
 
 def _manifest(event_lines: list[dict[str, Any]]) -> dict[str, Any]:
     summary = event_lines[-1]["payload"]
-    return json.loads(Path(summary["run"]["manifestPath"]).read_text())
+    document: dict[str, Any] = json.loads(Path(summary["run"]["manifestPath"]).read_text())
+    return document
 
 
 def test_jsonl_is_the_default_off_a_terminal_and_every_line_validates(repo: Path) -> None:

@@ -76,6 +76,10 @@ def test_no_module_pair_imports_each_other(checkout: dict[str, Module]) -> None:
     _check("no-mutual-imports", checkout)
 
 
+def test_no_import_circle_of_any_length(checkout: dict[str, Module]) -> None:
+    _check("no-cycles", checkout)
+
+
 def test_every_module_of_both_packages_is_parsed(checkout: dict[str, Module]) -> None:
     files = sorted(
         p.relative_to(REPO_ROOT).as_posix()
@@ -200,6 +204,35 @@ SYNTHETIC: dict[str, tuple[dict[str, str], str]] = {
         },
         "pytest_codex/plugin/__init__.py:2 imports pytest_codex.plugin.state and "
         "pytest_codex/plugin/state.py:4 imports pytest_codex.plugin",
+    ),
+    "no-cycles": (
+        {
+            # A circle hidden behind a lazy name table (the old manifest <-> sinks.manifest).
+            "pytest_codex/manifest.py": """
+                import importlib
+                def __getattr__(name):
+                    return getattr(importlib.import_module(_TABLE[name]), name)
+                _TABLE = {"ManifestSink": "pytest_codex.sinks.manifest"}
+            """,
+            "pytest_codex/sinks/manifest.py": "from ..records import x\n",
+            "pytest_codex/records.py": "from .manifest import y\n",
+        },
+        "circle pytest_codex.manifest <-> pytest_codex.records <-> pytest_codex.sinks.manifest: "
+        "pytest_codex/manifest.py:5 imports pytest_codex.sinks.manifest",
+    ),
+    "no-folder-loops": (
+        {
+            "pytest_codex/plugin/state.py": "",
+            "pytest_codex/plugin/__init__.py": """
+                def later():
+                    import importlib
+                    importlib.import_module("guardrails.pytest_items")
+            """,
+            "guardrails/pytest_items.py": "from pytest_codex.plugin.state import session_run\n",
+        },
+        "circle guardrails.pytest_items <-> pytest_codex.plugin: guardrails/pytest_items.py:1 "
+        "imports pytest_codex.plugin.state; pytest_codex/plugin/__init__.py:4 imports "
+        "guardrails.pytest_items",
     ),
 }
 

@@ -219,7 +219,7 @@ def test_any_input_change_invalidates_the_cached_result(
     elif change == "settings":
         session, _ = guardrail_session(tmp_path, config={"guardrails": {"todo": {"x": 1}}})
     elif change == "version":
-        guardrail.version = "2"
+        setattr(guardrail, "version", "2")  # noqa: B010 (a class attribute, shadowed)
     else:
         task = "another-task"
     if change == "task":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from pytest_codex.runtime import CHUNK_LIMIT, ExecSessionManager, HeadTailBuffer
 
 
 @pytest.fixture
-def manager() -> ExecSessionManager:
+def manager() -> Iterator[ExecSessionManager]:
     with ExecSessionManager() as m:
         yield m
 
