@@ -27,10 +27,9 @@ from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, ki
 
 __all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
 
-READ_SIZE = 64 * 1024  # a PTY's reads (pty_session)
-# A pipe's reads, and the size the pipes are made (Linux's default limit for a user): a
-# fast producer then fills 1 MiB between two polls instead of 64 KiB, and each read's fixed
-# costs (the poll, the redactor's calls) are spread over sixteen times the bytes.
+READ_SIZE = 64 * 1024
+# The size the pipes are made (Linux's default limit for a user): a fast producer runs up to
+# 1 MiB ahead of the reads instead of 64 KiB.
 PIPE_SIZE = 1024 * 1024
 # After the command is over (exited, or killed at its timeout), output still in flight is
 # read for at most this long: a straggler that kept the pipe open is gone by then.
@@ -117,14 +116,14 @@ def run_pipe(
                 for key, _ in ready:
                     for _ in range(BURST):
                         try:
-                            data = os.read(key.fd, PIPE_SIZE)
+                            data = os.read(key.fd, READ_SIZE)
                         except BlockingIOError:
                             break
                         if not data:
                             selector.unregister(key.fileobj)
                             break
                         key.data.feed(data)
-                        if len(data) < PIPE_SIZE:
+                        if len(data) < READ_SIZE:
                             break  # drained for now: back to waiting on both streams
         except BaseException:
             kill_group(process.pid, grace=0.2, leader_alive=lambda: not exited(process.pid))
