@@ -38,6 +38,8 @@ NOTIFY_VARIABLE = "CODEX_ORCHESTRATOR_NOTIFY"
 # header values.
 HEADER_KEYS = frozenset({"headers", "http_headers"})
 
+# Only these URLs carry credentials in their path and query (webhooks, OTLP endpoints).
+WEB_SCHEMES = frozenset({"http", "https"})
 URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{0,31}://[^\s\"'<>`]+")
 # A path segment this long, or shorter with a digit or both cases, is a token.
 _TOKEN_LENGTH = 24
@@ -56,9 +58,9 @@ def _token_like(segment: str) -> bool:
 
 def url_parts(url: str) -> list[tuple[int, int]]:
     """Where the credentials of ``url`` are (character ranges, in order): the password of
-    its userinfo, every query value, the fragment, and every path segment that looks like a
-    token (:data:`_TOKEN_LENGTH` characters or more, or :data:`_SHORT_TOKEN_LENGTH` or more
-    with a digit or both cases)."""
+    its userinfo and, for ``http(s)`` URLs, every query value, the fragment, and every path
+    segment that looks like a token (:data:`_TOKEN_LENGTH` characters or more, or
+    :data:`_SHORT_TOKEN_LENGTH` or more with a digit or both cases)."""
     scheme_end = url.find("://")
     if scheme_end < 0:
         return []
@@ -74,6 +76,8 @@ def url_parts(url: str) -> list[tuple[int, int]]:
         colon = url.find(":", start, at_sign)
         if colon >= 0 and colon + 1 < at_sign:
             parts.append((colon + 1, at_sign))
+    if url[:scheme_end].lower() not in WEB_SCHEMES:
+        return parts  # a file:// target's path is a path, not a credential
     position = end_of_authority
     query = url.find("?", position)
     fragment = url.find("#", position)

@@ -28,6 +28,9 @@ def test_path_tokens_query_values_and_passwords_are_credentials() -> None:
     # What is not a credential stays: hosts, ports, plain path words, parameter names.
     plain = "http://127.0.0.1:4318/v1/traces"
     assert display_url(plain) == plain
+    # A file target's path is a path: never a credential.
+    path = "file:///tmp/pytest-of-root/pytest-287/test_run0/notify.jsonl"
+    assert display_url(path) == path and url_credentials(path) == []
     assert display_urls(f"curl -X POST {SLACK} -d @-") == (
         f"curl -X POST https://hooks.slack.com/services/{REDACTED}/{REDACTED}/{REDACTED} -d @-"
     )
