@@ -3,6 +3,8 @@
 Copies ``examples/demo-repo`` to ``.demo/ledger-demo`` (a fresh git repository) and then,
 as a team working on task 0303-orchestrator-autonomy would:
 
+0. trusts the repository's ``codex.orchestrator.yaml`` as it is (``trust``: its guardrail
+   settings apply only once a person reviewed them);
 1. runs ``pytest --codex-task 0303-orchestrator-autonomy``: the suite plus the built-in
    guardrails as test items, recorded as one run with its manifest;
 2. ticks the first checklist item with that manifest as evidence (``checklist flip``);
@@ -65,6 +67,9 @@ def main(target: Path = TARGET) -> int:
     }
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("CODEX_REVIEWER", "demo-reviewer")
+    # Its guardrail settings decide what certifies the work: they apply once a person has
+    # reviewed the file and trusted it as it is (docs/configuration.md#trust).
+    sh(*CLI, "trust", "codex.orchestrator.yaml", cwd=target, env=env)
 
     status = sh(
         str(BIN / "python"), "-m", "pytest", "--codex-task", TASK, "-p", "no:cacheprovider",

@@ -205,10 +205,17 @@ class GuardrailContext:
         """``git ARGS`` in the repository through :meth:`run_command`, with hooks, fsmonitor,
         filter drivers and system/global configuration off (see :mod:`pytest_codex.gitenv`):
         a planted ``.git/config`` runs nothing."""
-        from pytest_codex.gitenv import safe_git_env
+        from pytest_codex.gitenv import git_program, safe_git_env, trusted_git_dir
 
+        if not trusted_git_dir(self.root):
+            raise GuardrailCommandError(
+                f"{self.root / '.git'} points into the workspace (or is a symbolic link); "
+                "guardrails read no git directory a command could have written"
+            )
         return self.run_command(
-            ["git", *args], env=safe_git_env(self.root), reason=f"guardrail {self.name} reads git"
+            [git_program(self.root), *args],
+            env=safe_git_env(self.root),
+            reason=f"guardrail {self.name} reads git",
         )
 
     def git(self, *args: str) -> str:

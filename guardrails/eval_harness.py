@@ -3,8 +3,9 @@
 ``pytest`` mode runs the configured paths with the running Python's pytest (``-p
 no:codex``, so the nested session records no run of its own, and ``-p no:cacheprovider``)
 and reads its JUnit XML report: one finding per failed or erroring eval. The report is
-written under ``<runs>/<task>/guardrail-work/`` (inside the workspace, since the sandbox
-keeps ``/tmp`` private) and deleted afterwards. ``command`` mode runs a command and fails
+written to ``.codex-eval-<hex>.xml`` at the repository root (inside the workspace: the
+sandbox keeps ``/tmp`` private and the runs directory read-only), read without following
+links and deleted afterwards. ``command`` mode runs a command and fails
 when it exits non-zero. With both configured, both run.
 
 Rules: ``eval/failed`` and ``eval/error`` (per eval test), ``eval/missing-fixtures`` (a
@@ -31,18 +32,22 @@ With neither ``pytest`` nor ``command`` the guardrail is skipped.
 
 from __future__ import annotations
 
+import os
 import shlex
+import stat
 import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 from .api import Finding, Guardrail, Inputs, Result
 from .context import CommandOutput, GuardrailContext
 
 # The code under evaluation, the eval data, and pytest's configuration files.
+_MAX_REPORT_BYTES = 64 * 1024 * 1024
 DEFAULT_INPUTS = (
     "**/*.py",
     "**/*.json",
@@ -161,9 +166,9 @@ def _run_pytest(ctx: GuardrailContext, settings: EvalSettings) -> _Outcome:
         outcome.summary = f"evals: no fixtures found at {where}"
         return outcome
 
-    work = ctx.runs_dir / (ctx.task_id or "_repository") / "guardrail-work"
-    work.mkdir(parents=True, exist_ok=True)
-    report = work / f"eval-{uuid.uuid4().hex}.xml"
+    # The runs directory is read-only in the sandbox: the report goes to the workspace (the
+    # sandboxed suite writes there anyway), read without following links, then removed.
+    report = ctx.root / f".codex-eval-{uuid.uuid4().hex}.xml"
     argv = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:codex",
         "-o", "junit_family=xunit1", f"--junitxml={report}", f"--rootdir={ctx.root}",
@@ -178,7 +183,7 @@ def _run_pytest(ctx: GuardrailContext, settings: EvalSettings) -> _Outcome:
             timeout=settings.timeout,
             reason="guardrail eval runs the eval fixtures",
         )
-        xml = report.read_bytes() if report.is_file() else None
+        xml = _read_report_file(report)
     finally:
         report.unlink(missing_ok=True)
 
@@ -217,6 +222,19 @@ def _run_pytest(ctx: GuardrailContext, settings: EvalSettings) -> _Outcome:
         f"{counts[key]} {'error' if key == 'errors' and counts[key] == 1 else key}" for key in shown
     )
     return outcome
+
+
+def _read_report_file(path: Path) -> bytes | None:
+    """The report's bytes: a regular file, never through a symlink, at most 64 MiB."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        data = handle.read(_MAX_REPORT_BYTES + 1)
+    return data if len(data) <= _MAX_REPORT_BYTES else None
 
 
 def _read_report(xml: bytes) -> list[ET.Element] | None:

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_codex.errors import ConfigError
+from pytest_codex.programs import ProgramNotFoundError, resolve
 
 from .api import Finding, Guardrail, Inputs, Result
 from .context import CommandOutput, GuardrailContext
@@ -77,17 +77,20 @@ _BRACKET_CODE = re.compile(
 )
 
 
-def find_ruff() -> list[str] | None:
-    """How to run ruff: on ``PATH``, next to the running Python, or ``python -m ruff``."""
-    found = shutil.which("ruff")
-    if found:
-        return [found]
+def find_ruff(root: Path | None = None) -> list[str] | None:
+    """How to run ruff: next to the running Python, ``python -m ruff`` (the orchestrator's
+    own environment), or on ``PATH`` outside the workspace ``root`` and the temporary
+    directories: the verdict never depends on a ruff the agent planted (a ``.venv/bin/ruff``
+    in the repository that always says "clean")."""
     sibling = Path(sys.executable).parent / "ruff"
     if sibling.is_file() and os.access(sibling, os.X_OK):
         return [str(sibling)]
     if importlib.util.find_spec("ruff") is not None:
         return [sys.executable, "-m", "ruff"]
-    return None
+    try:
+        return [resolve("ruff", workspace=root)]
+    except ProgramNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class LintPlan:
     format: Format
     globs: tuple[str, ...]
     timeout: float | None
+    # Why the configured program was not found outside the workspace (it is not run then).
+    missing: str | None = None
 
     @classmethod
     def from_context(cls, ctx: GuardrailContext) -> LintPlan:
@@ -108,14 +113,22 @@ class LintPlan:
                 f"guardrails.lint.format must be one of {', '.join(FORMATS)}, not {fmt!r}"
             )
         argv = ctx.command_setting()
+        missing = None
+        if argv and "/" not in argv[0]:
+            # By absolute path, found outside the workspace: never a planted linter.
+            try:
+                argv = [resolve(argv[0], workspace=ctx.root), *argv[1:]]
+            except ProgramNotFoundError as exc:
+                missing = str(exc)
         if argv is None:
-            ruff = find_ruff()
+            ruff = find_ruff(ctx.root)
             argv = [*ruff, *RUFF_ARGS] if ruff else None
         return cls(
             argv=tuple(argv) if argv else None,
             format=fmt,
             globs=ctx.strings_setting("globs", DEFAULT_GLOBS),
             timeout=ctx.timeout_setting(),
+            missing=missing,
         )
 
     @property
@@ -144,7 +157,10 @@ class LintPlan:
         elif "/" in program:
             path = str(root / program)  # relative paths run from the repository root
         else:
-            path = shutil.which(program)
+            try:
+                path = resolve(program, workspace=root)
+            except ProgramNotFoundError:
+                path = None
         try:
             mtime = os.stat(path).st_mtime_ns if path else None
         except OSError:
@@ -176,6 +192,12 @@ class LintGuardrail(Guardrail):
         plan = LintPlan.from_context(ctx)
         if plan.argv is None:
             return Result.skipped(NO_RUFF)
+        if plan.missing is not None:
+            return _linter_error(
+                plan,
+                f"{plan.tool} could not be started: {plan.missing}",
+                "install it, or fix guardrails.lint.command (it runs in the repository root)",
+            )
         output = ctx.run_command(
             plan.argv, timeout=plan.timeout, reason=f"guardrail {self.name} runs {plan.tool}"
         )

@@ -63,7 +63,7 @@ def enabled_guardrails(config: pytest.Config, context: Context) -> list[Guardrai
     )
     if names == []:
         return []  # nothing to discover: no entry points scanned, no guardrail imported
-    return select(available(settings, context.roots.root), names)
+    return select(available(settings, context.roots.root, workspace_modules=True), names)
 
 
 class GuardrailItems:

@@ -65,26 +65,67 @@ def discover(manager: pluggy.PluginManager | None = None) -> dict[str, Guardrail
     return found
 
 
-def config_plugins(settings: Mapping[str, Any], root: Path | None = None) -> list[Any]:
-    """The modules named in ``guardrails.plugins``, importable from the repository ``root``
-    however the process started (``pytest``, ``python -m pytest`` or ``codex-orchestrator``):
-    the root is put first on ``sys.path`` for them, and stays there so that a plugin's own
-    later imports of its sibling modules work too."""
+def config_plugins(
+    settings: Mapping[str, Any], root: Path | None = None, *, workspace_modules: bool = False
+) -> list[Any]:
+    """The modules named in ``guardrails.plugins``.
+
+    The trusted side (``codex-orchestrator``) never imports code a command could have
+    written: a module is imported from the orchestrator's own environment only, and one whose
+    file lies in the workspace ``root`` is a :class:`ConfigError`. Under pytest
+    (``workspace_modules=True``) the process imports the workspace's conftest files and tests
+    anyway, so modules there are importable from the repository root however pytest started
+    (``pytest`` or ``python -m pytest``): the root is put first on ``sys.path`` for them, and
+    stays there so that a plugin's own later imports of its sibling modules work too."""
     import importlib
 
     names = [str(name) for name in settings.get("plugins") or ()]
-    if names and root is not None:
+    if names and root is not None and workspace_modules:
         _importable_from(root)
     plugins = []
     for name in names:
+        if root is not None and not workspace_modules:
+            _refuse_workspace_module(name, root)
         try:
             plugins.append(importlib.import_module(name))
         except ImportError as exc:
+            where = (
+                "importable from the repository root"
+                if workspace_modules
+                else "installed beside codex-orchestrator"
+            )
             raise ConfigError(
                 f"guardrails.plugins: cannot import {name!r} ({exc}); check the module name "
-                "and that it is importable from the repository root"
+                f"and that it is {where}"
             ) from exc
     return plugins
+
+
+def _refuse_workspace_module(name: str, root: Path) -> None:
+    """Refuse ``name`` when its top-level package lies in the workspace: at the repository
+    root, or wherever the import system would find it (looked up without running any of its
+    code)."""
+    import importlib.util
+    import os
+
+    top = name.split(".", 1)[0]
+    places = [str(p) for p in (root / f"{top}.py", root / top) if p.exists()]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None  # the import below says what is wrong
+    if spec is not None:
+        places += [spec.origin or "", *(spec.submodule_search_locations or ())]
+    workspace = os.path.realpath(root)
+    for place in places:
+        real = os.path.realpath(place) if place else ""
+        if real == workspace or real.startswith(workspace + os.sep):
+            raise ConfigError(
+                f"guardrails.plugins: {name!r} is {place}, in the workspace, where a command "
+                "can rewrite it, and codex-orchestrator never imports workspace code; install "
+                "the plugin outside the workspace (e.g. 'pipx inject pytest-codex-orchestrator "
+                "PACKAGE'), or run the guardrails under pytest"
+            )
 
 
 def _importable_from(root: Path) -> None:
@@ -102,13 +143,17 @@ def _importable_from(root: Path) -> None:
 
 
 def available(
-    settings: Mapping[str, Any] | None = None, root: Path | None = None
+    settings: Mapping[str, Any] | None = None,
+    root: Path | None = None,
+    *,
+    workspace_modules: bool = False,
 ) -> dict[str, Guardrail]:
     """Every guardrail available under the ``guardrails`` configuration ``settings``: the
-    built-ins, installed entry points and ``guardrails.plugins`` modules (imported from the
-    repository ``root`` when given)."""
+    built-ins, installed entry points and ``guardrails.plugins`` modules (see
+    :func:`config_plugins`: from the workspace ``root`` only with ``workspace_modules``)."""
     settings = settings or {}
-    return discover(plugin_manager(plugins=config_plugins(settings, root)))
+    plugins = config_plugins(settings, root, workspace_modules=workspace_modules)
+    return discover(plugin_manager(plugins=plugins))
 
 
 def parse_names(value: str | Sequence[str] | None) -> list[str] | None:

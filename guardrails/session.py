@@ -75,10 +75,11 @@ class GuardrailSession:
         def factory() -> ToolOrchestrator:
             from pytest_codex.sandbox import protected_paths
 
-            # As in a pipeline: guardrail commands run suites (eval) that write their
-            # reports and child runs; the evidence already there stays read-only.
+            # The runs and out directories stay read-only to guardrail commands too.
             return ToolOrchestrator.for_run(
-                run, approver=approver, protected=protected_paths(run.paths, child_runs=True)
+                run,
+                approver=approver,
+                protected=protected_paths(run.paths, config=getattr(run, "config", None)),
             )
 
         context = run.context
@@ -118,9 +119,8 @@ class GuardrailSession:
                 emitter,
                 OrchestratorSettings.from_config(config),
                 workspace=context.roots.root,
-                # Guardrail commands run suites (eval) that write their reports and child runs
-                # under the runs directory; the evidence already there stays read-only.
-                protected=protected_paths(context.roots, child_runs=True),
+                # The runs and out directories stay read-only to guardrail commands.
+                protected=protected_paths(context.roots, config=config),
                 approver=approver,
                 cache=ApprovalCache.for_task(context.roots.runs_dir, task_id)
                 if task_id

@@ -31,7 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_codex.gitenv import BASE_ENV, safe_git_env
+from pytest_codex.errors import UsageError
+from pytest_codex.gitenv import BASE_ENV, git_program, safe_git_env, trusted_git_dir
 
 from .files import find_files, walk_files
 
@@ -43,10 +44,13 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def _git(root: Path, *args: str, env: Mapping[str, str]) -> str:
-    # Unsandboxed: never with repository-controlled hooks, fsmonitor or filters.
+    # Unsandboxed: never with repository-controlled hooks, fsmonitor or filters, never a git
+    # planted in the workspace, never in a git directory the workspace points to.
+    if not trusted_git_dir(root):
+        return ""
     try:
         done = subprocess.run(
-            ["git", *args],
+            [git_program(root), *args],
             cwd=root,
             env={**os.environ, **env},
             capture_output=True,
@@ -54,7 +58,7 @@ def _git(root: Path, *args: str, env: Mapping[str, str]) -> str:
             timeout=GIT_TIMEOUT,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.TimeoutExpired, UsageError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
 
@@ -69,11 +73,11 @@ class _PendingRefs:
         self.names = list(names)
         self._asked = [name for name in self.names if "\n" not in name and "\0" not in name]
         self._process: subprocess.Popen[str] | None = None
-        if not self._asked:
+        if not self._asked or not trusted_git_dir(root):
             return
         try:
             self._process = subprocess.Popen(
-                ["git", "cat-file", "--batch-check"],
+                [git_program(root), "cat-file", "--batch-check"],
                 cwd=root,
                 env={**os.environ, **BASE_ENV},
                 stdin=subprocess.PIPE,
@@ -81,7 +85,7 @@ class _PendingRefs:
                 stderr=subprocess.DEVNULL,
                 text=True,
             )
-        except OSError:
+        except (OSError, UsageError):
             self._process = None
 
     def result(self) -> dict[str, str]:
@@ -141,6 +145,8 @@ def read_git_state(
         "--no-ahead-behind",
         "--no-renames",
         "--untracked-files=all",
+        # git never starts inside a submodule (whose git directory a command may have written)
+        "--ignore-submodules=dirty",
         "--",
         *pathspecs,
         env=safe_git_env(root),

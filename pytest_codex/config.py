@@ -1,12 +1,17 @@
-"""Configuration with one resolution order: CLI flag > environment variable > config file >
-default.
+"""Configuration with one resolution order: CLI flag > environment variable > repository
+config file > user config file > default.
 
-The config file is the first of ``codex.orchestrator.yaml``, ``codex.orchestrator.yml``,
-``codex.orchestrator.json`` and ``[tool.codex-orchestrator]`` in ``pyproject.toml`` found at the
-repository root (or the file named by ``--config`` / ``CODEX_ORCHESTRATOR_CONFIG``). Every
-source is validated against ``schemas/config.schema.json``; a bad value is a one-line
-:class:`~pytest_codex.errors.ConfigError` naming the file (or variable, or flag), the key, and
-what was expected. The resolved values are recorded in the manifest with their sources.
+The repository config file is the first of ``codex.orchestrator.yaml``,
+``codex.orchestrator.yml``, ``codex.orchestrator.json`` and ``[tool.codex-orchestrator]`` in
+``pyproject.toml`` found at the repository root (or the file named by ``--config-file`` /
+``CODEX_ORCHESTRATOR_CONFIG``). It is untrusted input (see :mod:`pytest_codex.trust`): a key
+that runs code or weakens the guarantees takes effect from it only when a person trusted the
+file as it is (``codex-orchestrator trust FILE``); otherwise the run is refused. The user
+config file (``$XDG_CONFIG_HOME/pytest-codex/config.yaml``) lives outside every workspace and
+is trusted as it is. Every source is validated against ``schemas/config.schema.json``; a bad
+value is a one-line :class:`~pytest_codex.errors.ConfigError` naming the file (or variable,
+or flag), the key, and what was expected. The resolved values are recorded in the manifest
+with their sources.
 """
 
 from __future__ import annotations
@@ -21,17 +26,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import schemas
+from . import schemas, trust
 from .credentials import HEADER_KEYS, config_credentials
 from .errors import ConfigError
+from .paths import user_config_dir
 from .redact import REDACTED, Redactor, display_urls, is_secret_name
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 CONFIG_ENV = "CODEX_ORCHESTRATOR_CONFIG"
-CONFIG_FILES = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")
+# Set for the commands of a run whose repository config file a person trusted: the digest of
+# its settings. A run such a command records (pytest with the plugin, inside the sandbox,
+# where the trust store is hidden) takes the same settings as trusted, and nothing else.
+TRUSTED_CONFIG_ENV = "CODEX_ORCHESTRATOR_TRUSTED_CONFIG"
+CONFIG_FILES = trust.ROOT_CONFIG_NAMES
 PYPROJECT_TABLE = "codex-orchestrator"
+USER_CONFIG_FILE = "config.yaml"
+
+
+def user_config_file(env: Mapping[str, str] | None = None) -> Path:
+    """The user's own configuration: ``$XDG_CONFIG_HOME/pytest-codex/config.yaml`` (or
+    ``~/.config/...``), outside every workspace and hidden from every sandbox."""
+    return user_config_dir(env) / USER_CONFIG_FILE
 
 
 # -- settings views: every default stated once, read by the CLI, the plugin and guardrails --
@@ -230,13 +247,17 @@ ENV_READERS: dict[str, Callable[[Mapping[str, str]], tuple[Any, str] | None]] = 
 class ResolvedConfig:
     """The configuration in force, with where each value came from.
 
-    ``sources`` maps a key to ``cli``, ``env:<VAR>``, ``config:<file>`` or ``default``.
+    ``sources`` maps a key to ``cli``, ``env:<VAR>``, ``config:<file>``, ``user:<file>`` or
+    ``default``. ``file`` is the repository config file in force and ``trusted`` whether a
+    person trusted it as it is (its keys that need trust were refused otherwise).
     """
 
     values: Mapping[str, Any]
     sources: Mapping[str, str]
     file: Path | None = None
     file_document: Mapping[str, Any] = field(default_factory=dict)
+    user_file: Path | None = None
+    trusted: bool = False
     # Secrets given alongside the configuration (Codex -c overrides), known to every redactor.
     extra_secrets: tuple[str, ...] = ()
 
@@ -244,9 +265,27 @@ class ResolvedConfig:
         """The value of ``key``, or ``default`` when nothing set it."""
         return self.values.get(key, default)
 
+    def child_env(self) -> dict[str, str]:
+        """Variables for the commands of a run: the trusted file's settings digest, so a run
+        a command records inside the sandbox (which cannot see the trust store) applies the
+        same trusted settings (see :data:`TRUSTED_CONFIG_ENV`)."""
+        if self.file is None or not self.trusted:
+            return {}
+        return {TRUSTED_CONFIG_ENV: trust.settings_digest(self.file_document)}
+
     def source(self, key: str) -> str | None:
         """Where ``key`` came from, or None when nothing set it."""
         return self.sources.get(key)
+
+    def without(self, *keys: str) -> ResolvedConfig:
+        """A copy in which ``keys`` are unset (their defaults apply)."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self,
+            values={k: v for k, v in self.values.items() if k not in keys},
+            sources={k: v for k, v in self.sources.items() if k not in keys},
+        )
 
     def settings(self) -> RunSettings:
         """The typed, frozen view of these values (defaults filled in)."""
@@ -326,9 +365,13 @@ def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path |
     env = os.environ if env is None else env
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV])
-    for name in CONFIG_FILES:
-        if (root / name).is_file():
-            return root / name
+    found = config_candidates(root)
+    return found[0] if found else None
+
+
+def config_candidates(root: Path) -> list[Path]:
+    """Every repository config file at ``root``, the one in force first."""
+    found = [root / name for name in CONFIG_FILES if (root / name).is_file()]
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         import tomllib
@@ -338,8 +381,8 @@ def find_config_file(root: Path, env: Mapping[str, str] | None = None) -> Path |
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the syntax") from exc
         if PYPROJECT_TABLE in tool:
-            return pyproject
-    return None
+            found.append(pyproject)
+    return found
 
 
 # Bounds: a config file is a few kilobytes; what exceeds these is a mistake or an attack
@@ -473,7 +516,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return document
 
 
-_SIMPLE_KEYWORDS = frozenset({"type", "enum", "description"})
+_SIMPLE_KEYWORDS = frozenset({"type", "enum", "description", "x-trust"})
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "boolean": (bool,),
@@ -586,17 +629,39 @@ def resolve_config(
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
 ) -> ResolvedConfig:
-    """Resolve every key: CLI flag > environment variable > config file > default.
+    """Resolve every key: CLI flag > environment variable > repository config file > user
+    config file > default.
 
     ``cli`` holds the values given on the command line (None = not given); ``cli_flags``
-    names the flag of each key for error messages.
+    names the flag of each key for error messages. A repository config file that sets a key
+    needing trust without being trusted, or that changed since it was trusted, is a
+    :class:`ConfigError` (see :mod:`pytest_codex.trust`).
     """
     env = os.environ if env is None else env
     path = config_file or find_config_file(root, env)
     document = load_config_file(path) if path is not None else {}
     values: dict[str, Any] = dict(DEFAULTS)
     sources: dict[str, str] = dict.fromkeys(DEFAULTS, "default")
+    # Where the user's own files are (config, trust store): the process's environment unless
+    # the given one says otherwise (callers often pass only the variables they set).
+    user_env = {**os.environ, **env}
+    user = user_config_file(user_env)
+    if _is_file(user):
+        for key, value in load_config_file(user).items():
+            values[key] = value
+            sources[key] = f"user:{user}"
+    trusted = False
     if path is not None:
+        inherited = env.get(TRUSTED_CONFIG_ENV)
+        if inherited and inherited == trust.settings_digest(document):
+            # A command of a run whose parent trusted these very settings (a forged value
+            # gains a command nothing: it runs where that command already runs).
+            trusted = True
+        else:
+            verdict = trust.require(path, document, root, env=user_env)
+            trusted = verdict.status == "trusted"
+        if not trusted and config_file is None and not env.get(CONFIG_ENV):
+            _refuse_shadowing(path, root, user_env)
         for key, value in document.items():
             values[key] = value
             sources[key] = f"config:{_display(path, root)}"
@@ -615,7 +680,45 @@ def resolve_config(
         check({key: value}, f"option {flags.get(key, '--' + key.replace('_', '-'))}")
         values[key] = value
         sources[key] = "cli"
-    return ResolvedConfig(values=values, sources=sources, file=path, file_document=document)
+    return ResolvedConfig(
+        values=values,
+        sources=sources,
+        file=path,
+        file_document=document,
+        user_file=user if _is_file(user) else None,
+        trusted=trusted,
+    )
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False when a directory on the way cannot be searched."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return False
+
+
+def _refuse_shadowing(path: Path, root: Path, env: Mapping[str, str]) -> None:
+    """A new, untrusted file must not push a trusted one out of force (its settings would
+    silently stop applying: a stricter policy, the keys evidence must be signed with)."""
+    store = trust.TrustStore.for_env(env)
+    for other in config_candidates(root)[1:]:
+        if store.get(other) is not None:
+            name = trust.shown(path)
+            raise ConfigError(
+                f"{name}: takes the place of the trusted {trust.shown(other)} but is not "
+                f"trusted itself; remove it, or review it and run: codex-orchestrator trust "
+                f"{name}"
+            )
+
+
+def trust_file(path: Path, env: Mapping[str, str] | None = None) -> trust.Trusted:
+    """What ``codex-orchestrator trust FILE`` does: parse and validate ``path`` (a bad file
+    is refused before it is trusted) and record the digest of its settings and of the files
+    they name (see :mod:`pytest_codex.trust`)."""
+    document = load_config_file(path)
+    pins = trust.current_pins(document, trust.config_root(path, env))
+    return trust.TrustStore.for_env(env).trust(path, trust.settings_digest(document), pins)
 
 
 def _display(path: Path, root: Path) -> str:

@@ -50,6 +50,11 @@ class ApprovalRefusedError(CodexError):
     exit_code = 3
 
 
+class SandboxError(CodexError):
+    """The sandbox cannot be set up as its backend status promised (its seccomp filter
+    cannot be built, say): nothing runs, rather than running less confined."""
+
+
 class SandboxDeniedError(CodexError):
     """A command was denied by the sandbox and could not be escalated (exit code 4)."""
 

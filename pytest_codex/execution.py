@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import signal as _signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,8 @@ from .orchestrator import (
     ToolResult,
 )
 from .records import EXEC_BEGIN, EXEC_END, CommandRecord, command_record
-from .runtime import CommandResult, ExecSessionManager
+from .runtime import CommandHandle, CommandResult, ExecSessionManager
+from .runtime.manager import OutputObserver
 from .runtime.runners import StreamingRunner
 from .sandbox import protected_paths
 from .timeutil import now_iso, parse_timestamp
@@ -152,9 +153,15 @@ def execute_command(
     manager: ExecSessionManager | None = None,
     writable_roots: Sequence[Path] = (),
     requires_approval: bool = False,
+    observer: OutputObserver | None = None,
+    on_start: Callable[[CommandHandle | None], None] | None = None,
 ) -> CommandExecution:
     """Run ``argv`` as one tool invocation of ``run``; never raises for the command's own
-    failure (the record says what happened), only for bugs."""
+    failure (the record says what happened), only for bugs.
+
+    ``observer`` sees the (redacted) output as it is read; ``on_start`` gets the handle of
+    each PTY attempt (to type into it while it runs). Both are for callers that hand a
+    running command to someone else, as the MCP server does."""
     settings = ExecSettings.from_config(getattr(run, "config", None))
     if timeout is None:
         timeout = settings.timeout_seconds
@@ -162,10 +169,10 @@ def execute_command(
     config = getattr(run, "config", None)
     known: list[str] = config.secret_values() if isinstance(config, ResolvedConfig) else []
     manager = manager or ExecSessionManager(**settings.manager_options(), secrets=known)
-    # As in a pipeline: the command may run the suite, which records a child run; the
-    # evidence already there (this run's included) stays read-only in the sandbox.
+    # The runs and out directories stay read-only in the sandbox: this run records the
+    # command (a suite it runs records nothing of its own there).
     orchestrator = orchestrator or ToolOrchestrator.for_run(
-        run, writable_roots=writable_roots, protected=protected_paths(run.paths, child_runs=True)
+        run, writable_roots=writable_roots, protected=protected_paths(run.paths, config=config)
     )
     correlation_id = secrets.token_hex(6)
     index = _next_index(run.paths.commands_dir)
@@ -194,6 +201,8 @@ def execute_command(
         session_id=use_session,
         server_dir=run.paths.run_dir,
         idle_timeout=settings.idle_timeout_seconds,
+        observer=observer,
+        on_start=on_start,
     )
     attempts, logs = attempt.attempts, attempt.logs
 
@@ -283,6 +292,7 @@ def _record(
         started_at=started,
         completed_at=now_iso(),
         duration_ms=0.0,
+        exit_code_source="shell" if session_id is not None else "kernel",
     )
 
 

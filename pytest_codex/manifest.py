@@ -311,31 +311,6 @@ def mark_abandoned(task_dir: Path, *, by: str, now: float | None = None) -> list
     return marked
 
 
-def child_manifests(task_dir: Path, run_id: str) -> list[dict[str, Any]]:
-    """The finished manifests of the runs whose ``parentRunId`` is ``run_id`` (runs its
-    commands recorded), oldest first; unreadable ones are left out. Only the head of each
-    manifest is read unless it names the run."""
-    children: list[dict[str, Any]] = []
-    needle = run_id.encode()
-    for path in sorted((task_dir / "cli").glob("*/manifest.json")):
-        if path.parent.name == run_id:
-            continue
-        try:
-            with path.open("rb") as handle:
-                if needle not in handle.read(4096):
-                    continue
-            document: Any = read_json(path)
-        except (OSError, ValueError, CodexError):
-            continue
-        if (
-            isinstance(document, dict)
-            and document.get("parentRunId") == run_id
-            and document.get("status") in TERMINAL_STATUSES
-        ):
-            children.append(document)
-    return children
-
-
 def _maybe_in_progress(path: Path) -> bool:
     """A cheap look at the head of a manifest (``status`` comes early in the document), so
     that the next run of a task does not parse every finished manifest of the task."""

@@ -322,7 +322,7 @@ class ToolOrchestrator:
         if "cache" not in overrides:
             overrides["cache"] = ApprovalCache.for_task(Path(run.paths.runs_dir), run.task_id)
         if "protected" not in overrides:  # not setdefault: listing them globs the runs
-            overrides["protected"] = protected_paths(run.paths)
+            overrides["protected"] = protected_paths(run.paths, config=getattr(run, "config", None))
         settings = OrchestratorSettings.from_config(getattr(run, "config", None))
         return cls.from_settings(run, settings, workspace=Path(run.paths.root), **overrides)
 
@@ -420,7 +420,24 @@ class ToolOrchestrator:
             raise
 
     # -- steps --------------------------------------------------------------------------------
-    def _start(self, tool: Invocation) -> _Tracking:
+    def pending_question(self, tool: ShellCommand) -> ApprovalRequest | None:
+        """The question invoking ``tool`` now would put to the approver up front, or None
+        when nobody would be asked (the policy asks nobody, a rule or a remembered grant
+        answers, policy ``never``). Nothing is emitted or remembered: a caller that must
+        ask a person before the invocation (an MCP server asking through elicitation)
+        asks this, then answers the same question when the approver is asked."""
+        track = self._tracking(tool)
+        reason = self._up_front_reason(track, tool)
+        if reason is None or self.policy == "never":
+            return None
+        request = self._request(track, frozenset(), reason, "run", None)
+        if self.chain.rule_for(track.raw_argv) is not None:
+            return None
+        if self.chain.cache.lookup(request.key) is not None:
+            return None
+        return request
+
+    def _tracking(self, tool: Invocation) -> _Tracking:
         raw: Sequence[str] | None
         if isinstance(tool, ShellCommand):
             name, raw, env_extra = tool.name, tool.argv, tool.env
@@ -439,7 +456,11 @@ class ToolOrchestrator:
         )
         if raw:
             track.argv = redact_argv(raw, track.secrets)
-        self.emitter.emit("tool:start", {"id": track.id, "tool": name, "argv": track.argv})
+        return track
+
+    def _start(self, tool: Invocation) -> _Tracking:
+        track = self._tracking(tool)
+        self.emitter.emit("tool:start", {"id": track.id, "tool": track.tool, "argv": track.argv})
         return track
 
     def _cwd_for(self, tool: ShellCommand) -> Path:
@@ -447,18 +468,23 @@ class ToolOrchestrator:
             return self.sandbox.workspace
         return (self.sandbox.workspace / tool.cwd).resolve()
 
-    def _approve_up_front(self, track: _Tracking, tool: Invocation) -> None:
+    def _up_front_reason(self, track: _Tracking, tool: Invocation) -> str | None:
+        """Why ``tool`` needs approval before it runs, or None when it does not."""
         rule = self.chain.rule_for(track.raw_argv) if isinstance(tool, ShellCommand) else None
         if rule is not None and rule.decision == "denied":
-            reason = f"a deny rule matches: {rule.pattern}"
-        elif self.policy == "untrusted":
+            return f"a deny rule matches: {rule.pattern}"
+        if self.policy == "untrusted":
             safe = is_known_safe(tool.argv) if isinstance(tool, ShellCommand) else tool.safe
             if safe:
-                return
-            reason = tool.reason or "untrusted policy: not a known-safe read-only command"
-        elif self.policy in ("on-request", "never") and tool.requires_approval:
-            reason = tool.reason or "the tool declares that it needs approval"
-        else:
+                return None
+            return tool.reason or "untrusted policy: not a known-safe read-only command"
+        if self.policy in ("on-request", "never") and tool.requires_approval:
+            return tool.reason or "the tool declares that it needs approval"
+        return None
+
+    def _approve_up_front(self, track: _Tracking, tool: Invocation) -> None:
+        reason = self._up_front_reason(track, tool)
+        if reason is None:
             return
         resolution = self._question(track, frozenset(), reason, "run", None)
         if not resolution.approved:
@@ -474,14 +500,14 @@ class ToolOrchestrator:
             record = self._finish(track, "refused", message)
             raise ToolRefusedError(message, record)
 
-    def _question(
+    def _request(
         self,
         track: _Tracking,
         permissions: frozenset[str],
         reason: str,
         kind: Literal["run", "escalate"],
         evidence: DenialEvidence | None,
-    ) -> Resolution:
+    ) -> ApprovalRequest:
         key = self.chain.key_for(
             track.tool,
             track.raw_argv,
@@ -490,17 +516,27 @@ class ToolOrchestrator:
             escalate=kind == "escalate",
             secrets=track.secrets,
         )
-        reason = redact_text(reason, track.secrets)
-        request = ApprovalRequest(
+        return ApprovalRequest(
             key=key,
             tool=track.tool,
             argv=tuple(track.argv) if track.argv is not None else None,
             cwd=track.cwd,
-            reason=reason,
+            reason=redact_text(reason, track.secrets),
             kind=kind,
             permissions=permissions,
             evidence=None if evidence is None else evidence.as_record(),
         )
+
+    def _question(
+        self,
+        track: _Tracking,
+        permissions: frozenset[str],
+        reason: str,
+        kind: Literal["run", "escalate"],
+        evidence: DenialEvidence | None,
+    ) -> Resolution:
+        request = self._request(track, permissions, reason, kind, evidence)
+        key = request.key
 
         def announce(asked: ApprovalRequest) -> None:
             payload = {"id": track.id, "key": key.canonical(), "tool": track.tool}

@@ -17,6 +17,27 @@ OUT_DIR_ENV = "CODEX_ORCHESTRATOR_OUT_DIR"
 TASK_ENV = "MCP_RUNNER_TASK_ID"
 # Set for the commands a run starts: a run they record names this one as its parent.
 PARENT_RUN_ENV = "CODEX_ORCHESTRATOR_PARENT_RUN_ID"
+STATE_DIR_ENV = "CODEX_ORCHESTRATOR_STATE_DIR"
+
+
+def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/pytest-codex`` or ``~/.config/pytest-codex``: the user's own
+    configuration file, signing material and user-wide approvals (hidden from every sandbox)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "pytest-codex"
+
+
+def user_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CODEX_ORCHESTRATOR_STATE_DIR``, else ``$XDG_STATE_HOME/codex-orchestrator``, else
+    ``~/.local/state/codex-orchestrator``: the trust store, the guardrail cache key and the
+    sandbox probe cache (hidden from every sandbox)."""
+    env = os.environ if env is None else env
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV])
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local/state")
+    return Path(base) / "codex-orchestrator"
+
 
 # A directory holding any of these is a repository root even without .git.
 _ROOT_MARKERS = ("codex.orchestrator.yaml", "codex.orchestrator.yml", "codex.orchestrator.json")

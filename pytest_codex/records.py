@@ -60,6 +60,9 @@ ApprovalPolicy = Literal["never", "on-request", "on-failure", "untrusted"]
 ApprovalSource = Literal["cache", "prompt", "rule", "policy", "not-required"]
 Scope = Literal["once", "session", "task"]
 Decision = Literal["approved", "denied"]
+# Where a command's exit status came from: the kernel (waitpid of the process the runtime
+# started) or a long-lived session shell's own report.
+ExitCodeSource = Literal["kernel", "shell"]
 
 
 # -- manifest records ------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class CommandRecord(TypedDict, total=False):
     mode: str
     sandboxState: str
     exitCode: int | None
+    exitCodeSource: ExitCodeSource
     signal: int | None
     timedOut: bool
     startedAt: str
@@ -241,9 +245,14 @@ def command_record(
     duration_ms: float,
     streams: Mapping[str, tuple[int, bool, int]] | None = None,
     log_path: str | None = None,
+    exit_code_source: str = "kernel",
 ) -> CommandRecord:
     """The one builder of a ``commands[]`` record; ``streams`` maps a stream's name to
-    (total bytes, truncated, omitted bytes)."""
+    (total bytes, truncated, omitted bytes). ``exit_code_source``: ``kernel`` when the exit
+    status is ``waitpid``'s for the process the runtime started, ``shell`` when a long-lived
+    session shell reported it (evidence rules refuse those)."""
+    if exit_code_source not in ("kernel", "shell"):
+        raise ValueError(f"exit_code_source must be 'kernel' or 'shell', not {exit_code_source!r}")
     streams = streams or {}
     return {
         "id": correlation_id,
@@ -254,6 +263,7 @@ def command_record(
         "mode": mode,
         "sandboxState": sandbox_state,
         "exitCode": exit_code,
+        "exitCodeSource": "shell" if exit_code_source == "shell" else "kernel",
         "signal": signal,
         "timedOut": timed_out,
         "startedAt": started_at,

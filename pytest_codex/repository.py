@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .gitenv import BASE_ENV, safe_git_env
+from .errors import UsageError
+from .gitenv import BASE_ENV, git_program, safe_git_env, trusted_git_dir
 
 
 def _git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str | None:
+    if not trusted_git_dir(root):
+        return None
     try:
         done = subprocess.run(
-            ["git", *args],
+            [git_program(root), *args],
             cwd=root,
             capture_output=True,
             text=True,
@@ -28,7 +31,7 @@ def _git(root: Path, *args: str, env: Mapping[str, str] | None = None) -> str | 
             check=False,
             env={**os.environ, **(env if env is not None else safe_git_env(root))},
         )
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, UsageError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
 
@@ -49,7 +52,14 @@ def git_state(root: Path) -> dict[str, Any]:
     # off) is enough there, and the filter listing (one more git) is paid by status only.
     commit = _git(root, "rev-parse", "--verify", "-q", "HEAD", env=BASE_ENV)
     status = (
-        _git(root, "status", "--porcelain", "--untracked-files=no", env=safe_git_env(root))
+        _git(
+            root,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--ignore-submodules=dirty",
+            env=safe_git_env(root),
+        )
         if commit
         else None
     )
@@ -83,15 +93,17 @@ def same_repository(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> 
 
 def is_ancestor(root: Path, commit: str) -> bool | None:
     """Whether ``commit`` is an ancestor of HEAD in ``root`` (None when git cannot tell)."""
+    if not trusted_git_dir(root):
+        return None
     try:
         done = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", commit, "HEAD"],
+            [git_program(root), "merge-base", "--is-ancestor", commit, "HEAD"],
             cwd=root,
             capture_output=True,
             timeout=30,
             check=False,
             env={**os.environ, **safe_git_env(root)},
         )
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, UsageError):
         return None
     return {0: True, 1: False}.get(done.returncode)

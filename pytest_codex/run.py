@@ -27,7 +27,6 @@ from .instructions import InstructionSet, instructions_config_from_mapping, load
 from .manifest import (
     TERMINAL_STATUSES,
     RunLock,
-    child_manifests,
     load_manifest,
     mark_abandoned,
     new_manifest,
@@ -43,6 +42,41 @@ from .sinks.manifest import Heartbeat, ManifestSink
 from .timeutil import now_iso, parse_timestamp
 
 VALIDATE_ENV = "CODEX_ORCHESTRATOR_VALIDATE"
+
+
+class RecordingRefusedError(UsageError):
+    """No run can be recorded here (inside a sandbox, or a runs directory this process cannot
+    write); the message says why in one line."""
+
+
+def recording_refusal(context: Context) -> str | None:
+    """Why no run can be recorded here, or None.
+
+    Inside a sandbox (``CODEX_ORCHESTRATOR_IN_SANDBOX``, set by every enforced sandbox) the run
+    that started the command records it, output and exit status; the runs directory is
+    read-only there anyway. Set outside a sandbox, the variable only makes this process record
+    less. A runs directory (or its nearest existing parent) this process cannot write is
+    refused too, before anything is half-written."""
+    import os
+
+    from .sandbox.policy import SANDBOX_ENV
+
+    label = context.env.get(SANDBOX_ENV)
+    runs = Path(context.roots.runs_dir)
+    if label:
+        return (
+            f"running inside a {label} sandbox ({SANDBOX_ENV} is set): the run that started "
+            "this command records it; nothing is recorded here"
+        )
+    existing = runs
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        return (
+            f"the runs directory {runs} is not writable here (read-only in a sandbox?): "
+            "nothing is recorded"
+        )
+    return None
 
 
 class Run(RunIdentity):
@@ -92,8 +126,17 @@ class Run(RunIdentity):
         sinks: Iterable[Sink] = (),
         heartbeat: bool = True,
         run_id: str | None = None,
+        check_recording: bool = True,
     ) -> Run:
-        """Create the run directory, write the first manifest, emit ``run:start``."""
+        """Create the run directory, write the first manifest, emit ``run:start``.
+
+        Refused (:class:`RecordingRefusedError`, one line) inside a sandbox or where the runs
+        directory is not writable: see :func:`recording_refusal`. ``check_recording=False``
+        skips the sandbox marker (a temporary run in a private directory of its own)."""
+        if check_recording:
+            refusal = recording_refusal(context)
+            if refusal is not None:
+                raise RecordingRefusedError(refusal)
         task = validate_task_id(task_id) if task_id is not None else context.task_id()
         # Everything that can be refused is checked before the run directory exists.
         instructions = load_run_instructions(context)
@@ -350,14 +393,9 @@ class Run(RunIdentity):
             env=self.context.env,
             settings=self.context.config.get("evidence"),
         )
-        # Aggregates and the state mirror come after the manifest is final on disk. A child
-        # run (recorded by a command of another run) leaves both to its parent, whose sandbox
-        # keeps them read-only for it; the parent folds its children's runs in.
-        if self.manifest.document.get("parentRunId") is None:
-            write_state(self.paths.state, body)
-            for child in child_manifests(self.paths.task_dir, self.run_id):
-                update_task_metrics(self.paths.metrics, child)
-            update_task_metrics(self.paths.metrics, self.manifest.document)
+        # Aggregates and the state mirror come after the manifest is final on disk.
+        write_state(self.paths.state, body)
+        update_task_metrics(self.paths.metrics, self.manifest.document)
         self._finished = body
         if self._run_lock is not None:
             self._run_lock.release()

@@ -215,7 +215,7 @@ class CodexOrchestrator:
         self.kill_grace = kill_grace
         self.cwd = None if cwd is None else Path(cwd)
         self.env = dict(os.environ if env is None else env)
-        self.executable = list(executable or [sys.executable, "-m", "pytest_codex.cli"])
+        self.executable = list(executable or [sys.executable, "-P", "-m", "pytest_codex.cli"])
         self.options = list(options)
 
     def _argv(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 from ..errors import UsageError
+from ..terminal import visible
 from .keys import ApprovalKey, ApprovalSource, Decision, Scope, validate_scope
 
 
@@ -205,9 +206,12 @@ class TtyApprover(Approver):
                 return self._ask(request, reader, writer)
 
     def _ask(self, request: ApprovalRequest, input: IO[str], output: IO[str]) -> ApprovalAnswer:
-        where = f" in {request.cwd}" if request.cwd else ""
+        # Escape codes in the command, its directory or the reason cannot redraw the question
+        # (show one command, approve another): every control character is shown escaped.
+        where = f" in {visible(request.cwd)}" if request.cwd else ""
         output.write(
-            f"\n[codex] approve {request.command!r}{where}?\n  reason: {request.reason}\n"
+            f"\n[codex] approve '{visible(request.command)}'{where}?\n"
+            f"  reason: {visible(request.reason)}\n"
             "  [y] once  [s] session  [t] task  [n] deny (default)  [d] deny for session: "
         )
         output.flush()

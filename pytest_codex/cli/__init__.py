@@ -9,11 +9,19 @@ the command's status on.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# ``python -m pytest_codex.cli`` puts the working directory (usually the workspace) first on
+# sys.path: an ``argparse.py`` or ``yaml.py`` a command left there would be imported by the
+# trusted process. While ``-m`` locates the module, sys.argv[0] is "-m" (see runpy): take the
+# entry off before importing anything more (as ``python -P`` would have).
+if sys.argv[:1] == ["-m"]:
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+
 import argparse
 import contextlib
-import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
@@ -67,6 +75,8 @@ COMMAND_MODULES = (
     "pytest_codex.cli.plan",
     "pytest_codex.cli.status",
     "pytest_codex.cli.completion",
+    "pytest_codex.cli.mcp",
+    "pytest_codex.cli.trust",
 )
 
 # Which module registers each sub-command, so a command line naming one builds (and
@@ -87,6 +97,8 @@ COMMAND_MODULE = {
     "plan": "pytest_codex.cli.plan",
     "status": "pytest_codex.cli.status",
     "completion": "pytest_codex.cli.completion",
+    "mcp": "pytest_codex.cli.mcp",
+    "trust": "pytest_codex.cli.trust",
 }
 
 

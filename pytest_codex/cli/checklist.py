@@ -91,22 +91,11 @@ def register(subparsers: Any) -> None:
 # -- verify ---------------------------------------------------------------------------------
 def run_verify(args: argparse.Namespace) -> int:
     """``checklist verify``."""
-    from guardrails import GuardrailSession
-    from guardrails.checklist import ChecklistGuardrail
-    from guardrails.collateral import CollateralGuardrail
-    from guardrails.tasks import Layout
-
-    from ..emitter import RecordingEmitter
+    from guardrails.checklist.verify import verify_checklist
 
     context = load_context(args)
     task = context.task_id()
-    session = GuardrailSession.standalone(context, task, emitter=RecordingEmitter())
-    session.use_cache = not args.no_cache
-    guardrails = (ChecklistGuardrail(), CollateralGuardrail())
-    for guardrail in guardrails:  # bad settings are configuration errors (2)
-        Layout.from_settings(task, session.settings(guardrail))
-    records = [session.run(g) for g in guardrails]
-    status = _overall(records)
+    records, status = verify_checklist(context, task, use_cache=not args.no_cache)
     if args.format == "json":
         print(
             json.dumps(
@@ -118,14 +107,6 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render_verify(records)))
     return 1 if status == "failed" else 0
-
-
-def _overall(records: Sequence[Mapping[str, Any]]) -> str:
-    statuses = {str(r["status"]) for r in records}
-    for status in ("failed", "warned", "passed"):
-        if status in statuses:
-            return status
-    return "skipped"
 
 
 def render_verify(records: Sequence[Mapping[str, Any]]) -> list[str]:

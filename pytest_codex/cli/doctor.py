@@ -33,6 +33,8 @@ _FEATURE_TEXT = {
     sb.IPC_UTS_NAMESPACES: "IPC and UTS namespaces",
     sb.CAP_DROP: "--cap-drop ALL",
     sb.NEW_SESSION: "--new-session (no TIOCSTI)",
+    sb.KERNEL_INTERFACES: "read-only /proc/sys, masked /proc and /sys entries (runc's defaults)",
+    sb.SECCOMP: "seccomp filter (ptrace, keyring, namespaces, mounts, io_uring, sockets)",
     sb.NETWORK_NAMESPACE: "network isolation",
     sb.CAPABILITIES_DROPPED: "capabilities dropped (observed)",
 }
@@ -70,7 +72,11 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
     roots = context.roots
     task = config.get("task")
     sandbox = sb.Sandbox.create(
-        mode, roots.root, network=network, backend=status, protected=sb.protected_paths(roots)
+        mode,
+        roots.root,
+        network=network,
+        backend=status,
+        protected=sb.protected_paths(roots, env=context.env, config=config),
     )
     problems: list[str] = []
     wants_confinement = mode != "danger-full-access"
@@ -98,16 +104,27 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
         ),
         ("repository .git", roots.root / ".git", True),
         ("session sockets", sb.session_socket_dir(), True),
-        ("signing material and user config", sb.user_config_dir(context.env), True),
+        # Hidden (an empty private tmpfs): whatever is written there vanishes with the
+        # command, so "writable" is no alarm; the probes below check that nothing is readable.
+        ("signing material and user config", sb.user_config_dir(context.env), False),
+        ("user state (cache and approval keys)", sb.user_state_dir(context.env), False),
         ("workspace", roots.root, mode == "read-only"),
     ]
     found = _probe_paths(sandbox, roots.root, [p for _, p, _ in places])
     paths = []
+    hidden = {sb.user_config_dir(context.env), sb.user_state_dir(context.env)}
     for (name, path, must_not_write), inside in zip(places, found, strict=True):
+        if path in hidden and inside in ("write", "absent"):
+            inside = "hidden"  # an empty private tmpfs: nothing of the host's shows
         entry = {"name": name, "path": str(path), "exists": _exists(path), "sandbox": inside}
         paths.append(entry)
         if must_not_write and inside == "write" and sandbox.enforced:
             problems.append(f"{name} {path} is writable inside the {mode} sandbox")
+    probes = _attack_probes(sandbox, roots, context.env, config) if sandbox.enforced else []
+    for probe in probes:
+        if not probe["held"] and not (probe["name"] == "host-tcp-loopback" and network):
+            problems.append(f"a sandboxed command could {probe['attempt']} ({probe['detail']})")
+    own = [str(p) for p in sb.orchestrator_install_paths() if p.is_relative_to(roots.root)]
     return {
         "platform": {"system": platform.system(), "kernel": platform.release()},
         "user": {"uid": os.getuid(), "name": _user_name()},
@@ -115,6 +132,8 @@ def diagnose(args: argparse.Namespace) -> dict[str, Any]:
         "bubblewrap": status.as_dict(),
         "features": features,
         "paths": paths,
+        "probes": probes,
+        "installedInWorkspace": own,
         "redaction": {"rawLogs": config.settings().exec.raw_logs},
         "ok": not problems,
         "problems": problems,
@@ -128,13 +147,64 @@ def _user_name() -> str | None:
         return None
 
 
+def _attack_probes(sandbox: sb.Sandbox, roots: Any, env: Any, config: Any) -> list[dict[str, Any]]:
+    """The attacks of :mod:`pytest_codex.sandbox.probes`, tried from inside ``sandbox``
+    against this repository, its runs directory, the signing key and the state directory,
+    with host sockets listening in a directory outside the workspace and ``/tmp``."""
+    import shutil
+
+    from ..attestation import key_location
+    from ..sandbox import probes
+
+    evidence = config.get("evidence") if callable(getattr(config, "get", None)) else None
+    key = Path(key_location(env, evidence if isinstance(evidence, dict) else None))
+    outside = probes.outside_directory()
+    try:
+        targets = probes.ProbeTargets(
+            workspace=roots.root,
+            runs=roots.runs_dir,
+            run_dir=roots.runs_dir,
+            outside=outside,
+            key=key if key.is_absolute() else sb.user_config_dir(env) / "signing-key.pem",
+            state=sb.user_state_dir(env),
+        )
+        watched = sandbox.watch()
+        try:
+            with probes.host_listeners(targets):
+                found = probes.run_probes(sandbox.prefix(roots.root), targets, cwd=roots.root)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [{"name": "probes", "attempt": "run the probes", "held": False,
+                     "detail": str(exc)}]  # fmt: skip
+        finally:
+            sb.detect_denial(1, "", sandbox, watched=watched)  # placeholders go
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    return [
+        {"name": r.name, "attempt": r.attempt, "held": r.held, "detail": r.detail}
+        for r in found.values()
+    ]
+
+
 def _probe_paths(sandbox: sb.Sandbox, cwd: Path, paths: list[Path]) -> list[str]:
     """``write``, ``read`` or ``absent`` per path, as a command in ``sandbox`` sees it."""
-    argv = sandbox.wrap(["sh", "-c", _PROBE_SCRIPT, "sh", *map(str, paths)], cwd)
+    from ..programs import ProgramNotFoundError, resolve
+
     try:
-        done = subprocess.run(
-            argv, cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-        )
+        shell = resolve("sh", workspace=cwd)  # never a planted sh deciding what doctor says
+    except ProgramNotFoundError as exc:
+        return [f"unknown ({exc})"] * len(paths)
+    argv = sandbox.wrap([shell, "-c", _PROBE_SCRIPT, "sh", *map(str, paths)], cwd)
+    try:
+        with sb.spawn_args(argv) as (spawned, fds):
+            done = subprocess.run(
+                spawned,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+                pass_fds=fds,
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [f"unknown ({exc})"] * len(paths)
     answers = done.stdout.split()
@@ -166,6 +236,18 @@ def render_text(report: dict[str, Any]) -> str:
         hidden = entry["sandbox"] == "absent" and entry["exists"]
         seen = "hidden (exists on the host)" if hidden else entry["sandbox"]
         lines.append(f"  {entry['name']}: {entry['path']} -> {seen}")
+    if report["probes"]:
+        lines.append("attacks tried from inside the sandbox:")
+        for probe in report["probes"]:
+            mark = "held" if probe["held"] else "OPEN"
+            lines.append(f"  [{mark}] {probe['attempt']} ({probe['detail']})")
+    for path in report["installedInWorkspace"]:
+        lines.append(
+            f"note: the orchestrator runs from inside the workspace ({path}), read-only to "
+            "sandboxed commands; install it as a tool outside the workspace instead "
+            "(pipx install pytest-codex-orchestrator, or uv tool install "
+            "pytest-codex-orchestrator)"
+        )
     if report["redaction"]["rawLogs"]:
         lines.append("command logs: RAW (exec.raw_logs: secrets in output stay in commands/*.log)")
     else:

@@ -244,6 +244,12 @@ def _resolve_paths(args: argparse.Namespace) -> None:
         value = getattr(args, dest, None)
         if value is not None:
             setattr(args, dest, Path(value).absolute())
+    if args.output_last_message is not None:
+        # The directory is resolved now, before the command runs; the file is written later
+        # without following a symbolic link anywhere below it (one the command planted at
+        # -o FILE is refused, never written through).
+        target = args.output_last_message
+        args.output_last_message = Path(os.path.realpath(target.parent)) / target.name
     args.add_dir = [str(Path(d).absolute()) for d in args.add_dir]
     args.image = [str(Path(i).absolute()) for i in args.image]
 
@@ -284,6 +290,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
     from ..run import Run
     from ..sinks.jsonl import JsonlStreamSink
     from ..summary import summary_line
+    from ..terminal import visible
 
     stdout, stdin = sys.stdout, sys.stdin
     if args.session is not None:  # it names a file and a socket: refuse before a run exists
@@ -362,7 +369,7 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
             cwd=cwd,
             # As for pipeline stages: the command knows its task, and a run it records
             # (pytest with the plugin) names this one its parent.
-            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id},
+            env={TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id, **context.config.child_env()},
             timeout=args.timeout,
             session_id=args.session,
             mode="pipe" if args.pipe else "pty",
@@ -389,7 +396,9 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
         last = (
             json.dumps(outputs["structured"]) if "structured" in outputs else summary_line(summary)
         )
-        args.output_last_message.write_text(last + "\n", encoding="utf-8")
+        from ..atomic import atomic_write_text
+
+        atomic_write_text(args.output_last_message, last + "\n", durable=False)
     if mode == "human":
-        print(summary_line(summary), file=sys.stderr)
+        print(visible(summary_line(summary)), file=sys.stderr)
     return exit_code

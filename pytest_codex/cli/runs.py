@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import CodexError
 from ..manifest import is_stale, load_manifest, mark_abandoned
 from ..run import find_manifest, iter_manifests
+from ..terminal import visible
 from ._options import add_context_options, add_format_option, load_context
 
 
@@ -233,7 +234,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {context.roots.runs_dir}")
         return 0
-    print("\n".join(list_lines(rows, _terminal_width())))
+    print("\n".join(visible(line) for line in list_lines(rows, _terminal_width())))
     return 0
 
 
@@ -246,7 +247,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(manifest, indent=2, ensure_ascii=False))
         return 0
     try:
-        print(render_manifest(manifest, path))
+        print(visible(render_manifest(manifest, path), lines=True))
     except (KeyError, TypeError, AttributeError) as exc:
         raise CodexError(f"{path}: malformed manifest ({type(exc).__name__}: {exc})") from exc
     return 0
@@ -288,7 +289,7 @@ def run_verify(args: argparse.Namespace) -> int:
     elif result.ok:
         print(f"run {run_dir.name}: valid attestation signed by {result.keyid}")
     else:
-        print(f"run {run_dir.name}: INVALID: {result.detail} ({result.attestation})")
+        print(visible(f"run {run_dir.name}: INVALID: {result.detail} ({result.attestation})"))
     return 0 if result.ok else 1
 
 
@@ -339,7 +340,7 @@ def run_key(args: argparse.Namespace) -> int:
         print(public.pem, end="")
         for key in trusted:
             mine = " (this machine)" if key["keyid"] == public.keyid else ""
-            print(f"trusted {key['keyid']} from {key['source']}{mine}")
+            print(visible(f"trusted {key['keyid']} from {key['source']}{mine}"))
         if not trusted:
             print("no trusted keys: add the key above to evidence.trusted_keys")
     return 0

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from ..terminal import visible
 from ._options import add_context_options, add_format_option, load_context
 
 FAILED = frozenset({"failed", "cancelled", "abandoned"})
@@ -79,10 +80,10 @@ def run_status_command(args: argparse.Namespace) -> int:
             view["stage"]["total"] = len(pipeline.stages)
         text = json.dumps(view) if args.format == "json" else line(view)
         if interactive and args.watch:
-            sys.stdout.write("\r\x1b[2K" + text[:200])
+            sys.stdout.write("\r\x1b[2K" + visible(text)[:200])
             sys.stdout.flush()
         elif text != previous:
-            print(text, flush=True)
+            print(visible(text), flush=True)
         previous = text
         if not args.watch or view["status"] != "in_progress" or view["stale"]:
             break

@@ -66,9 +66,9 @@ def execute_pipeline(
     from ..runtime import ExecSessionManager
     from ..sandbox import protected_paths
 
-    # Stages may run the suite, which records a child run: new evidence may be written, the
-    # evidence already there (this run's included) stays read-only in the sandbox.
-    protected = protected_paths(run.paths, child_runs=True)
+    # Stages may run the suite: the runs and out directories stay read-only in the sandbox (a
+    # suite run there records nothing of its own; this run records the stage's command).
+    protected = protected_paths(run.paths, config=run.config)
     orchestrator = orchestrator or ToolOrchestrator.for_run(run, protected=protected)
     manager = ExecSessionManager(
         **run.config.settings().exec.manager_options(), secrets=run.config.secret_values()
@@ -79,7 +79,12 @@ def execute_pipeline(
 
     def command(stage: Stage) -> StageOutcome:
         # A command of the run works for the run's task; a run it records is a child run.
-        env = {TASK_ENV: run.task_id, PARENT_RUN_ENV: run.run_id, **stage.env}
+        env = {
+            TASK_ENV: run.task_id,
+            PARENT_RUN_ENV: run.run_id,
+            **run.config.child_env(),
+            **stage.env,
+        }
         execution = execute_command(
             run,
             stage.argv(),

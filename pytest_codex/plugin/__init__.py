@@ -9,6 +9,7 @@ the run; workers enrich their reports (markers, events emitted by tests) and sen
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,6 +29,7 @@ from .state import PluginState, set_state  # noqa: E402
 # Without a task the plugin must cost nothing: the run machinery (and the recorder, which
 # imports it when the session starts) is imported only when a session records a run.
 if TYPE_CHECKING:
+    from ..context import Context
     from .recorder import CodexRecorder
 
 
@@ -136,6 +138,19 @@ def pytest_configure(config: pytest.Config) -> None:
     except CodexError as exc:
         pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
     workerinput = getattr(config, "workerinput", None)
+    private = False
+    if workerinput is None:
+        from ..run import recording_refusal
+
+        refusal = recording_refusal(context)
+        if refusal is not None:
+            # Inside a sandbox (or facing a runs directory this process cannot write) the
+            # session is a run of the task kept in a private temporary directory: fixtures and
+            # markers work as usual, guardrails are the outer run's business, and nothing
+            # reaches the repository's runs directory.
+            context = _private(context)
+            private = True
+            sys.stderr.write(f"pytest-codex: {refusal}\n")
     recorder: CodexRecorder | None = None
     if workerinput is not None:
         from .worker import WORKERINPUT_KEY, ReportEnricher, WorkerRun
@@ -148,13 +163,30 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         from .recorder import CodexRecorder
 
-        recorder = CodexRecorder(config, context, task_id)
+        recorder = CodexRecorder(config, context, task_id, private=private)
         set_state(config, PluginState(context=context, recorder=recorder))
     try:
         from guardrails.pytest_items import register
 
-        register(config, context)
+        if not private:
+            register(config, context)
     except CodexError as exc:
         pytest.exit(f"pytest-codex: {exc}", returncode=exc.exit_code)
     if recorder is not None:
         config.pluginmanager.register(recorder, "codex-recorder")
+
+
+def _private(context: Context) -> Context:
+    """``context`` with its runs and out directories in a fresh private temporary directory,
+    and no notification or telemetry targets (they report the outer run's business)."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from ..paths import Roots
+
+    private = Path(tempfile.mkdtemp(prefix="codex-unrecorded-"))
+    roots = Roots(root=context.roots.root, runs_dir=private / "runs", out_dir=private / "out")
+    return dataclasses.replace(
+        context, roots=roots, config=context.config.without("notify", "otel")
+    )

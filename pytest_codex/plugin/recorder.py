@@ -27,10 +27,14 @@ _REDACTED_CACHE = 4096
 class CodexRecorder:
     """Owns the run of a session (controller only) and records every test into it."""
 
-    def __init__(self, config: pytest.Config, context: Context, task_id: str) -> None:
+    def __init__(
+        self, config: pytest.Config, context: Context, task_id: str, *, private: bool = False
+    ) -> None:
         self.config = config
         self.context = context
         self.task_id = task_id
+        # A run in a private temporary directory (inside a sandbox): nothing of it is evidence.
+        self.private = private
         self.run: Run | None = None
         self.summary: dict[str, Any] | None = None
         self._pending: dict[str, TestRecordBuilder] = {}
@@ -62,6 +66,7 @@ class CodexRecorder:
             runner="pytest",
             pipeline_id=pipeline,
             parent_run_id=parent if parent and is_run_id(parent) else None,
+            check_recording=not self.private,
         )
 
     @pytest.hookimpl(trylast=True)
@@ -206,6 +211,12 @@ class CodexRecorder:
             return
         status = self.summary["status"] if self.summary else self.run.status
         terminalreporter.write_sep("-", "codex run")
+        if self.private:
+            terminalreporter.write_line(
+                f"codex: run {self.run.run_id} {status}, not recorded (inside a sandbox; the "
+                "run that started this command records it)"
+            )
+            return
         terminalreporter.write_line(
             f"codex: run {self.run.run_id} {status}; manifest: {self.run.paths.manifest}"
         )

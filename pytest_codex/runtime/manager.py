@@ -1,7 +1,10 @@
 """ExecSessionManager: the one runtime that owns command processes and streams their output.
 
-PTY sessions stay alive between commands (cwd and exported variables persist); pipe mode
-runs a clean process with stdout and stderr apart and stdin closed. Every command emits
+A command is its own process, its exit status from ``waitpid`` (``exitCodeSource:
+"kernel"``): on a PTY of its own (:mod:`.pty_command`, the default) or in pipe mode (stdout
+and stderr apart, stdin closed). A command sent to a named session runs in that session's
+long-lived shell (cwd and exported variables persist) and its status is what the shell
+prints (``"shell"``). ``close_all`` kills every command still running. Every command emits
 ``exec:begin``, ``exec:chunk`` (at most 8 KiB each) and ``exec:end`` when given an emitter
 (only the chunks with ``bracket=False``: a caller that records the command itself, as
 :func:`pytest_codex.execution.execute_command` does around all its attempts, emits the pair),
@@ -25,7 +28,7 @@ import shlex
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -38,11 +41,12 @@ from ..timeutil import now_iso
 from .capture import DEFAULT_MEMORY_CAP, Redaction, StreamCapture, split_utf8
 from .pipe import run_pipe
 from .processes import Detached, confines_processes
+from .pty_command import PtyCommand, RunningProcess, shell_argv
 from .pty_session import (
     DEFAULT_SHELL,
+    DrivenCommand,
     PtySession,
     RunningCommand,
-    ShellStartError,
     signal_from_status,
 )
 from .result import CommandResult
@@ -51,15 +55,19 @@ INLINE_LIMIT = 64 * 1024  # bytes of each stream whose chunks always carry their
 REFERENCE_SPAN = 1 << 20  # at most this many log bytes in one text-less reference
 REFERENCE_DELAY = 0.25  # seconds a reference may grow before it is emitted
 
+# (stream, redacted text) as each piece of output is read: a caller's own view of the
+# output besides the events (the MCP server hands it to the model).
+OutputObserver = Callable[[str, str], None]
+
 
 class CommandHandle:
     """A command started in a PTY session: drive it, then take its :class:`CommandResult`."""
 
-    def __init__(self, finish: Any, running: RunningCommand | None) -> None:
+    def __init__(self, finish: Any, running: DrivenCommand | None) -> None:
         self._finish = finish
         self.running = running
 
-    def _live(self) -> RunningCommand:
+    def _live(self) -> DrivenCommand:
         if self.running is None:
             raise ExecError("the command never started (its shell did not come up)")
         return self.running
@@ -103,6 +111,9 @@ class ExecSessionManager:
         self.rows, self.cols, self.encoding = rows, cols, encoding
         self.shell = tuple(shell)
         self._sessions: OrderedDict[str, PtySession] = OrderedDict()
+        # Commands running as their own processes, killed by close_all.
+        self._processes: dict[int, tuple[PtyCommand, RunningProcess]] = {}
+        self._stop = threading.Event()  # set by close_all: pipe commands end too
         self._lock = threading.RLock()
 
     # -- sessions -------------------------------------------------------------------------
@@ -184,11 +195,20 @@ class ExecSessionManager:
             session.close()
 
     def close_all(self) -> None:
-        """Close every session."""
+        """Close every session and kill every command still running."""
         with self._lock:
             ids = list(self._sessions)
+            processes = list(self._processes.values())
+        self._stop.set()
+        for process, running in processes:
+            process.kill(grace=0.5)
+            if not running.driven:
+                # Nobody reads it (a handle whose result() was never asked for): nothing
+                # else will reap it and close its terminal. A reader finishes it itself.
+                process.close()
         for session_id in ids:
             self.close(session_id)
+        self._stop = threading.Event()
 
     def reap_idle(self) -> builtins.list[str]:
         """Close sessions idle longer than ``idle_timeout``; returns their ids."""
@@ -236,6 +256,7 @@ class ExecSessionManager:
         sandbox_state: str = "unsandboxed",
         wrapper: Sequence[str] = (),
         bracket: bool = True,
+        observer: OutputObserver | None = None,
     ) -> CommandResult:
         """Run one command to completion (``mode`` ``pty`` or ``pipe``)."""
         if mode == "pipe":
@@ -250,6 +271,7 @@ class ExecSessionManager:
                 sandbox_state,
                 wrapper,
                 bracket,
+                observer,
             )
         return self.start(
             command,
@@ -263,6 +285,7 @@ class ExecSessionManager:
             sandbox_state=sandbox_state,
             wrapper=wrapper,
             bracket=bracket,
+            observer=observer,
         ).result()
 
     def start(
@@ -279,29 +302,49 @@ class ExecSessionManager:
         sandbox_state: str = "unsandboxed",
         wrapper: Sequence[str] = (),
         bracket: bool = True,
+        observer: OutputObserver | None = None,
     ) -> CommandHandle:
-        """Start a command in a PTY session (a temporary one without ``session_id``)."""
+        """Start a command on a PTY: its own process (``bash -c``, status from the kernel)
+        without ``session_id``, else in that shell session (status as the shell reports it).
+
+        ``observer`` sees each piece of (redacted) output as it is read, besides the events.
+        """
         text = command if isinstance(command, str) else shlex.join(command)
         argv = [text] if isinstance(command, str) else list(command)
-        ephemeral = session_id is None
+        if session_id is None:
+            return self._start_process(
+                text,
+                argv,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                log_path=log_path,
+                emitter=emitter,
+                correlation_id=correlation_id,
+                sandbox_state=sandbox_state,
+                wrapper=wrapper,
+                bracket=bracket,
+                observer=observer,
+            )
         with self._lock:
-            existing = None if ephemeral else self._sessions.get(str(session_id))
+            existing = self._sessions.get(str(session_id))
             if existing is not None and not existing.alive:
                 self.close(existing.id)
                 existing = None
-            try:
-                session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
-            except ShellStartError as exc:
-                if not ephemeral:
-                    raise
-                # A one-off command whose shell never came up failed like a command: what the
-                # wrapper said (a sandbox denial, say) is its output, for the caller to judge.
-                return self._never_started(
-                    exc, argv, cwd, log_path, emitter, correlation_id, sandbox_state
-                )
+            session = existing or self.open(session_id, cwd=cwd, env=env, wrapper=wrapper)
             self._sessions.move_to_end(session.id)
         begun = _Begun(
-            self, emitter, correlation_id, argv, session, "pty", log_path, sandbox_state, bracket
+            self,
+            emitter,
+            correlation_id,
+            argv,
+            session,
+            "pty",
+            log_path,
+            sandbox_state,
+            bracket,
+            observer=observer,
+            exit_code_source=RunningCommand.exit_code_source,
         )
         capture = StreamCapture(
             "pty",
@@ -314,8 +357,6 @@ class ExecSessionManager:
             running = session.start(text, capture=capture, timeout=timeout)
         except BaseException:
             begun.close_log()
-            if ephemeral:
-                self.close(session.id)
             raise
 
         def finish() -> CommandResult:
@@ -323,45 +364,99 @@ class ExecSessionManager:
                 running.wait()
             finally:
                 session.last_used = time.monotonic()
-                if ephemeral:
-                    self.close(session.id)
             status = running.status
             return begun.end(
                 exit_code=status,
                 signal=signal_from_status(status),
                 timed_out=running.timed_out,
                 captures={"pty": capture},
-                detached=session.detached if ephemeral else (),
             )
 
         return CommandHandle(finish, running)
 
-    def _never_started(
+    def _start_process(
         self,
-        exc: ShellStartError,
+        text: str,
         argv: Sequence[str],
+        *,
         cwd: Path | None,
+        env: Mapping[str, str] | None,
+        timeout: float | None,
         log_path: Path | None,
         emitter: Emitter | None,
         correlation_id: str | None,
         sandbox_state: str,
+        wrapper: Sequence[str],
+        bracket: bool,
+        observer: OutputObserver | None,
     ) -> CommandHandle:
         begun = _Begun(
-            self, emitter, correlation_id, argv, None, "pty", log_path, sandbox_state, cwd=cwd
+            self,
+            emitter,
+            correlation_id,
+            argv,
+            None,
+            "pty",
+            log_path,
+            sandbox_state,
+            bracket,
+            cwd=cwd,
+            observer=observer,
+            exit_code_source=RunningProcess.exit_code_source,
         )
         capture = StreamCapture(
             "pty",
             log=begun.log,
             on_chunk=begun.on_chunk,
             cap=self.memory_cap,
-            redaction=self.redaction(),
+            redaction=self.redaction(env),
         )
-        capture.feed(exc.output + (b"\n" if exc.output else b""))
-        status = 1 if exc.status in (None, 0) else exc.status
-        result = begun.end(
-            exit_code=status, signal=None, timed_out=False, captures={"pty": capture}
-        )
-        return CommandHandle(lambda: result, None)
+        where = cwd or Path.cwd()
+        try:
+            process = PtyCommand(
+                shell_argv(self.shell, text),
+                cwd=where,
+                env=dict(os.environ if env is None else env),
+                wrapper=wrapper,
+                rows=self.rows,
+                cols=self.cols,
+                encoding=self.encoding,
+            )
+        except OSError as exc:
+            # As in pipe mode: the shell's statuses for what could not be started.
+            if isinstance(exc, FileNotFoundError) and str(exc.filename) == str(where):
+                code, said = 126, f"cannot change into {where}: {exc.strerror}"
+            else:
+                code = 127 if isinstance(exc, FileNotFoundError) else 126
+                said = f"{exc.filename or 'the command'}: {exc.strerror}"
+            capture.feed(f"{said}\n".encode())
+            ended = begun.end(
+                exit_code=code, signal=None, timed_out=False, captures={"pty": capture}
+            )
+            return CommandHandle(lambda: ended, None)
+        except BaseException:
+            begun.close_log()
+            raise
+        running = RunningProcess(process, capture, timeout)
+        with self._lock:
+            self._processes[id(running)] = (process, running)
+
+        def finish() -> CommandResult:
+            try:
+                running.wait()
+            finally:
+                process.close()
+                with self._lock:
+                    self._processes.pop(id(running), None)
+            return begun.end(
+                exit_code=running.status,
+                signal=running.signal,
+                timed_out=running.timed_out,
+                captures={"pty": capture},
+                detached=process.detached,
+            )
+
+        return CommandHandle(finish, running)
 
     def _run_pipe(
         self,
@@ -375,6 +470,7 @@ class ExecSessionManager:
         sandbox_state: str,
         wrapper: Sequence[str],
         bracket: bool = True,
+        observer: OutputObserver | None = None,
     ) -> CommandResult:
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
         begun = _Begun(
@@ -388,6 +484,7 @@ class ExecSessionManager:
             sandbox_state,
             bracket,
             cwd=cwd,
+            observer=observer,
         )
         detached: list[Detached] = []
         try:
@@ -402,6 +499,7 @@ class ExecSessionManager:
                 detached=detached,
                 redaction=self.redaction(env),
                 contained=confines_processes(wrapper),
+                stop=self._stop,
             )
         except BaseException:
             begun.close_log()
@@ -431,8 +529,12 @@ class _Begun:
         sandbox_state: str,
         bracket: bool = True,
         cwd: Path | None = None,
+        observer: OutputObserver | None = None,
+        exit_code_source: str = "kernel",
     ) -> None:
         self.emitter = emitter
+        self.observer = observer
+        self.exit_code_source = exit_code_source
         self.bracket = bracket
         self.correlation_id = correlation_id or secrets.token_hex(6)
         self.argv = list(argv)
@@ -470,6 +572,8 @@ class _Begun:
             )
 
     def on_chunk(self, stream: str, text: str, raw: int) -> None:
+        if self.observer is not None and text:
+            self.observer(stream, text)
         if self.emitter is None:
             return
         if raw:
@@ -560,6 +664,7 @@ class _Begun:
             log_path=self.log_path,
             sandbox_state=self.sandbox_state,
             detached=tuple(detached),
+            exit_code_source=self.exit_code_source,
         )
         if self.emitter is not None and self.bracket:
             self.emitter.emit("exec:end", {"command": result.to_record()})

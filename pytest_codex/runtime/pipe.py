@@ -17,11 +17,13 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from ..sandbox.seccomp import spawn_args
 from .capture import ChunkCallback, Redaction, StreamCapture, captures_for
 from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
 
@@ -52,6 +54,7 @@ def run_pipe(
     detached: list[Detached] | None = None,
     redaction: Redaction | None = None,
     contained: bool = False,
+    stop: threading.Event | None = None,
 ) -> tuple[int | None, int | None, bool, dict[str, StreamCapture]]:
     """Run ``argv``; returns (exit code, signal, timed out, captures). Processes that had
     left the command's group and outlived it are killed and appended to ``detached``.
@@ -59,22 +62,28 @@ def run_pipe(
     ``contained``: ``argv`` starts a PID namespace that ends with its leader (bubblewrap
     with ``--unshare-pid``: when its namespace's init exits, the kernel kills every process
     in it and waits for them before the leader can exit), so after a leader that exited on
-    its own there is nothing left to look for and the straggler scan is skipped."""
+    its own there is nothing left to look for and the straggler scan is skipped.
+
+    ``stop``: once it is set (the runtime is closing), the command is killed as at a
+    timeout."""
     captures: dict[str, StreamCapture] = captures_for(
         ("stdout", "stderr"), log=log, on_chunk=on_chunk, cap=cap, redaction=redaction
     )
     tag = new_tag()
     child_env = {**(os.environ if env is None else env), TAG_ENV: tag}
     try:
-        process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a timeout kills all of it
-        )
+        # A sandbox prefix's seccomp filter: a file descriptor of its own for this process.
+        with spawn_args(argv) as (spawned, fds):
+            process = subprocess.Popen(
+                spawned,
+                cwd=cwd,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a timeout kills all of it
+                pass_fds=fds,
+            )
     except FileNotFoundError as exc:
         if exc.filename is not None and str(exc.filename) == str(cwd):
             captures["stderr"].feed(f"cannot change into {cwd}: {exc.strerror}\n".encode())
@@ -98,7 +107,8 @@ def run_pipe(
         try:
             while selector.get_map():
                 now = time.monotonic()
-                if over_at is None and deadline is not None and now >= deadline:
+                expired = deadline is not None and now >= deadline
+                if over_at is None and (expired or (stop is not None and stop.is_set())):
                     timed_out = True
                     kill_group(process.pid, leader_alive=lambda: not exited(process.pid))
                 if over_at is None and (timed_out or exited(process.pid)):

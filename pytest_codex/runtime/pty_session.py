@@ -2,10 +2,14 @@
 
 The shell is started with echo and prompts off; each command is sent as one line,
 ``eval '<command>'; printf '\\036END-<token>-%d\\036' $?``, and its output is everything the
-PTY yields before that sentinel, so cwd and exported variables persist between commands and
-each exit status is exact. The sentinel uses a fresh random token per command, so output
-cannot fake it. Linux reports the PTY's end as ``EIO`` on read rather than an empty read;
-both mean the shell is gone.
+PTY yields before that sentinel, so cwd and exported variables persist between commands. The
+sentinel uses a fresh random token per command, so output alone cannot fake it; but the
+status is what *the shell* prints, and the shell runs the command's code: a command that
+redefines ``printf`` (in a sourced script, or an earlier command of the session) decides
+what the next sentinels say. Its statuses are therefore recorded with ``exitCodeSource:
+"shell"``; a command that is its own process (:mod:`~pytest_codex.runtime.pty_command`,
+pipe mode) has its status from ``waitpid`` (``"kernel"``). Linux reports the PTY's end as
+``EIO`` on read rather than an empty read; both mean the shell is gone.
 
 Signals go only to process groups of this session: the foreground group is used only when
 it is a group of the shell's own session (``os.tcgetpgrp`` answers 0 once the shell is gone,
@@ -26,11 +30,12 @@ import select
 import shlex
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ExecError
 from ..redact import redact_env
+from ..sandbox.seccomp import spawn_args
 from .capture import StreamCapture
 from .pipe import READ_SIZE
 from .processes import (
@@ -78,38 +83,51 @@ def without_new_session(wrapper: Sequence[str]) -> list[str]:
     return [a for a in argv[:end] if a != "--new-session"] + argv[end:]
 
 
-class RunningCommand:
-    """A command running in a PTY session; drive it (``send``, ``read_until``), then ``wait``."""
+class DrivenCommand:
+    """A command running on a PTY: drive it (``send``, ``read_until``), then ``wait``.
+
+    The base of :class:`RunningCommand` (a command in a shell session, ended by a sentinel
+    the shell prints) and :class:`~pytest_codex.runtime.pty_command.RunningProcess` (a
+    command that is its own process, ended by its exit); subclasses pump the PTY.
+    """
+
+    #: Where :attr:`status` comes from: ``kernel`` (``waitpid`` of the process we started)
+    #: or ``shell`` (what a long-lived shell printed, which code it ran can fake).
+    exit_code_source = "kernel"
 
     def __init__(
         self,
-        session: PtySession,
-        token: str,
+        channel: PtyChannel,
         capture: StreamCapture,
         timeout: float | None,
     ) -> None:
-        self.session = session
+        self.channel = channel
         self.capture = capture
-        self._sentinel = re.compile(rb"\x1eEND-" + token.encode() + rb"-(\d+)\x1e")
-        self._pending = bytearray()
         self._unseen = ""  # output not yet matched by read_until
         # Raw output read_until has not decoded yet: decoding happens only when it looks.
         self._fresh: list[bytes] = []
         self._fresh_size = 0
-        self._decoder = codecs.getincrementaldecoder(session.encoding)(errors="replace")
+        self._decoder = codecs.getincrementaldecoder(channel.encoding)(errors="replace")
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.status: int | None = None
         self.timed_out = False
         self.done = False
+        self.driven = 0  # callers reading it now (read_until, wait): see ExecSessionManager
 
     def send(self, text: str) -> None:
         """Type ``text`` into the program (add ``\\n`` to press enter)."""
-        self.session.write(text.encode(self.session.encoding))
+        self.channel.write(text.encode(self.channel.encoding))
 
     def read_until(self, pattern: str, timeout: float = 10.0) -> str:
         """Read output until ``pattern`` (a regex) appears; returns the output up to its end."""
         regex = re.compile(pattern)
         limit = time.monotonic() + timeout
+        with self._driving():
+            return self._read_until(regex, pattern, limit, timeout)
+
+    def _read_until(
+        self, regex: re.Pattern[str], pattern: str, limit: float, timeout: float
+    ) -> str:
         while True:
             self._decode_fresh()
             match = regex.search(self._unseen)
@@ -122,13 +140,68 @@ class RunningCommand:
                 raise ExecError(f"timed out after {timeout}s waiting for output {pattern!r}")
             self._pump(min(0.1, max(0.0, limit - time.monotonic())))
 
+    @contextlib.contextmanager
+    def _driving(self) -> Iterator[None]:
+        self.driven += 1
+        try:
+            yield
+        finally:
+            self.driven -= 1
+
     def wait(self) -> None:
         """Read until the command ends (or its timeout kills it)."""
+        with self._driving():
+            self._wait()
+
+    def _wait(self) -> None:
         while not self.done:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self._expire()
             wait = 0.25 if self.deadline is None else max(0.0, self.deadline - time.monotonic())
             self._pump(min(wait, 0.25))
+
+    def _deliver(self, data: bytes) -> None:
+        if data:
+            self.capture.feed(data)
+            self._fresh.append(data)
+            self._fresh_size += len(data)
+            if self._fresh_size > _RECENT:  # read_until looks at recent output only
+                self._unseen = ""
+                self._decoder.reset()
+                while self._fresh_size > _RECENT // 2 and len(self._fresh) > 1:
+                    self._fresh_size -= len(self._fresh.pop(0))
+
+    def _decode_fresh(self) -> None:
+        if self._fresh:
+            self._unseen += self._decoder.decode(b"".join(self._fresh))
+            self._fresh.clear()
+            self._fresh_size = 0
+            if len(self._unseen) > _RECENT:
+                self._unseen = self._unseen[-(_RECENT // 2) :]
+
+    def _expire(self) -> None:
+        raise NotImplementedError
+
+    def _pump(self, timeout: float) -> None:
+        raise NotImplementedError
+
+
+class RunningCommand(DrivenCommand):
+    """A command running in a PTY session; its status is what the shell prints after it."""
+
+    exit_code_source = "shell"
+
+    def __init__(
+        self,
+        session: PtySession,
+        token: str,
+        capture: StreamCapture,
+        timeout: float | None,
+    ) -> None:
+        super().__init__(session, capture, timeout)
+        self.session = session
+        self._sentinel = re.compile(rb"\x1eEND-" + token.encode() + rb"-(\d+)\x1e")
+        self._pending = bytearray()
 
     def _expire(self) -> None:
         # Kill the foreground job (job control puts each command in its own group); if the
@@ -174,90 +247,17 @@ class RunningCommand:
             self._deliver(bytes(self._pending[:cut]))
             del self._pending[:cut]
 
-    def _deliver(self, data: bytes) -> None:
-        if data:
-            self.capture.feed(data)
-            self._fresh.append(data)
-            self._fresh_size += len(data)
-            if self._fresh_size > _RECENT:  # read_until looks at recent output only
-                self._unseen = ""
-                self._decoder.reset()
-                while self._fresh_size > _RECENT // 2 and len(self._fresh) > 1:
-                    self._fresh_size -= len(self._fresh.pop(0))
 
-    def _decode_fresh(self) -> None:
-        if self._fresh:
-            self._unseen += self._decoder.decode(b"".join(self._fresh))
-            self._fresh.clear()
-            self._fresh_size = 0
-            if len(self._unseen) > _RECENT:
-                self._unseen = self._unseen[-(_RECENT // 2) :]
+class PtyChannel:
+    """The master side of a PTY: non-blocking reads of up to 64 KiB, blocking writes.
 
+    Shared by :class:`PtySession` (a shell kept between commands) and
+    :class:`~pytest_codex.runtime.pty_command.PtyCommand` (one command, its own process).
+    """
 
-class PtySession:
-    """One shell on a PTY, kept alive between commands."""
-
-    def __init__(
-        self,
-        session_id: str,
-        *,
-        cwd: Path,
-        env: Mapping[str, str],
-        wrapper: Sequence[str] = (),
-        rows: int = 24,
-        cols: int = 80,
-        encoding: str = "utf-8",
-        shell: Sequence[str] = DEFAULT_SHELL,
-    ) -> None:
-        self.id = session_id
-        self.cwd = cwd
-        # The shell's controlling terminal must be our PTY (job control, tcgetpgrp).
-        self.wrapper = tuple(without_new_session(wrapper))
-        self.tag = new_tag()
-        self.detached: list[Detached] = []
-        self.rows, self.cols, self.encoding = rows, cols, encoding
-        self.env_snapshot = redact_env(env)
-        self.created = time.monotonic()
-        self.last_used = self.created
-        self.commands = 0
-        import ptyprocess  # here, not at import: pipe-mode commands never need it
-
-        try:
-            self._proc = ptyprocess.PtyProcess.spawn(
-                [*self.wrapper, *shell],
-                cwd=str(cwd),
-                env={**env, TAG_ENV: self.tag},
-                dimensions=(rows, cols),
-            )
-        except (OSError, ptyprocess.PtyProcessError) as exc:
-            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
-        # ptyprocess sleeps after close/terminate to let the child go; we reap it ourselves.
-        self._proc.delayafterclose = 0.0
-        self._proc.delayafterterminate = 0.05
-        self.pid: int = self._proc.pid
-        self.fd: int = self._proc.fd
-        # Non-blocking reads: a read that finds nothing says so (EAGAIN) without a select
-        # call per read, which would double the system calls of a fast producer.
-        os.set_blocking(self.fd, False)
-        self.running: RunningCommand | None = None
-        self._closed = False
-        token = secrets.token_hex(6)
-        self.write(_SETUP.format(token=token).encode())
-        ready = re.compile(rb"\x1eREADY-" + token.encode() + rb"\x1e")
-        seen = bytearray()
-        limit = time.monotonic() + 15.0
-        while not ready.search(seen):
-            data = self.read(max(0.0, limit - time.monotonic()))
-            if data == b"" or time.monotonic() >= limit:
-                self.kill()
-                raise ShellStartError(session_id, bytes(seen), self.exit_status())
-            if data:
-                seen += data
-
-    @property
-    def alive(self) -> bool:
-        """Whether the shell is still running."""
-        return not self._closed and bool(self._proc.isalive())
+    fd: int
+    encoding: str = "utf-8"
+    _closed: bool = False
 
     def write(self, data: bytes) -> None:
         """Write raw bytes to the PTY."""
@@ -309,6 +309,83 @@ class PtySession:
             if exc.errno == errno.EIO:  # Linux: the other side of the PTY is gone
                 return b""
             raise
+
+
+class PtySession(PtyChannel):
+    """One shell on a PTY, kept alive between commands."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        wrapper: Sequence[str] = (),
+        rows: int = 24,
+        cols: int = 80,
+        encoding: str = "utf-8",
+        shell: Sequence[str] = DEFAULT_SHELL,
+    ) -> None:
+        self.id = session_id
+        self.cwd = cwd
+        # The shell's controlling terminal must be our PTY (job control, tcgetpgrp).
+        self.wrapper = tuple(without_new_session(wrapper))
+        self.tag = new_tag()
+        self.detached: list[Detached] = []
+        self.rows, self.cols, self.encoding = rows, cols, encoding
+        self.env_snapshot = redact_env(env)
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.commands = 0
+        import ptyprocess  # here, not at import: pipe-mode commands never need it
+
+        from ..paths import find_repo_root
+        from ..programs import ProgramNotFoundError, resolve
+
+        try:
+            # The shell by absolute path, never one planted in the workspace's .venv/bin.
+            program = resolve(shell[0], workspace=find_repo_root(Path(cwd))) if shell else ""
+        except ProgramNotFoundError as exc:
+            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
+        try:
+            # A sandbox prefix's seccomp filter: a file descriptor of its own for this shell.
+            with spawn_args([*self.wrapper, program, *shell[1:]]) as (spawned, fds):
+                self._proc = ptyprocess.PtyProcess.spawn(
+                    spawned,
+                    cwd=str(cwd),
+                    env={**env, TAG_ENV: self.tag},
+                    dimensions=(rows, cols),
+                    pass_fds=fds,
+                )
+        except (OSError, ptyprocess.PtyProcessError) as exc:
+            raise ExecError(f"cannot start a shell for session {session_id}: {exc}") from exc
+        # ptyprocess sleeps after close/terminate to let the child go; we reap it ourselves.
+        self._proc.delayafterclose = 0.0
+        self._proc.delayafterterminate = 0.05
+        self.pid: int = self._proc.pid
+        self.fd: int = self._proc.fd
+        # Non-blocking reads: a read that finds nothing says so (EAGAIN) without a select
+        # call per read, which would double the system calls of a fast producer.
+        os.set_blocking(self.fd, False)
+        self.running: RunningCommand | None = None
+        self._closed = False
+        token = secrets.token_hex(6)
+        self.write(_SETUP.format(token=token).encode())
+        ready = re.compile(rb"\x1eREADY-" + token.encode() + rb"\x1e")
+        seen = bytearray()
+        limit = time.monotonic() + 15.0
+        while not ready.search(seen):
+            data = self.read(max(0.0, limit - time.monotonic()))
+            if data == b"" or time.monotonic() >= limit:
+                self.kill()
+                raise ShellStartError(session_id, bytes(seen), self.exit_status())
+            if data:
+                seen += data
+
+    @property
+    def alive(self) -> bool:
+        """Whether the shell is still running."""
+        return not self._closed and bool(self._proc.isalive())
 
     def start(
         self, command: str, *, capture: StreamCapture, timeout: float | None

@@ -31,6 +31,9 @@ class CommandResult:
     sandbox_state: str = "unsandboxed"
     # Processes that had left the command's group, outlived it and were killed.
     detached: Sequence[Mapping[str, Any]] = ()
+    # Where exit_code came from: "kernel" (waitpid of the process the runtime started) or
+    # "shell" (what a long-lived session shell printed; code the shell ran can fake it).
+    exit_code_source: str = "kernel"
 
     def text(self, stream: str | None = None) -> str:
         """One stream's head/tail text (default: stdout, else the PTY stream)."""
@@ -55,6 +58,7 @@ class CommandResult:
             duration_ms=self.duration_ms,
             streams={n: (s.total, s.truncated, s.omitted) for n, s in self.streams.items()},
             log_path=None if self.log_path is None else str(self.log_path),
+            exit_code_source=self.exit_code_source,
         )
         record["detached"] = [dict(d) for d in self.detached]
         return record

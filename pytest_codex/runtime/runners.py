@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -31,7 +31,7 @@ from .pipe import run_pipe
 
 if TYPE_CHECKING:
     from ..emitter import Emitter
-    from .manager import ExecSessionManager
+    from .manager import CommandHandle, ExecSessionManager, OutputObserver
     from .result import CommandResult
 
 
@@ -133,6 +133,11 @@ class StreamingRunner:
     first attempt runs in the run's named session server under ``server_dir``, so the shell
     outlives this process; an escalated retry needs another sandbox, so it runs in a fresh
     shell. :attr:`attempts` and :attr:`logs` keep every attempt's result and log path.
+
+    ``observer`` sees each attempt's (redacted) output as it is read; ``on_start`` is called
+    as each attempt starts, with the :class:`~pytest_codex.runtime.manager.CommandHandle` of
+    a PTY attempt that runs as its own process (so a caller can type into it while it runs),
+    with None in pipe mode (stdin closed).
     """
 
     manager: ExecSessionManager
@@ -143,6 +148,8 @@ class StreamingRunner:
     session_id: str | None = None
     server_dir: Path | None = None
     idle_timeout: float = 900.0
+    observer: OutputObserver | None = None
+    on_start: Callable[[CommandHandle | None], None] | None = None
     attempts: list[CommandResult] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
 
@@ -180,7 +187,24 @@ class StreamingRunner:
                 secrets=self.manager.secrets,
                 raw_logs=self.manager.raw_logs,
             )
+        elif self.mode == "pty" and self.on_start is not None:
+            handle = self.manager.start(
+                list(argv),
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                log_path=log,
+                emitter=self.emitter,
+                correlation_id=self.correlation_id,
+                wrapper=tuple(sandbox_prefix),
+                bracket=False,  # exec:begin/exec:end bracket all attempts, emitted by the caller
+                observer=self.observer,
+            )
+            self.on_start(handle)
+            result = handle.result()
         else:
+            if self.on_start is not None:
+                self.on_start(None)
             result = self.manager.run(
                 list(argv),
                 mode=self.mode,
@@ -192,6 +216,7 @@ class StreamingRunner:
                 correlation_id=self.correlation_id,
                 wrapper=tuple(sandbox_prefix),
                 bracket=False,  # exec:begin/exec:end bracket all attempts, emitted by the caller
+                observer=self.observer,
             )
         self.attempts.append(result)
         self.logs.append(str(log))

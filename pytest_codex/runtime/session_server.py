@@ -204,6 +204,7 @@ def ensure_server(
     subprocess.Popen(
         [
             sys.executable,
+            "-P",  # safe path: nothing imported from the working directory (the workspace)
             "-m",
             "pytest_codex.runtime.session_server",
             str(path),
@@ -349,6 +350,7 @@ def run_in_server(
                     streams=streams,
                     log_path=log_path,
                     sandbox_state=sandbox_state,
+                    exit_code_source="shell",  # the session's shell printed it
                 )
     raise ExecError(f"session {session_id}: the server closed the connection early")
 

@@ -18,6 +18,7 @@ from typing import IO
 
 from ..events import DispatchingSink, Event
 from ..records import StageRecord
+from ..terminal import visible
 
 # A terminal shows the first findings; the manifest keeps them all.
 MAX_FINDINGS_SHOWN = 50
@@ -125,6 +126,7 @@ class HumanSink(DispatchingSink):
         self._started = 0.0
         self._last_output = 0.0
         self._at_line_start = True
+        self._held_cr = ""
         self._drawn = False
         self._paused = False
         self._frame = 0
@@ -190,12 +192,22 @@ class HumanSink(DispatchingSink):
     # -- events ----------------------------------------------------------------------------
     def _on_exec_chunk(self, event: Event) -> None:
         if self.show_output:
-            self._write(str(event.payload.get("data", "")))
+            self._write(self._output_text(str(event.payload.get("data", ""))))
+
+    def _output_text(self, data: str) -> str:
+        """Command output as it may reach the terminal: a PTY's CRLF line ends become
+        newlines (a CR split from its LF at a chunk's end waits for the next chunk), and
+        every other control character is shown escaped (see pytest_codex.terminal)."""
+        data = self._held_cr + data
+        self._held_cr = ""
+        if data.endswith("\r"):
+            data, self._held_cr = data[:-1], "\r"
+        return visible(data.replace("\r\n", "\n"), lines=True)
 
     def _on_exec_begin(self, event: Event) -> None:
         if not self._in_stage:  # a command of its own (exec), not one inside a stage
             argv = [str(a) for a in event.payload.get("argv") or []]
-            text = " ".join(argv)
+            text = visible(" ".join(argv))
             self._begin(text if len(text) <= 60 else text[:57] + "...")
             self._command_only = True
 
@@ -220,9 +232,10 @@ class HumanSink(DispatchingSink):
         self._in_stage = True
         counter = self._counter()
         arrow = self.style.paint("==>", "bold", "cyan")
-        title = self.style.paint(str(stage.get("title")), "bold")
-        self._write(f"{arrow} {counter}{stage.get('id')}: {title}\n")
-        self._begin(f"{counter}{stage.get('id')}")
+        title = self.style.paint(visible(str(stage.get("title"))), "bold")
+        stage_id = visible(str(stage.get("id")))
+        self._write(f"{arrow} {counter}{stage_id}: {title}\n")
+        self._begin(f"{counter}{stage_id}")
 
     def _on_stage_end(self, event: Event) -> None:
         stage: StageRecord = event.payload.get("stage", {})
@@ -232,10 +245,11 @@ class HumanSink(DispatchingSink):
         self._end()
         took = stage.get("durationMs")
         timing = f" ({float(took) / 1000:.2f}s)" if took is not None else ""
-        detail = f" - {stage['detail']}" if stage.get("detail") else ""
+        detail = f" - {visible(str(stage['detail']))}" if stage.get("detail") else ""
         arrow = self.style.paint("<==", "bold", "cyan")
         status = self.style.status(stage.get("status"))
-        self._write(f"{arrow} {self._counter()}{stage.get('id')}: {status}{timing}{detail}\n")
+        stage_id = visible(str(stage.get("id")))
+        self._write(f"{arrow} {self._counter()}{stage_id}: {status}{timing}{detail}\n")
 
     def _on_guardrail_result(self, event: Event) -> None:
         self._guardrail(event.payload.get("guardrail", {}))
@@ -244,7 +258,8 @@ class HumanSink(DispatchingSink):
         payload = event.payload
         self._write(
             self.style.paint(
-                f"[codex] retrying ({payload.get('reason')}), attempt {payload.get('attempt')}",
+                f"[codex] retrying ({visible(str(payload.get('reason')))}), "
+                f"attempt {payload.get('attempt')}",
                 "yellow",
             )
             + "\n"
@@ -254,18 +269,20 @@ class HumanSink(DispatchingSink):
         findings = record.get("findings")
         findings = findings if isinstance(findings, list) else []
         cached = ", cached" if record.get("cached") else ""
-        summary = f": {record['summary']}" if record.get("summary") else ""
+        summary = f": {visible(str(record['summary']))}" if record.get("summary") else ""
         lines = [
-            f"    guardrail {record.get('name')} {self.style.status(record.get('status'))} "
+            f"    guardrail {visible(str(record.get('name')))} "
+            f"{self.style.status(record.get('status'))} "
             f"({len(findings)} findings{cached}){summary}\n"
         ]
         for finding in findings[:MAX_FINDINGS_SHOWN]:
-            where = finding.get("path") or "-"
+            where = visible(str(finding.get("path") or "-"))
             if finding.get("line") is not None:
                 where = f"{where}:{finding['line']}"
-            hint = f" (hint: {finding['hint']})" if finding.get("hint") else ""
-            rule = self.style.paint(str(finding.get("rule")), "dim")
-            lines.append(f"      {where}: {rule}: {finding.get('message')}{hint}\n")
+            hint = f" (hint: {visible(str(finding['hint']))})" if finding.get("hint") else ""
+            rule = self.style.paint(visible(str(finding.get("rule"))), "dim")
+            message = visible(str(finding.get("message")))
+            lines.append(f"      {where}: {rule}: {message}{hint}\n")
         if len(findings) > MAX_FINDINGS_SHOWN:
             lines.append(f"      ... {len(findings) - MAX_FINDINGS_SHOWN} more in the manifest\n")
         self._write("".join(lines))

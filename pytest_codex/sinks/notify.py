@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,8 @@ class Target:
     spec: str
     events: tuple[str, ...] = EVENT_KINDS
     timeout: float = DEFAULT_TIMEOUT
+    # A command's argv, its program resolved outside the workspace (see targets_from_config).
+    argv: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -77,11 +79,16 @@ class Target:
 
 
 def targets_from_config(entries: Sequence[Any], root: Path) -> list[Target]:
-    """Targets from the resolved ``notify`` value (strings or ``{target, events, ...}``)."""
+    """Targets from the resolved ``notify`` value (strings or ``{target, events, ...}``).
+
+    A command target runs unsandboxed, so its program is resolved here to an absolute path
+    outside the workspace ``root`` and the temporary directories (a ``notify-send`` planted
+    in the repository's ``.venv/bin`` never runs); a relative program path, or one inside the
+    workspace, is a :class:`ConfigError`."""
     found: list[Target] = []
     for entry in entries:
         if isinstance(entry, str):
-            found.append(Target(entry))
+            found.append(_resolved(Target(entry), root))
             continue
         events = tuple(entry.get("events") or EVENT_KINDS)
         unknown = [e for e in events if e not in EVENT_KINDS]
@@ -89,8 +96,39 @@ def targets_from_config(entries: Sequence[Any], root: Path) -> list[Target]:
             raise ConfigError(
                 f"notify: unknown event {unknown[0]!r}; use one of {', '.join(EVENT_KINDS)}"
             )
-        found.append(Target(entry["target"], events, float(entry.get("timeout_seconds") or 5)))
+        target = Target(entry["target"], events, float(entry.get("timeout_seconds") or 5))
+        found.append(_resolved(target, root))
     return found
+
+
+def _resolved(target: Target, root: Path) -> Target:
+    if target.kind != "command":
+        return target
+    from ..programs import ProgramNotFoundError, resolve
+
+    try:
+        argv = shlex.split(target.spec)
+    except ValueError as exc:
+        raise ConfigError(
+            f"notify: cannot split {target.spec!r} ({exc}); fix its quoting"
+        ) from None
+    if not argv:
+        raise ConfigError("notify: an empty command; remove it")
+    try:
+        program = resolve(argv[0], workspace=root)
+    except ProgramNotFoundError as exc:
+        raise ConfigError(f"notify command {display_target(target.spec)!r}: {exc}") from None
+    workspace = os.path.realpath(root)
+    for arg in argv[1:]:
+        # ``python3 notify.py``: the script is as much the program as python3 is.
+        named = os.path.realpath(os.path.join(os.getcwd(), arg))
+        inside = named == workspace or named.startswith(workspace + os.sep)
+        if inside and not arg.startswith("-") and os.path.isfile(named):
+            raise ConfigError(
+                f"notify command {display_target(target.spec)!r}: runs {arg}, a file in the "
+                "workspace a command can rewrite; keep notification scripts outside it"
+            )
+    return replace(target, argv=(program, *argv[1:]))
 
 
 @dataclass
@@ -342,7 +380,7 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def _command(target: Target, data: Mapping[str, Any], delivery: _Delivery | None = None) -> None:
-    argv = [*shlex.split(target.spec), json.dumps(data)]
+    argv = [*(target.argv or shlex.split(target.spec)), json.dumps(data)]
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

@@ -61,6 +61,8 @@ export interface CommandRecord {
   mode?: 'pty' | 'pipe';
   sandboxState?: SandboxState;
   exitCode: number | null;
+  /** `kernel`: waitpid of the process the orchestrator started; `shell`: a named session's shell said so (no evidence). */
+  exitCodeSource?: 'kernel' | 'shell';
   signal?: number | null;
   timedOut?: boolean;
   startedAt?: string;
@@ -531,8 +533,12 @@ export declare function resume(runId: string, command: Command, options?: Resume
 /** `new CodexOrchestrator().runWithRetry(command, options)`. */
 export declare function runWithRetry(command: Command, options?: RetryOptions): Promise<RunResult>;
 
-/** The CLI to spawn, as [file, ...leading args]. */
-export declare function resolveBin(options?: Pick<ClientOptions, 'bin' | 'env'>): string[];
+/**
+ * The CLI to spawn, as [file, ...leading args]: `bin`, else `CODEX_ORCHESTRATOR_BIN`, else
+ * `codex-orchestrator` on PATH outside the working directory (never one a command planted in
+ * the workspace's `.venv/bin`) and outside relative PATH entries.
+ */
+export declare function resolveBin(options?: Pick<ClientOptions, 'bin' | 'env' | 'cwd'>): string[];
 /** The CLI options (after the sub-command, before `--`) for `options`. */
 export declare function cliOptions(options?: ClientOptions): string[];
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.trust import trusted
+
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or shutil.which("npm") is None,
     reason="node and npm are needed to install and run @openai/codex-sdk",
@@ -143,7 +145,7 @@ def make_places(tmp_path: Path) -> tuple[Path, Path, Path]:
     work.mkdir()
     subprocess.run(["git", "init", "-q", str(work)], check=True)
     # Notifications are part of what a finished run writes: a file target records them.
-    (work / "codex.orchestrator.yaml").write_text(f"notify:\n  - file://{tmp_path}/notes.jsonl\n")
+    trusted(work / "codex.orchestrator.yaml", f"notify:\n  - file://{tmp_path}/notes.jsonl\n")
     # The SDK spawns the path it is given: the installed console script, as a user's would
     # be (else a small launcher for this interpreter's CLI).
     launcher = Path(sys.executable).with_name("codex-orchestrator")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_codex.sdk import CodexOrchestrator, SdkCancelledError
+from tests.helpers.trust import trusted
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 TASK = "term-records"
@@ -45,7 +46,7 @@ def places(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     caller.mkdir()
     work.mkdir()
     subprocess.run(["git", "init", "-q", str(work)], check=True)
-    (work / "codex.orchestrator.yaml").write_text(f"notify:\n  - file://{tmp_path}/notes.jsonl\n")
+    trusted(work / "codex.orchestrator.yaml", f"notify:\n  - file://{tmp_path}/notes.jsonl\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_", "OTEL_"))}
     env["MCP_RUNNER_TASK_ID"] = TASK
     return caller, work, env

@@ -44,6 +44,9 @@ FOUNDATION = frozenset(
         "repository",
         "distribution",
         "entry_points",
+        "trust",
+        "programs",
+        "terminal",
     ]
 )
 PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.digests", "pytest_codex.instructions",
@@ -53,6 +56,10 @@ PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.digests", "pytest_codex.instr
 ABOVE_PRODUCERS = ("pytest_codex.run", "pytest_codex.sinks", "pytest_codex.execution",
                    "pytest_codex.cli", "pytest_codex.plugin", "pytest_codex.sdk")  # fmt: skip
 SDK_MAY_IMPORT = ("pytest_codex.records", "pytest_codex.events", "pytest_codex.errors")
+# The MCP SDK (an optional extra) and what it brings: only the MCP adapter imports them, and
+# the CLI module that checks the extra is installed.
+MCP_SDK = ("mcp", "mcp_types", "anyio", "pydantic")
+MCP_SDK_HOMES = ("pytest_codex.mcp", "pytest_codex.cli.mcp")
 # Third-party libraries that load slowly, and the modules they may be imported in (rule 9).
 HEAVY = ("opentelemetry", "jsonschema", "yaml")
 HEAVY_HOMES = ("pytest_codex.sinks.telemetry", "pytest_codex.schemas", "pytest_codex.config")
@@ -282,10 +289,18 @@ def rule_runtime_runners(modules: dict[str, Module]) -> list[str]:
 
 
 def rule_adapters(modules: dict[str, Module]) -> list[str]:
-    """6. cli and plugin never import each other; sdk imports only records/events/errors."""
+    """6. cli and plugin never import each other; sdk imports only records/events/errors; the
+    MCP adapter imports neither cli nor plugin, and only it (and cli/mcp.py) imports the MCP
+    SDK."""
     found = []
     for m in modules.values():
         for i in m.imports:
+            if _within(m.name, "pytest_codex.mcp") and _within_any(
+                i.target, ("pytest_codex.cli", "pytest_codex.plugin")
+            ):
+                found.append(m.where(i))
+            if i.target.split(".")[0] in MCP_SDK and not _within_any(m.name, MCP_SDK_HOMES):
+                found.append(m.where(i) + " (the MCP SDK is the mcp extra's)")
             if _within(m.name, "pytest_codex.cli") and _within(i.target, "pytest_codex.plugin"):
                 found.append(m.where(i))
             if _within(m.name, "pytest_codex.plugin") and _within(i.target, "pytest_codex.cli"):

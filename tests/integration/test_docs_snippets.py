@@ -115,6 +115,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     git(root, "init", "-q", "-b", "main")
     commit(root, "ledger demo")
     env = _env()
+    _trust(root, env)
     done = subprocess.run(
         [str(BIN / "pytest"), "--codex-task", TASK, "-p", "no:cacheprovider", "-q"],
         cwd=root,
@@ -132,7 +133,18 @@ def workspace(prepared: Prepared, tmp_path: Path) -> Path:
     """A copy of the prepared repository for one snippet (snippets change what they touch)."""
     root = tmp_path / "ledger-demo"
     shutil.copytree(prepared.root, root, symlinks=True)
+    _trust(root, prepared.env)
     return root
+
+
+def _trust(root: Path, env: dict[str, str]) -> None:
+    """A person trusts the demo's configuration (its guardrail settings need it), as
+    examples/demo.py does."""
+    done = subprocess.run(
+        [str(BIN / "codex-orchestrator"), "trust", "codex.orchestrator.yaml"],
+        cwd=root, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def _substitute(line: str, run_id: str) -> str:
@@ -246,12 +258,27 @@ def test_python_block_runs(
 
 def _config(document: Any, directory: Path, suffix: str) -> None:
     """Validate a configuration document as the library loads it (schema, then settings)."""
-    from pytest_codex.config import resolve_config
+    from pytest_codex.config import resolve_config, trust_file
 
     path = directory / f"codex.orchestrator{suffix}"
     text = json.dumps(document) if suffix == ".json" else yaml.safe_dump(document)
     path.write_text(text)
+    trust_file(path)  # a person wrote it (the docs' examples use keys that need trust)
     resolve_config(directory, env={}, config_file=path).settings()
+
+
+def _check_codex_mcp_servers(snippet: Snippet, servers: dict[str, Any]) -> None:
+    """Each server is ``codex-orchestrator mcp ...`` with arguments our parser accepts."""
+    from pytest_codex.cli import build_parser
+
+    for name, server in servers.items():
+        assert Path(server["command"]).name == "codex-orchestrator", f"{snippet.id}: {name}"
+        args = [str(a) for a in server["args"]]
+        assert args[:1] == ["mcp"], f"{snippet.id}: {name} does not start the mcp command"
+        parsed = build_parser("mcp").parse_args(args)
+        assert parsed.handler.__name__ == "run_mcp", snippet.id
+        mode = server.get("default_tools_approval_mode")
+        assert mode in (None, "approve"), f"{snippet.id}: {mode!r}"
 
 
 def _entry_point_groups() -> set[str]:
@@ -276,6 +303,9 @@ def test_data_block_is_valid(
         pytest.skip(f"docs-test: skip ({snippet.skipped.reason})")
     if snippet.lang == "toml":
         document = tomllib.loads(snippet.text)
+        if "mcp_servers" in document:  # Codex's config.toml starting our MCP server
+            _check_codex_mcp_servers(snippet, document["mcp_servers"])
+            return
         if "project" in document:
             groups = set(document["project"].get("entry-points", {}))
             assert groups and groups <= _entry_point_groups(), (
@@ -495,13 +525,14 @@ _GUARDRAIL_MODULE = next(s for s in SNIPPETS if s.text.startswith("# my_checks/g
     [
         pytest.param(["python", "-m", "pytest", "-q"], id="python-m-pytest"),
         pytest.param(["pytest", "-q"], id="pytest"),
-        pytest.param(["codex-orchestrator", "guardrails", "run", "no-print"], id="cli"),
+        pytest.param(["codex-orchestrator", "guardrails", "run", "no-print"], id="cli-refuses"),
     ],
 )  # fmt: skip
 def test_the_documented_guardrail_loads_from_the_repository_root(
     argv: list[str], workspace: Path, prepared: Prepared
 ) -> None:
-    """docs/guardrails.md: `guardrails: { plugins: [...] }` loads a repository's own module."""
+    """docs/guardrails.md: `guardrails: { plugins: [...] }` loads a repository's own module
+    under pytest; codex-orchestrator refuses a module in the workspace."""
     module = workspace / "my_checks" / "guardrails.py"
     module.parent.mkdir()
     module.write_text(_GUARDRAIL_MODULE.text)
@@ -509,11 +540,16 @@ def test_the_documented_guardrail_loads_from_the_repository_root(
     document = yaml.safe_load(config.read_text())
     document["guardrails"]["plugins"] = ["my_checks.guardrails"]
     config.write_text(yaml.safe_dump(document))
+    _trust(workspace, prepared.env)
     commit(workspace, "a guardrail of our own")
     env = {**prepared.env, "MCP_RUNNER_TASK_ID": TASK, "CODEX_ORCHESTRATOR_GUARDRAILS": "no-print"}
     done = subprocess.run(
         [str(BIN / argv[0]), *argv[1:]], cwd=workspace, env=env, capture_output=True, text=True
     )
+    if argv[0] == "codex-orchestrator":
+        assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "'my_checks.guardrails' is" in done.stderr and "in the workspace" in done.stderr
+        return
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     newest = max((workspace / ".runs" / TASK / "cli").glob("*/manifest.json"), key=_started)
     records = json.loads(newest.read_text())["guardrails"]

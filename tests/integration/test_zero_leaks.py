@@ -24,6 +24,7 @@ import textwrap
 from pathlib import Path
 
 from tests.helpers.receivers import collector, receiver
+from tests.helpers.trust import trusted
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 _RNG = random.SystemRandom()  # unique values on every run
@@ -267,22 +268,21 @@ def test_no_secret_leaves_the_process_in_any_form_through_any_sink(tmp_path: Pat
         # 3. pytest --codex-task: a command, a failing guardrail, three notification kinds
         notify_out = tmp_path / "notify-command-payloads.txt"
         notify_file = tmp_path / "notify-file.jsonl"
-        (root / "notify_cmd.py").write_text(NOTIFY_COMMAND)
+        notify_cmd = tmp_path / "notify_cmd.py"  # outside the workspace, as notify scripts must be
+        notify_cmd.write_text(NOTIFY_COMMAND)
         (root / "local_guardrails.py").write_text(GUARDRAIL)
         (root / "test_leaky.py").write_text(TEST_FILE.format(argv=_argv(planted)))
         config = {
             "notify": [
                 f"file://{notify_file}",
                 webhook,
-                f"{shlex.quote(sys.executable)} notify_cmd.py {notify_out}",
+                f"{shlex.quote(sys.executable)} {notify_cmd} {notify_out}",
             ],
             "guardrails": {"plugins": ["local_guardrails"], "enabled": ["leaky"]},
         }
         config_file = root / "codex.orchestrator.json"
-        config_file.write_text(json.dumps(config))
-        inputs.update(
-            {root / "notify_cmd.py", root / "local_guardrails.py", root / "test_leaky.py"}
-        )
+        trusted(config_file, json.dumps(config))
+        inputs.update({notify_cmd, root / "local_guardrails.py", root / "test_leaky.py"})
         inputs.add(config_file)
         env = _env(root, planted, "env_split_pipe")
         env["FLAG_PASSWORD"] = planted["flag_password"]

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_codex.config import MAX_CONFIG_BYTES, resolve_config
 from pytest_codex.errors import ConfigError
+from tests.helpers.trust import trusted
 
 
 def _bomb() -> str:
@@ -45,7 +46,7 @@ def test_too_many_aliases_are_refused(tmp_path: Path) -> None:
 
 def test_a_few_anchors_are_fine(tmp_path: Path) -> None:
     text = "guardrails:\n  base: &base { max_age_days: 30 }\n  spec-guard: *base\n"
-    (tmp_path / "codex.orchestrator.yaml").write_text(text)
+    trusted(tmp_path / "codex.orchestrator.yaml", text)
     config = resolve_config(tmp_path, env={})
     assert config.get("guardrails")["spec-guard"] == {"max_age_days": 30}
 

@@ -20,6 +20,7 @@ from pytest_codex.ids import RUN_ID_PATTERN, new_run_id, validate_task_id
 from pytest_codex.paths import Roots, find_repo_root
 from pytest_codex.run import Run
 from tests.helpers.sinks import KeepSink
+from tests.helpers.trust import trusted
 
 
 @pytest.mark.parametrize("task", ["0303-orchestrator-autonomy", "a", "A.b_c-1", "x" * 128])
@@ -177,8 +178,9 @@ def test_secret_values_never_reach_events_or_the_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEPLOY_TOKEN", "tok-very-secret-42")
-    (tmp_path / "codex.orchestrator.yaml").write_text(
-        "otel: {endpoint: 'http://127.0.0.1:9/v1/traces', headers: {api_key: 'k-123456'}}\n"
+    trusted(
+        tmp_path / "codex.orchestrator.yaml",
+        "otel: {endpoint: 'http://127.0.0.1:9/v1/traces', headers: {api_key: 'k-123456'}}\n",
     )
     run = Run.start(_context(tmp_path), task_id="secrets", heartbeat=False)
     run.emit("demo:leak", {"message": "using tok-very-secret-42 now"})

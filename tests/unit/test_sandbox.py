@@ -30,6 +30,7 @@ from pytest_codex.sandbox import (
     probe_bubblewrap,
     protected_paths,
     sandbox_status,
+    spawn_args,
 )
 
 BWRAP = probe_bubblewrap()
@@ -44,9 +45,10 @@ def _has_run(argv: list[str], run: list[str]) -> bool:
 
 
 def run_in(sandbox: Sandbox, argv: list[str], cwd: Path) -> tuple[int, str]:
-    done = subprocess.run(
-        sandbox.wrap(argv, cwd), cwd=cwd, capture_output=True, text=True, check=False, timeout=30
-    )
+    with spawn_args(sandbox.wrap(argv, cwd)) as (spawned, fds):
+        done = subprocess.run(
+            spawned, cwd=cwd, capture_output=True, text=True, check=False, timeout=30, pass_fds=fds
+        )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -357,7 +359,8 @@ except OSError:
 
 
 def _on_a_terminal(argv: list[str]) -> str:
-    process = ptyprocess.PtyProcess.spawn(argv)
+    with spawn_args(argv) as (spawned, fds):
+        process = ptyprocess.PtyProcess.spawn(spawned, pass_fds=fds)
     output = b""
     while True:
         try:
@@ -514,8 +517,10 @@ def test_read_only_keeps_a_working_directory_under_tmp_visible_but_read_only(
 @requires_bwrap
 def test_a_working_directory_the_sandbox_cannot_enter_is_a_clear_denial(workspace: Path) -> None:
     sandbox = Sandbox.create("workspace-write", workspace)
-    argv = sandbox.wrap(["true"], workspace / "gone")
-    done = subprocess.run(argv, cwd=workspace, capture_output=True, text=True, check=False)
+    with spawn_args(sandbox.wrap(["true"], workspace / "gone")) as (argv, fds):
+        done = subprocess.run(
+            argv, cwd=workspace, capture_output=True, text=True, check=False, pass_fds=fds
+        )
     evidence = detect_denial(done.returncode, done.stderr, sandbox)
     assert evidence is not None and evidence.signals == ("cwd-unavailable",)
     assert evidence.paths == (str(workspace / "gone"),)
@@ -544,33 +549,32 @@ def test_connection_refused_with_network_on_is_an_ordinary_failure(workspace: Pa
 
 
 def test_the_config_names_protected_are_the_ones_config_reads() -> None:
-    from pytest_codex import sandbox
+    from pytest_codex.sandbox import policy
 
-    assert sandbox._CONFIG_FILE_NAMES == CONFIG_FILES
+    assert policy._CONFIG_FILE_NAMES == CONFIG_FILES
 
 
 @requires_bwrap
-def test_stages_that_record_child_runs_may_add_runs_but_not_touch_existing_ones(
-    repo: Path,
-) -> None:
+def test_the_runs_directory_is_one_read_only_bind_for_existing_and_new_runs(repo: Path) -> None:
     # Not a real manifest: the suite-wide schema check skips "intentionally-invalid" paths.
     parent = repo / ".runs" / "T" / "cli" / "intentionally-invalid-parent-run"
     parent.mkdir(parents=True)
     (parent / "manifest.json").write_text('{"status": "in_progress"}\n')
-    roots = SimpleNamespace(root=repo, runs_dir=repo / ".runs", out_dir=repo / "out")
-    sandbox = Sandbox.create(
-        "workspace-write", repo, protected=protected_paths(roots, child_runs=True)
-    )
-    code, output = run_in(sandbox, ["sh", "-c", "mkdir .runs/T/cli/child-run"], repo)
-    assert code == 0, output
+    sandbox = _protected_sandbox(repo)
     for script in (
+        "mkdir .runs/T/cli/child-run",
+        "mkdir .runs/NEW",
         f"echo forged > {parent / 'manifest.json'}",
         "echo '{}' > .runs/T/approvals.json",
+        "echo '{}' > .runs/U-approvals.json",
+        "echo x > out/report.txt",
         "echo '[core]' >> .git/config",
     ):
         code, output = run_in(sandbox, ["sh", "-c", script], repo)
         assert code != 0 and detect_denial(code, output, sandbox) is not None, script
     assert (parent / "manifest.json").read_text() == '{"status": "in_progress"}\n'
+    assert not (repo / ".runs" / "NEW").exists()
+    assert _has_run(sandbox.prefix(), ["--ro-bind", str(repo / ".runs"), str(repo / ".runs")])
 
 
 @requires_bwrap

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex import sandbox
-from pytest_codex.sandbox import PROBE_CACHE_FILE, BackendStatus, probe_bubblewrap
+from pytest_codex.sandbox import PROBE_CACHE_FILE, BackendStatus, backend, policy, probe_bubblewrap
 
 REAL = probe_bubblewrap()
 pytestmark = pytest.mark.skipif(
@@ -110,7 +110,7 @@ def test_a_garbage_cache_file_is_ignored(
     status = probe(str(wrapper))
     assert _calls(log) == 2
     assert status.features == REAL.features
-    assert json.loads(_cache(tmp_path).read_text())["v"] == 1
+    assert json.loads(_cache(tmp_path).read_text())["v"] == 2
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_an_unsuccessful_probe_is_not_cached(
 def test_the_cache_lives_where_no_sandbox_can_see_it(tmp_path: Path) -> None:
     roots = type("Roots", (), {"root": tmp_path, "runs_dir": None, "out_dir": None})()
     hidden = {p.path for p in sandbox.protected_paths(roots) if p.hide}
-    assert sandbox._probe_cache_path().parent in hidden
+    assert backend._probe_cache_path().parent in hidden
 
 
 def test_inside_says_what_pathlib_says() -> None:
@@ -186,5 +186,5 @@ def test_inside_says_what_pathlib_says() -> None:
         return normal == Path(root) or normal.is_relative_to(Path(root))
 
     for path, root in itertools.product([n for n in names if n], names):
-        assert sandbox._inside(Path(path), [Path(root)]) == reference(path, root), (path, root)
-    assert not sandbox._inside(Path("/a"), [])
+        assert policy.inside(Path(path), [Path(root)]) == reference(path, root), (path, root)
+    assert not policy.inside(Path("/a"), [])

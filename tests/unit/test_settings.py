@@ -22,6 +22,7 @@ from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.orchestrator import ToolOrchestrator
 from pytest_codex.paths import ROOT_ENV
 from pytest_codex.run import Run
+from tests.helpers.trust import trusted
 
 TASK = "0505-settings"
 CONFIG = """\
@@ -37,7 +38,7 @@ approvals: { scope: session, allow: ["git status"] }
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     (tmp_path / ".git").mkdir()
-    (tmp_path / "codex.orchestrator.yaml").write_text(CONFIG)
+    trusted(tmp_path / "codex.orchestrator.yaml", CONFIG)
     return tmp_path
 
 
@@ -126,8 +127,9 @@ def test_guardrail_session_of_a_run_uses_the_view(repo: Path) -> None:
 
 
 def test_exec_settings_view(repo: Path) -> None:
-    (repo / "codex.orchestrator.yaml").write_text(
-        CONFIG + "exec: { memory_cap_bytes: 2048, max_sessions: 2, timeout_seconds: 1.5 }\n"
+    trusted(
+        repo / "codex.orchestrator.yaml",
+        CONFIG + "exec: { memory_cap_bytes: 2048, max_sessions: 2, timeout_seconds: 1.5 }\n",
     )
     view = _context(repo).config.settings().exec
     assert view == ExecSettings(memory_cap_bytes=2048, max_sessions=2, timeout_seconds=1.5)

@@ -1,4 +1,6 @@
 // The client: builds `codex-orchestrator exec|resume --jsonl [options] -- CMD...` and runs it.
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { CancelledError, CommandFailedError, OrchestratorError } from './errors.js';
 import { OrchestratorRun } from './run.js';
 
@@ -16,7 +18,43 @@ export function resolveBin(options = {}) {
     if (bin.length === 0) throw new TypeError('bin: an empty array; give the CLI path');
     return [...bin];
   }
-  return [bin || 'codex-orchestrator'];
+  return [bin || trustedOnPath('codex-orchestrator', options)];
+}
+
+function inside(child, parent) {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+function real(p) {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * `name` on PATH, skipping relative entries and entries inside the working directory (the
+ * workspace: a `codex-orchestrator` a command planted in the repository's `.venv/bin` would
+ * run unsandboxed); the bare name when none is found (spawn then says it is missing).
+ */
+export function trustedOnPath(name, options = {}) {
+  const env = options.env ?? process.env;
+  const cwd = real(path.resolve(options.cwd ?? process.cwd()));
+  for (const entry of (env.PATH ?? '').split(path.delimiter)) {
+    if (!entry || !path.isAbsolute(entry)) continue;
+    const candidate = path.join(entry, name);
+    if (inside(path.resolve(entry), cwd) || inside(real(candidate), cwd)) continue;
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
+    } catch {
+      continue;
+    }
+    return candidate;
+  }
+  return name;
 }
 
 function commandArgv(command) {

@@ -14,6 +14,7 @@ from pytest_codex.cli import main
 from pytest_codex.paths import ROOT_ENV, TASK_ENV
 from tests.helpers.repos import git, write
 from tests.helpers.runs import run_with_command
+from tests.helpers.trust import trusted
 
 TASK = "0404-lantern-repair"
 CHECKLIST = f"tasks/tasks-{TASK}.md"
@@ -195,7 +196,7 @@ def test_verify_without_a_task_exits_2(lantern: Path, capsys: pytest.CaptureFixt
 def test_verify_with_bad_settings_exits_2(
     lantern: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write(lantern, {"codex.orchestrator.yaml": "guardrails:\n  collateral:\n    docs: [a, b]\n"})
+    trusted(lantern / "codex.orchestrator.yaml", "guardrails:\n  collateral:\n    docs: [a, b]\n")
     code, out, err = cli(capsys, "checklist", "verify", "--task", TASK)
     assert (code, out) == (2, "")
     assert err == (
@@ -525,7 +526,7 @@ def test_a_layout_set_once_under_guardrails_tasks_serves_verify_and_flip(
     moved = f"plan/checklist-{TASK}.md"
     (lantern / moved).parent.mkdir()
     (lantern / CHECKLIST).rename(lantern / moved)
-    write(lantern, {"codex.orchestrator.yaml": f"guardrails:\n  tasks:\n    checklist: {moved}\n"})
+    trusted(lantern / "codex.orchestrator.yaml", f"guardrails:\n  tasks:\n    checklist: {moved}\n")
     code, out, err = cli(capsys, "checklist", "verify", "--task", TASK)
     assert code == 0, out + err
     assert "collateral/checklist-missing" not in out

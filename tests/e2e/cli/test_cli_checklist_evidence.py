@@ -17,6 +17,7 @@ from pytest_codex.paths import ROOT_ENV
 from pytest_codex.run import Run
 from tests.helpers.repos import commit, git, write
 from tests.helpers.runs import run_with_command
+from tests.helpers.trust import trusted as trust_config
 
 TASK = "1616-glass-proofs"
 CHECKLIST = f"tasks/tasks-{TASK}.md"
@@ -36,6 +37,8 @@ def _repo(root: Path, monkeypatch: pytest.MonkeyPatch, *, trusted: bool = False)
             {"evidence": {"trusted_keys": ["keys/team.pub"]}}
         )
     write(root, files)
+    if trusted:  # a person reviewed the keys the repository names
+        trust_config(root / "codex.orchestrator.json")
     commit(root, "init")
     monkeypatch.chdir(root)
     monkeypatch.setenv(ROOT_ENV, str(root))

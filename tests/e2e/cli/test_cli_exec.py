@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_codex import schemas
+from tests.helpers.trust import trusted
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 
@@ -257,7 +258,7 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(repo: Path, args: l
 
 
 def test_a_named_session_persists_across_invocations_of_a_run(repo: Path) -> None:
-    (repo / "codex.orchestrator.yaml").write_text("exec: {idle_timeout_seconds: 5}\n")
+    trusted(repo / "codex.orchestrator.yaml", "exec: {idle_timeout_seconds: 60}\n")
     (repo / "sub").mkdir()
     first = _lines(exec_cli(repo, "exec", "--session", "dev", "--", "export", "COLOUR=blue").stdout)
     run_id = first[0]["runId"]
@@ -292,8 +293,8 @@ def test_a_sandbox_denial_is_retried_escalated_between_begin_and_end(repo: Path)
     outside.mkdir(parents=True, exist_ok=True)
     target = outside / "written.txt"
     # An allow rule runs a command in the sandbox; leaving it takes `escalate: true`.
-    (repo / "codex.orchestrator.yaml").write_text(
-        "approvals: {allow: [{command: touch, escalate: true}]}\n"
+    trusted(
+        repo / "codex.orchestrator.yaml", "approvals: {allow: [{command: touch, escalate: true}]}\n"
     )
     try:
         result = exec_cli(repo, "exec", "--pipe", "--", "touch", str(target))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli.test_cli_exec import _lines, exec_cli
+from tests.helpers.trust import trusted
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def _config(repo: Path, text: str) -> None:
-    (repo / "codex.orchestrator.yaml").write_text(text)
+    trusted(repo / "codex.orchestrator.yaml", text)
 
 
 def test_exec_timeout_seconds_from_the_config_kills_the_command(repo: Path) -> None:
@@ -87,15 +88,16 @@ def test_the_manifest_records_the_exec_settings(repo: Path) -> None:
 
 
 def test_start_command_stages_honour_the_exec_settings(repo: Path) -> None:
-    script = "import sys; sys.stdout.write('x' * 20000)"
+    # The big stage costs a few milliseconds (no interpreter to start), far inside the
+    # timeout however loaded the machine; the slow one would outlast any test run.
     _config(
         repo,
-        "exec: { memory_cap_bytes: 2048, timeout_seconds: 1 }\n"
+        "exec: { memory_cap_bytes: 2048, timeout_seconds: 5 }\n"
         "pipelines:\n"
         "  - id: bounded\n"
         "    stages:\n"
-        f'      - {{ kind: command, id: big, command: "python3 -c \\"{script}\\"" }}\n'
-        '      - { kind: command, id: slow, command: "sleep 5" }\n',
+        "      - { kind: command, id: big, command: \"head -c 20000 /dev/zero | tr '\\\\0' x\" }\n"
+        '      - { kind: command, id: slow, command: "sleep 600" }\n',
     )
     result = exec_cli(repo, "start", "bounded", "--format", "json")
     assert result.returncode == 1, result.stderr

@@ -1,10 +1,9 @@
-"""``guardrails.plugins`` modules are imported from the repository root however the process
-started: the ``codex-orchestrator`` and ``pytest`` console scripts as well as ``python -m``
-(which alone puts the current directory on ``sys.path``)."""
+"""``guardrails.plugins`` modules: under pytest, whose process imports the workspace's code
+anyway, they load from the repository root however pytest started; ``codex-orchestrator``
+(the trusted side) never imports a module that lies in the workspace."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.paths import ROOT_ENV
+from tests.helpers.trust import trusted
 
 BIN = Path(sys.executable).parent
 TASK = "1717-local-guardrails"
@@ -40,7 +40,7 @@ def repo(tmp_path: Path) -> Path:
     (root / "sub").mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "local_guardrails.py").write_text(LOCAL)
-    (root / "codex.orchestrator.yaml").write_text("guardrails:\n  plugins: [local_guardrails]\n")
+    trusted(root / "codex.orchestrator.yaml", "guardrails:\n  plugins: [local_guardrails]\n")
     (root / "tests" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
     return root
 
@@ -61,18 +61,14 @@ def _script(name: str, *argv: str, cwd: Path, root: Path) -> subprocess.Complete
     )  # fmt: skip
 
 
-def test_the_console_script_imports_plugins_from_the_repository_root(repo: Path) -> None:
+def test_the_console_script_never_imports_plugins_from_the_workspace(repo: Path) -> None:
+    (repo / "local_guardrails.py").write_text(LOCAL + "\nraise SystemExit('imported')\n")
     listing = _script(
         "codex-orchestrator", "guardrails", "list", "--format", "json", cwd=repo / "sub", root=repo
     )
-    assert listing.returncode == 0, listing.stderr
-    assert "local-clean" in [row["name"] for row in json.loads(listing.stdout)]
-    ran = _script(
-        "codex-orchestrator", "guardrails", "run", "local-clean", "--task", TASK,
-        cwd=repo / "sub", root=repo,
-    )  # fmt: skip
-    assert ran.returncode == 0, ran.stderr
-    assert "guardrails: succeeded" in ran.stdout
+    assert listing.returncode == 2, listing.stdout + listing.stderr
+    assert "'local_guardrails' is" in listing.stderr and "in the workspace" in listing.stderr
+    assert "imported" not in listing.stderr
 
 
 def test_pytest_imports_plugins_from_the_repository_root(repo: Path) -> None:

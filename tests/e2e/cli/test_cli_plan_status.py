@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.cli.test_cli_start import CLI, cli, repo  # noqa: F401  (the fixture)
+from tests.helpers.trust import trusted
 
 
 def _runs(root: Path) -> list[Path]:
@@ -61,15 +62,23 @@ def test_plan_of_an_unknown_pipeline_is_a_usage_error(repo: Path) -> None:  # no
 
 
 def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # noqa: F811
+    # The first stage waits for a gate the test opens once the watcher has shown it: no
+    # race with the clock, however loaded the machine.
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
         + "  - id: slow\n    stages:\n"
-        + "      - {kind: command, id: wait, command: \"sh -c 'echo begun; sleep 3'\"}\n"
-        + '      - {kind: command, id: done, command: "echo done"}\n'
+        + "      - {kind: command, id: wait, command: "
+        + "\"sh -c 'echo begun; until [ -e gate ]; do sleep 0.05; done'\"}\n"
+        + '      - {kind: command, id: done, command: "echo done"}\n',
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MCP_")}
-    env.update(CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task")
+    env.update(
+        CODEX_ORCHESTRATOR_ROOT=str(repo),
+        MCP_RUNNER_TASK_ID="pipe-task",
+        PYTHONPATH=str(repo.parent / "plugins"),  # the guardrail plugin installed beside us
+    )
     started = subprocess.Popen(
         [*CLI, "start", "slow"],
         cwd=repo,
@@ -78,9 +87,8 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
         view = None
-        while time.monotonic() < deadline:
+        while started.poll() is None:  # the stage cannot end before the gate opens
             if _runs(repo):
                 done = cli(repo, "status", "--format", "json")
                 if done.returncode == 0:
@@ -91,22 +99,39 @@ def test_status_follows_a_running_pipeline_to_its_end(repo: Path) -> None:  # no
         assert view is not None and view["status"] == "in_progress"
         assert view["stage"]["id"] == "wait"
         assert (view["stage"]["index"], view["stage"]["total"]) == (1, 2)
-        assert "echo begun; sleep 3" in view["command"]["argv"][-1]
+        assert "echo begun; until [ -e gate ]" in view["command"]["argv"][-1]
         assert view["heartbeatAgeSeconds"] is not None
-        watched = cli(repo, "status", "latest", "--watch", "--interval", "0.2")
-        assert watched.returncode == 0, watched.stderr
-        last = watched.stdout.strip().splitlines()[-1]
+        watcher = subprocess.Popen(
+            [*CLI, "status", "latest", "--watch", "--interval", "0.2"],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert watcher.stdout is not None
+        seen = []
+        for line in watcher.stdout:
+            seen.append(line)
+            if "stage 1/2 wait" in line:
+                break
+        (repo / "gate").touch()
+        rest, errors = watcher.communicate(timeout=300)
+        assert watcher.returncode == 0, errors
+        last = (rest or seen[-1]).strip().splitlines()[-1]
         assert last.startswith(f"{view['runId']} succeeded")
-        assert "stage 1/2 wait" in watched.stdout
+        assert any("stage 1/2 wait" in line for line in seen)
     finally:
-        started.wait(timeout=60)
+        (repo / "gate").touch()
+        started.wait(timeout=300)
 
 
 def test_status_of_a_failed_run_exits_1(repo: Path) -> None:  # noqa: F811
     config = repo / "codex.orchestrator.yaml"
-    config.write_text(
+    trusted(
+        config,
         config.read_text()
-        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n'
+        + '  - id: bad\n    stages:\n      - {kind: command, id: boom, command: "false"}\n',
     )
     assert cli(repo, "start", "bad").returncode == 1
     done = cli(repo, "status")

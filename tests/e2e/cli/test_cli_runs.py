@@ -19,6 +19,7 @@ from pytest_codex.events import read_events
 from pytest_codex.manifest import is_stale, load_manifest
 from pytest_codex.paths import ROOT_ENV
 from tests.helpers.runs import run_with_command
+from tests.helpers.trust import trusted
 
 TASK = "1616-run-ledger"
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
@@ -106,8 +107,8 @@ def test_key_prints_the_public_key_and_keyid(
     assert len(key["keyid"]) == 64 and "PRIVATE" not in out
     assert key["trusted"] == [] and not key["trustedHere"]
     (repo / "team.pub").write_text(key["publicKey"])
-    (repo / "codex.orchestrator.json").write_text(
-        json.dumps({"evidence": {"trusted_keys": ["team.pub"]}})
+    trusted(
+        repo / "codex.orchestrator.json", json.dumps({"evidence": {"trusted_keys": ["team.pub"]}})
     )
     code, out, _ = cli(capsys, "runs", "key")
     assert f"trusted {key['keyid']} from evidence.trusted_keys[0] (team.pub) (this machine)" in out

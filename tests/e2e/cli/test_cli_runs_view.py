@@ -18,6 +18,7 @@ from pytest_codex.context import Context
 from pytest_codex.paths import ROOT_ENV
 from pytest_codex.run import Run
 from pytest_codex.timeutil import format_timestamp
+from tests.helpers.trust import trusted
 
 TASK = "1717-a-rather-long-task-name-for-the-column"
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
@@ -124,10 +125,18 @@ def codex_guardrails():
 """
 
 
-def test_show_lists_failed_tests_and_guardrail_findings(repo: Path) -> None:
+def test_show_lists_failed_tests_and_guardrail_findings(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (repo / "test_mixed.py").write_text(FAILING)
-    (repo / "local_guardrails.py").write_text(DIRTY)
-    (repo / "codex.orchestrator.yaml").write_text("guardrails:\n  plugins: [local_guardrails]\n")
+    # A guardrail installed beside the orchestrator (the CLI imports none from the workspace).
+    plugins = repo.parent / "plugins"
+    plugins.mkdir()
+    (plugins / "local_guardrails.py").write_text(DIRTY)
+    trusted(repo / "codex.orchestrator.yaml", "guardrails:\n  plugins: [local_guardrails]\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(plugins), *filter(None, [os.getenv("PYTHONPATH")])])
+    )
     env = {**os.environ, ROOT_ENV: str(repo)}
     tested = subprocess.run(
         [sys.executable, "-m", "pytest", f"--codex-task={TASK}", "--codex-guardrails=none",

@@ -14,10 +14,12 @@ import pytest
 from pytest_codex import schemas
 from tests.helpers import REPO_ROOT
 from tests.helpers.repos import commit, git, write
+from tests.helpers.trust import trusted
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 
-# A guardrail the test repository provides itself (through guardrails.plugins).
+# A guardrail package the team installed beside codex-orchestrator (guardrails.plugins): the
+# CLI never imports one from the workspace.
 LOCAL_GUARDRAILS = """
 from guardrails import Finding, Guardrail, Inputs, Result, hookimpl
 
@@ -72,6 +74,9 @@ pipelines:
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "local_guardrails.py").write_text(LOCAL_GUARDRAILS)
     git(root, "init", "-q", "-b", "main")
     write(
         root,
@@ -80,19 +85,21 @@ def repo(tmp_path: Path) -> Path:
             "checks/test_nested.py": (
                 "def test_in_the_task(codex_run):\n    assert codex_run.task_id == 'pipe-task'\n"
             ),
-            "local_guardrails.py": LOCAL_GUARDRAILS,
             "src/app.py": "x = 1\n",
             ".gitignore": ".runs/\nout/\n__pycache__/\n",
         },
     )
     commit(root, "init")
+    trusted(root / "codex.orchestrator.yaml")  # a person reviewed its pipelines and guardrails
     return root
 
 
 def cli(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CODEX_", "OTEL_"))}
     environ.update(
-        CODEX_ORCHESTRATOR_ROOT=str(repo), MCP_RUNNER_TASK_ID="pipe-task", PYTHONPATH=str(repo)
+        CODEX_ORCHESTRATOR_ROOT=str(repo),
+        MCP_RUNNER_TASK_ID="pipe-task",
+        PYTHONPATH=os.pathsep.join([str(repo.parent / "plugins"), str(repo)]),
     )
     environ.update(env)
     return subprocess.run(
@@ -179,21 +186,21 @@ def test_an_unchanged_repository_reuses_guardrail_results_across_runs(repo: Path
     assert (first["cached"], second["cached"], third["cached"]) == (False, True, False)
 
 
-def test_a_suite_run_by_a_stage_records_a_child_run_of_the_task(repo: Path) -> None:
+def test_a_suite_run_by_a_stage_is_recorded_by_the_pipeline_run_only(repo: Path) -> None:
     result = cli(repo, "start", "nested", "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
-    parent_id = json.loads(result.stdout)["run"]["id"]
+    run_id = json.loads(result.stdout)["run"]["id"]
     manifests = [
         json.loads(p.read_text())
         for p in sorted((repo / ".runs" / "pipe-task" / "cli").glob("*/manifest.json"))
     ]
-    [child] = [m for m in manifests if m["runner"] == "pytest"]
-    assert child["parentRunId"] == parent_id and child["status"] == "succeeded"
-    # The child is a full run of the task: its tests and its enabled guardrail items.
-    assert [t["nodeid"] for t in child["tests"]] == [
-        "checks/test_nested.py::test_in_the_task",
-        "guardrails::no-xxx",
-    ]
+    # The suite ran in the sandbox as a private run of the task (its fixtures work), and
+    # nothing of it reached the runs directory, which is read-only in there.
+    assert [m["runId"] for m in manifests] == [run_id]
+    [stage] = manifests[0]["commands"]
+    assert stage["exitCode"] == 0
+    log = Path(stage["logPath"]).read_text()
+    assert "1 passed" in log and "not recorded (inside a sandbox" in log
 
 
 def test_unknown_pipelines_and_guardrails_are_usage_errors_that_write_nothing(
@@ -255,6 +262,7 @@ def test_the_builtin_diagnostics_pipelines_pass_on_the_demo_repository(
         spec.write_text(text)
     git(root, "init", "-q", "-b", "main")
     commit(root, "demo")
+    trusted(root / "codex.orchestrator.yaml")  # as examples/demo.py does
     result = cli(
         root,
         "start",
@@ -273,13 +281,17 @@ def test_the_builtin_diagnostics_pipelines_pass_on_the_demo_repository(
     if "eval" in stages:
         expected["eval"] = "passed"
     assert summary["guardrails"] == expected
-    # The test stage's suite recorded its own run of the task, a child of this one.
-    runs = [
+    # The test stage's suite ran in the sandbox, where nothing is recorded of its own: this
+    # run recorded the stage's command, with its exit status from the kernel.
+    [run] = [
         json.loads(p.read_text())
         for p in (root / ".runs" / "0303-orchestrator-autonomy" / "cli").glob("*/manifest.json")
     ]
-    [child] = [m for m in runs if m["runner"] == "pytest"]
-    assert child["parentRunId"] == summary["run"]["id"] and child["guardrails"] == []
+    assert run["runId"] == summary["run"]["id"] and run["runner"] == "cli"
+    [test] = [c for c in run["commands"] if "pytest" in " ".join(c["argv"])]
+    assert test["exitCode"] == 0 and test["sandboxState"] == "sandboxed"
+    log = Path(test["logPath"]).read_text()
+    assert "passed" in log and "not recorded (inside a sandbox" in log
 
 
 def test_spec_guard_command_fails_on_code_without_a_spec_and_dry_run_only_reports(

@@ -14,6 +14,7 @@ import pytest
 from ptyprocess import PtyProcessUnicode
 
 from pytest_codex.paths import ROOT_ENV
+from tests.helpers.trust import trusted
 
 TASK = "1717-terminal"
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
@@ -35,7 +36,7 @@ ELAPSED = re.compile(r"\[2/3\] quiet (?:\x1b\[2m)?(\d+\.\d)s")
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "terminal"
     root.mkdir()
-    (root / "codex.orchestrator.yaml").write_text(CONFIG)
+    trusted(root / "codex.orchestrator.yaml", CONFIG)  # its pipelines need a person's trust
     return root
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers.trust import trusted
+
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
 SECRET = "rawlog-Secret-4d3c2b1a0f"
 
@@ -42,7 +44,7 @@ def test_by_default_logs_are_redacted_and_the_manifest_and_doctor_say_so(tmp_pat
 
 def test_raw_logs_keep_the_bytes_while_events_stay_redacted(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    (tmp_path / "codex.orchestrator.json").write_text(json.dumps({"exec": {"raw_logs": True}}))
+    trusted(tmp_path / "codex.orchestrator.json", json.dumps({"exec": {"raw_logs": True}}))
     done, manifest, run_dir = _exec(tmp_path)
     log = next((run_dir / "commands").glob("*.log")).read_bytes()
     assert log == SECRET.encode() + b"\xff\n"

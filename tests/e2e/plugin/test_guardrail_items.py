@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_codex import schemas
+from tests.helpers.trust import trusted
 
 pytest_plugins = ["pytester"]
 
@@ -83,7 +84,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     pytester.makepyfile(test_app="def test_app():\n    assert True\n")
     (pytester.path / "src").mkdir()
     (pytester.path / "src" / "app.py").write_text("x = 1\n\ny = 2  # XXX\n")
-    (pytester.path / "codex.orchestrator.yaml").write_text(CONFIG)
+    trusted(pytester.path / "codex.orchestrator.yaml", CONFIG)
     pytester.syspathinsert()
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))  # subprocesses and xdist workers
     return pytester
@@ -265,8 +266,9 @@ def test_run_one(codex_guardrails):
 def test_a_guardrail_plugin_that_cannot_be_imported_exits_2_with_one_line(
     project: pytest.Pytester,
 ) -> None:
-    (project.path / "codex.orchestrator.yaml").write_text(
-        "guardrails:\n  plugins: [no_such_guardrail_module]\n"
+    trusted(
+        project.path / "codex.orchestrator.yaml",
+        "guardrails:\n  plugins: [no_such_guardrail_module]\n",
     )
     result = project.runpytest_subprocess("--codex-task=broken-plugin")
     assert result.ret == 2

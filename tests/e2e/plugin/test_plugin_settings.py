@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.trust import trusted
+
 CONFIG = """\
 approval_policy: never
 sandbox: read-only
@@ -23,7 +25,7 @@ def _isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_fixtures_build_their_orchestrators_from_the_settings_view(
     pytester: pytest.Pytester,
 ) -> None:
-    (pytester.path / "codex.orchestrator.yaml").write_text(CONFIG)
+    trusted(pytester.path / "codex.orchestrator.yaml", CONFIG)
     pytester.makepyfile(
         """
 def facts(orchestrator):

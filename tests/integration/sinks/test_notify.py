@@ -12,6 +12,7 @@ import pytest
 from pytest_codex.context import Context
 from pytest_codex.run import Run
 from tests.helpers.receivers import closed_port, receiver
+from tests.helpers.trust import trusted
 
 SECRET = "s3cr3t-value-123"
 
@@ -28,8 +29,12 @@ def _context(
     env: str | None = None,
     config: list[object] | None = None,
 ) -> Context:
+    # The repository is a directory of its own: notify scripts live beside it, outside the
+    # workspace (one inside is refused: a command could rewrite it).
+    root = root / "repo"
+    root.mkdir(exist_ok=True)
     if config is not None:
-        (root / "codex.orchestrator.json").write_text(json.dumps({"notify": config}))
+        trusted(root / "codex.orchestrator.json", json.dumps({"notify": config}))
     variables = {"CODEX_ORCHESTRATOR_ROOT": str(root), "DEPLOY_TOKEN": SECRET}
     if env is not None:
         variables["CODEX_ORCHESTRATOR_NOTIFY"] = env
@@ -220,13 +225,14 @@ def test_a_hanging_webhook_and_a_hanging_collector_together_stay_within_both_bou
     from pytest_codex.sinks.notify import GRACE
 
     with receiver(hang=10.0) as (url, _):
-        (tmp_path / "codex.orchestrator.json").write_text(
+        trusted(
+            tmp_path / "codex.orchestrator.json",
             json.dumps(
                 {
                     "notify": [{"target": url, "timeout_seconds": 1}],
                     "otel": {"endpoint": url, "flush_timeout_seconds": 1},
                 }
-            )
+            ),
         )
         context = Context.load(cwd=tmp_path, env={"CODEX_ORCHESTRATOR_ROOT": str(tmp_path)})
         run = Run.start(context, task_id="both-hang", heartbeat=False)

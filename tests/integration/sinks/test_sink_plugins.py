@@ -19,6 +19,7 @@ from pytest_codex.hookspecs import hookimpl
 from pytest_codex.run import Run
 from pytest_codex.runtime import ExecSessionManager
 from pytest_codex.sinks import configured_sinks, plugin_manager
+from tests.helpers.trust import trusted
 
 
 class Collecting(DispatchingSink):
@@ -55,8 +56,8 @@ def test_the_builtin_sinks_are_the_installed_codex_sinks_entry_point() -> None:
 def test_a_third_party_sink_comes_after_the_builtins_and_sees_dispatched_events(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "codex.orchestrator.json").write_text(
-        json.dumps({"notify": [f"file://{tmp_path}/n.jsonl"]})
+    trusted(
+        tmp_path / "codex.orchestrator.json", json.dumps({"notify": [f"file://{tmp_path}/n.jsonl"]})
     )
     context = _context(tmp_path)
     sink = Collecting()

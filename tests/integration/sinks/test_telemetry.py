@@ -17,6 +17,7 @@ from pytest_codex.context import Context
 from pytest_codex.run import Run
 from pytest_codex.sinks.telemetry import endpoints
 from tests.helpers.receivers import attributes, closed_port, collector, receiver
+from tests.helpers.trust import trusted
 
 ERROR = Status.STATUS_CODE_ERROR
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
@@ -25,7 +26,8 @@ CLI = [sys.executable, "-m", "pytest_codex.cli"]
 def _run(
     root: Path, endpoint: str, *, interval: float = 5.0, flush: float = 1.0, **env: str
 ) -> Run:
-    (root / "codex.orchestrator.yaml").write_text(
+    trusted(
+        root / "codex.orchestrator.yaml",
         json.dumps(
             {
                 "otel": {
@@ -36,7 +38,7 @@ def _run(
                     "service_name": "telemetry-test",
                 },
             }
-        )
+        ),
     )
     context = Context.load(cwd=root, env={"CODEX_ORCHESTRATOR_ROOT": str(root), **env})
     return Run.start(context, task_id="otel-task", heartbeat=False)
@@ -346,7 +348,8 @@ def test_a_503_is_retried_after_its_retry_after(tmp_path: Path) -> None:
 def test_config_headers_and_resource_attributes_apply_to_an_endpoint_set_by_the_cli(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "codex.orchestrator.yaml").write_text(
+    trusted(
+        tmp_path / "codex.orchestrator.yaml",
         json.dumps(
             {
                 "otel": {
@@ -356,7 +359,7 @@ def test_config_headers_and_resource_attributes_apply_to_an_endpoint_set_by_the_
                     "flush_timeout_seconds": 3,
                 }
             }
-        )
+        ),
     )
     with collector() as (url, received):
         context = Context.load(

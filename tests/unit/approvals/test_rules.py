@@ -15,6 +15,7 @@ from pytest_codex.context import Context
 from pytest_codex.errors import CodexError
 from pytest_codex.paths import ROOT_ENV
 from tests.helpers.approvals import RULES
+from tests.helpers.trust import trusted
 
 
 @pytest.mark.parametrize(
@@ -186,6 +187,7 @@ def test_escalate_rules_load_from_the_config_file(tmp_path: Path) -> None:
         "    - { command: [sh, -c, 'make && make install'], escalate: true }\n"
         "  deny: ['rm -rf']\n"
     )
+    trusted(tmp_path / "codex.orchestrator.yaml")  # allow rules need a person's trust
     context = Context.load(cwd=tmp_path, env={ROOT_ENV: str(tmp_path)})
     rules = ApprovalRules.from_config(context.config.get("approvals"))
     assert rules.match(["make", "deploy"], escalate=True) is not None

@@ -166,6 +166,17 @@ SYNTHETIC: dict[str, tuple[dict[str, str], str]] = {
         },
         "pytest_codex/cli/start.py:1 imports pytest_codex.plugin.state",
     ),
+    "6-adapters-mcp-sdk": (
+        {"pytest_codex/execution.py": "import anyio\n"},
+        "pytest_codex/execution.py:1 imports anyio (the MCP SDK is the mcp extra's)",
+    ),
+    "6-adapters-mcp-cli": (
+        {
+            "pytest_codex/cli/exec.py": "",
+            "pytest_codex/mcp/server.py": "from ..cli.exec import run_exec\n",
+        },
+        "pytest_codex/mcp/server.py:1 imports pytest_codex.cli.exec",
+    ),
     "7-guardrails": (
         {
             "pytest_codex/plugin/recorder.py": "",
@@ -241,7 +252,8 @@ SYNTHETIC: dict[str, tuple[dict[str, str], str]] = {
 def test_each_rule_names_the_import_that_breaks_it(tmp_path: Path, rule: str) -> None:
     """Fed a tree that breaks it, each rule fails naming the file, line and import."""
     files, expected = SYNTHETIC[rule]
-    rule = rule.removesuffix("-private-state").removesuffix("-direct-write")
+    for suffix in ("-private-state", "-direct-write", "-mcp-sdk", "-mcp-cli"):
+        rule = rule.removesuffix(suffix)
     violations = RULES[rule](_tree(tmp_path, files))
     assert any(v.startswith(expected) for v in violations), violations
     with pytest.raises(AssertionError, match=r"imports|builds|writes"):
@@ -263,5 +275,11 @@ def test_a_package_init_reexporting_its_submodules_is_allowed(tmp_path: Path) ->
 
 
 def test_every_rule_has_a_synthetic_violation() -> None:
-    variants = {n.removesuffix("-private-state").removesuffix("-direct-write") for n in SYNTHETIC}
+    variants = {
+        n.removesuffix("-private-state")
+        .removesuffix("-direct-write")
+        .removesuffix("-mcp-sdk")
+        .removesuffix("-mcp-cli")
+        for n in SYNTHETIC
+    }
     assert variants == set(RULES)

@@ -14,6 +14,7 @@ from pytest_codex.context import Context
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.paths import ROOT_ENV
 from tests.helpers.repos import SessionFactory, git
+from tests.helpers.trust import trusted
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def guardrail_session() -> SessionFactory:
     """``guardrail_session(root, task_id=..., config=..., env=..., today=...)``: a standalone
     :class:`GuardrailSession` over ``root`` whose events go to a RecordingEmitter.
 
-    ``config`` is written as ``codex.orchestrator.yaml`` content (a mapping) when given.
+    ``config`` is written as ``codex.orchestrator.yaml`` content (a mapping) when given, and
+    trusted as a person would (``codex-orchestrator trust``).
     Commands run through a real ToolOrchestrator (the bubblewrap sandbox where installed).
     """
 
@@ -46,7 +48,7 @@ def guardrail_session() -> SessionFactory:
         if config is not None:
             import yaml
 
-            (root / "codex.orchestrator.yaml").write_text(yaml.safe_dump(dict(config)))
+            trusted(root / "codex.orchestrator.yaml", yaml.safe_dump(dict(config)))
         context = Context.load(cwd=root, env={ROOT_ENV: str(root), **(env or {})})
         emitter = RecordingEmitter()
         if today is not None:

@@ -4,6 +4,7 @@ change."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -22,6 +23,7 @@ from pytest_codex.context import Context
 from pytest_codex.emitter import RecordingEmitter
 from pytest_codex.paths import ROOT_ENV
 from tests.helpers.repos import commit, git, write
+from tests.helpers.trust import tools_dir, trusted
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo-repo"
 TASK = "0303-orchestrator-autonomy"
@@ -37,6 +39,7 @@ def demo_repository(root: Path) -> Path:
         write(root, {f"src/bench_pkg/module_{number}.py": source})
     git(root, "init", "-q", "-b", "main")
     commit(root, "demo")
+    trusted(root / "codex.orchestrator.yaml")  # its guardrail settings need a person's trust
     a_minute_ago = time.time() - 60
     for path in root.rglob("*"):
         if ".git" not in path.parts:
@@ -134,32 +137,31 @@ def test_a_change_to_the_sources_reruns_the_guardrails_that_read_them(
 def test_a_changed_evidence_policy_reruns_the_checklist(demo: Path, memoise_now: None) -> None:
     run_batch(demo)
     config = demo / "codex.orchestrator.yaml"
-    config.write_text(config.read_text() + "evidence:\n  require_signed: true\n")
+    trusted(config, config.read_text() + "evidence:\n  require_signed: true\n")
     records = run_batch(demo)
     assert "checklist" in recomputed(records)
     assert {"lint", "collateral"}.isdisjoint(recomputed(records))
 
 
-def test_an_upgraded_ruff_reruns_lint_only(
-    demo: Path, memoise_now: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from guardrails.lint import find_ruff
+def test_an_upgraded_ruff_reruns_lint_only(demo: Path, memoise_now: None) -> None:
+    from guardrails.lint import RUFF_ARGS, find_ruff
 
     real = find_ruff()
     assert real is not None
-    shims = demo / ".tools"  # inside the workspace: the sandbox shows it to the command
-    shims.mkdir()
-    shim = shims / "ruff"
-    shim.write_text(f'#!/bin/sh\nexec {" ".join(real)} "$@"\n')
-    shim.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
-    first = run_batch(demo)
-    assert first["lint"]["approvals"][0]["argv"][0] == str(shim)
-    assert recomputed(run_batch(demo)) == set()
-    shim.write_text(shim.read_text() + "# ruff 99.0\n")
-    info = shim.stat()
-    os.utime(shim, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
-    records = run_batch(demo)
+    with tools_dir() as shims:  # where a person installs tools: outside the workspace
+        shim = shims / "ruff"
+        shim.write_text(f'#!/bin/sh\nexec {" ".join(real)} "$@"\n')
+        shim.chmod(0o755)
+        config = demo / "codex.orchestrator.yaml"
+        lint = f"  lint:\n    command: {json.dumps([str(shim), *RUFF_ARGS])}\n"
+        trusted(config, config.read_text().replace("guardrails:\n", "guardrails:\n" + lint))
+        first = run_batch(demo)
+        assert first["lint"]["approvals"][0]["argv"][0] == str(shim)
+        assert recomputed(run_batch(demo)) == set()
+        shim.write_text(shim.read_text() + "# ruff 99.0\n")
+        info = shim.stat()
+        os.utime(shim, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+        records = run_batch(demo)
     assert recomputed(records) == {"lint"}
     assert records["lint"]["status"] == "passed"
 
@@ -168,16 +170,15 @@ def test_a_cached_batch_asks_git_three_times_for_every_guardrail(
     demo: Path, tmp_path: Path, memoise_now: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "git.log"
-    shims = tmp_path / "bin"
-    shims.mkdir()
     real = shutil.which("git")
     assert real is not None
-    (shims / "git").write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {real} "$@"\n')
-    (shims / "git").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
-    run_batch(demo)
-    log.unlink()
-    assert recomputed(run_batch(demo)) == set()
+    with tools_dir() as shims:  # the trusted side finds git outside the temporary directories
+        (shims / "git").write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {real} "$@"\n')
+        (shims / "git").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+        run_batch(demo)
+        log.unlink()
+        assert recomputed(run_batch(demo)) == set()
     # The filter drivers to switch off, HEAD and the base at once, the uncommitted changes.
     assert sorted(log.read_text().split()) == ["cat-file", "config", "status"]
 

@@ -135,7 +135,7 @@ def test_without_ruff_the_default_linter_is_skipped(
     tmp_path: Path, guardrail_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Only ruff's discovery is replaced (ruff is installed in the test environment).
-    monkeypatch.setattr(lint_module, "find_ruff", lambda: None)
+    monkeypatch.setattr(lint_module, "find_ruff", lambda root=None: None)
     record = run(guardrail_session, tmp_path)
     assert (record["status"], record["summary"]) == ("skipped", NO_RUFF)
     assert record["approvals"] == []
@@ -320,3 +320,21 @@ def test_notebooks_are_inputs_and_their_findings_name_the_cell(
     write(repo, {"nb.ipynb": notebook("x = 1", "y = 2")})
     second = session.run(LintGuardrail())
     assert (second["cached"], second["status"]) == (False, "passed")
+
+
+def test_a_linter_planted_in_the_workspace_never_certifies_it(
+    tmp_path: Path, guardrail_session: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = tmp_path / ".venv" / "bin"
+    planted.mkdir(parents=True)
+    shim = planted / "codex-test-linter"
+    shim.write_text("#!/bin/sh\nexit 0\n")  # "no diagnostics", always
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{planted}{os.pathsep}{os.environ['PATH']}")
+    write(tmp_path, {"a.py": "x = 1\n"})
+    record = run(guardrail_session, tmp_path, {"command": "codex-test-linter .", "format": "lines"})
+    assert record["status"] == "failed"
+    [finding] = record["findings"]
+    assert finding["rule"] == "lint/linter-error"
+    assert "not found on PATH outside the workspace" in finding["message"]
+    assert record["approvals"] == []  # nothing ran

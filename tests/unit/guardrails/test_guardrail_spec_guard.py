@@ -353,7 +353,9 @@ def test_git_runs_through_the_orchestrator_and_is_recorded(
     record = run(guardrail_session, repo)
     approvals = record["approvals"]
     assert approvals, "git commands must go through ctx.run_command / ctx.git"
-    assert all(a["argv"][0] == "git" for a in approvals)
+    # git by absolute path, found outside the workspace (never a planted one)
+    assert all(Path(a["argv"][0]).name == "git" for a in approvals)
+    assert all(Path(a["argv"][0]).is_absolute() for a in approvals)
     assert all(a["approvalSource"] == "not-required" for a in approvals)
     assert any("diff" in a["argv"] for a in approvals)
     assert any("ls-files" in a["argv"] for a in approvals)

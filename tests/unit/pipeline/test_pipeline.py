@@ -20,11 +20,12 @@ from pytest_codex.pipeline.model import (
     run_pipeline,
 )
 from pytest_codex.run import Run
+from tests.helpers.trust import trusted
 
 
 def _context(root: Path, config: str | None = None) -> Context:
     if config is not None:
-        (root / "codex.orchestrator.yaml").write_text(config, encoding="utf-8")
+        trusted(root / "codex.orchestrator.yaml", config)
     return Context.load(cwd=root, env={ROOT_ENV: str(root)})
 
 

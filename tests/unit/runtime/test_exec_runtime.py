@@ -70,8 +70,15 @@ def test_a_missing_program_is_127_in_pipe_mode(manager: ExecSessionManager) -> N
 def test_death_by_signal_is_reported(manager: ExecSessionManager) -> None:
     piped = manager.run(["sh", "-c", "kill -TERM $$"], mode="pipe")
     assert (piped.exit_code, piped.signal) == (None, signal.SIGTERM)
+    # A PTY command is its own process: the kernel says how it died, as in pipe mode.
     in_pty = manager.run("sh -c 'kill -KILL $$'")
-    assert (in_pty.exit_code, in_pty.signal) == (128 + signal.SIGKILL, signal.SIGKILL)
+    assert (in_pty.exit_code, in_pty.signal) == (None, signal.SIGKILL)
+    assert in_pty.exit_code_source == "kernel"
+    # A shell session only has the shell's word for it: 128+N, read as signal N.
+    manager.open("s")
+    in_session = manager.run("sh -c 'kill -KILL $$'", session_id="s")
+    assert (in_session.exit_code, in_session.signal) == (128 + signal.SIGKILL, signal.SIGKILL)
+    assert in_session.exit_code_source == "shell"
 
 
 def test_a_timeout_kills_the_command_and_the_session_survives(manager: ExecSessionManager) -> None:
