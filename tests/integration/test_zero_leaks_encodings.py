@@ -33,6 +33,7 @@ import textwrap
 import urllib.parse
 from pathlib import Path
 
+from pytest_codex.config import trust_file
 from tests.helpers.receivers import collector, receiver
 
 CLI = [sys.executable, "-m", "pytest_codex.cli"]
@@ -229,7 +230,8 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
         # path token, ?sig=) and a command, OTLP with a header whose name looks harmless.
         notify_out = tmp_path / "notify-command.txt"
         notify_file = tmp_path / "notify-file.jsonl"
-        (root / "notify_cmd.py").write_text(NOTIFY_COMMAND)
+        notify_cmd = tmp_path / "notify_cmd.py"  # outside the workspace, as notify scripts must be
+        notify_cmd.write_text(NOTIFY_COMMAND)
         (root / "test_printer.py").write_text(
             INNER_TEST.format(printer=PRINTER, command_secret=planted["SERVICE_API_KEY"])
         )
@@ -237,7 +239,7 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
             "notify": [
                 f"file://{notify_file}",
                 webhook,
-                f"{shlex.quote(sys.executable)} notify_cmd.py {notify_out}",
+                f"{shlex.quote(sys.executable)} {notify_cmd} {notify_out}",
             ],
             "otel": {
                 "endpoint": otel_endpoint,
@@ -246,7 +248,9 @@ def test_no_known_secret_leaves_in_any_encoding_through_any_sink(tmp_path: Path)
             "guardrails": {"enabled": []},
         }
         (root / "codex.orchestrator.json").write_text(json.dumps(config))
-        inputs.update({root / "notify_cmd.py", root / "test_printer.py"})
+        # Trusted as a person would (codex-orchestrator trust), in the runs' own state.
+        trust_file(root / "codex.orchestrator.json", env)
+        inputs.update({notify_cmd, root / "test_printer.py"})
         inputs.add(root / "codex.orchestrator.json")
 
         # 1. exec --jsonl (PTY), OTLP with a header from the environment, a webhook by flag
