@@ -3,7 +3,9 @@ speed, peak RSS, and the run directory's size against the output's.
 
 Run: .venv/bin/python bench/exec_big_output.py [--mib 1024] [--repeat 1]
 Goals (ratios from one run, medians of interleaved repeats):
-- pipe mode >= 60% of ``yes | head | cat > /dev/null``;
+- pipe mode, redaction on, >= 60% of ``yes | head | cat > /dev/null`` on output without a
+  keyword, and >= 25% on keyword-dense output (a keyword every 16 bytes: ``tokens``, ``keys``,
+  ``auth``, ``session``; nothing to replace, so every read takes the full scan);
 - PTY mode >= 80% of a bare PTY read loop (``pty.fork`` + ``os.read`` of 64 KiB);
 - peak RSS <= 40 MB;
 - run directory <= 1.05x the output (chunks past the inline limit reference the log).
@@ -20,6 +22,7 @@ import errno
 import json
 import os
 import pty
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,6 +31,8 @@ import time
 from pathlib import Path
 
 LINE = "0123456789abcdefghijklmnopqrstuvwxyz" * 3  # text, as build and test logs are
+# A keyword every 16 bytes, as in logs of code that handles tokens and keys.
+DENSE = "tokens counted, api keys loaded auth module ok; session 42 open"
 
 CHILD = """
 import json, resource, sys, time
@@ -35,15 +40,16 @@ from pathlib import Path
 from pytest_codex.context import Context
 from pytest_codex.run import Run
 from pytest_codex.runtime import ExecSessionManager
+import shlex
 
 root, mib, mode, line = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 redact = mode != "pipe-off"
-mode = mode.removesuffix("-off")
+mode = mode.removesuffix("-off").removesuffix("-dense")
 run = Run.start(Context.load(env={"CODEX_ORCHESTRATOR_ROOT": str(root)}), task_id="bench",
                 heartbeat=False)
 with ExecSessionManager(redact=redact) as manager:
     started = time.perf_counter()
-    command = f"yes {line} | head -c {mib}M"
+    command = f"yes {shlex.quote(line)} | head -c {mib}M"
     if mode == "pipe":
         command = ["sh", "-c", command]
     result = manager.run(command, mode=mode, emitter=run,
@@ -58,10 +64,12 @@ print(json.dumps({"seconds": took, "bytes": total, "run_dir": run_dir,
 """
 
 
-def cat_baseline(mib: int) -> float:
+def cat_baseline(mib: int, line: str = LINE) -> float:
     """Seconds for ``yes | head | cat > /dev/null``."""
     started = time.perf_counter()
-    subprocess.run(f"yes {LINE} | head -c {mib}M | cat > /dev/null", shell=True, check=True)
+    subprocess.run(
+        f"yes {shlex.quote(line)} | head -c {mib}M | cat > /dev/null", shell=True, check=True
+    )
     return time.perf_counter() - started
 
 
@@ -90,10 +98,11 @@ def pty_baseline(mib: int) -> float:
 
 def through_exec(mib: int, mode: str) -> dict[str, float]:
     """One run of the command in ``mode``, in a fresh root."""
+    line = DENSE if mode.endswith("-dense") else LINE
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / ".git").mkdir()
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, tmp, str(mib), mode, LINE],
+            [sys.executable, "-c", CHILD, tmp, str(mib), mode, line],
             check=True,
             capture_output=True,
             text=True,
@@ -108,10 +117,11 @@ def main() -> None:
     parser.add_argument("--with-off", action="store_true", help="also pipe mode, redaction off")
     args = parser.parse_args()
     mib = args.mib
-    ratios: dict[str, list[float]] = {"pipe": [], "pty": [], "pipe-off": []}
+    ratios: dict[str, list[float]] = {"pipe": [], "pipe-dense": [], "pty": [], "pipe-off": []}
     cat = "yes | head | cat > /dev/null"
     modes = [
         ("pipe", cat_baseline, cat),
+        ("pipe-dense", lambda mib: cat_baseline(mib, DENSE), cat + " (keyword-dense)"),
         ("pty", pty_baseline, "bare PTY read loop (pty.fork + os.read 64 KiB)"),
     ]
     if args.with_off:
@@ -128,7 +138,7 @@ def main() -> None:
                 f"run dir {got['run_dir'] / got['bytes']:.4f}x the output "
                 f"(events.jsonl {got['events']} bytes)"
             )
-    for mode, goal in (("pipe", 0.60), ("pty", 0.80)):
+    for mode, goal in (("pipe", 0.60), ("pipe-dense", 0.25), ("pty", 0.80)):
         median = statistics.median(ratios[mode])
         verdict = "met" if median >= goal else "NOT met"
         print(f"{mode} throughput ratio: median {median:.0%} (goal >= {goal:.0%}: {verdict})")

@@ -29,8 +29,9 @@ from pytest_codex.errors import CodexError
 from .api import Guardrail, Inputs
 from .snapshot import InputSnapshot, read_git_state
 
-# 2: entries and the memo are signed (HMAC-SHA256, see cache_secret); 3: over their bytes.
-CACHE_FORMAT = 3
+# 2: entries and the memo are signed (HMAC-SHA256, see cache_secret); 3: over their bytes;
+# 4: fingerprints are keyed too (a declared value may hold a secret).
+CACHE_FORMAT = 4
 # Files modified this recently are hashed every time (see FileDigests).
 RACY_SECONDS = 2
 
@@ -55,15 +56,18 @@ def fingerprint(
     digest_file: Callable[[str], bytes] | None = None,
     snapshot: InputSnapshot | None = None,
 ) -> str:
-    """``sha256:<hex>`` of everything the result depends on. ``digest_file(rel)`` gives a
-    file's content digest (default: hash it now; a session passes a memo); ``snapshot``
-    answers for the repository instead when given (a session's batch shares one)."""
+    """``hmac-sha256:<hex>`` of everything the result depends on, keyed with
+    :func:`cache_secret` (the declared values may hold a secret, and the fingerprint is
+    recorded as ``inputsHash``: it must not be checkable against guesses offline).
+    ``digest_file(rel)`` gives a file's content digest (default: hash it now; a session passes
+    a memo); ``snapshot`` answers for the repository instead when given (a session's batch
+    shares one)."""
     if snapshot is None:
         one = digest_file or (lambda rel: file_digest(root / rel))
         snapshot = InputSnapshot(
             root, env=env, exclude=exclude, digest_files=lambda rels: [one(rel) for rel in rels]
         )
-    digest = hashlib.sha256()
+    digest = hmac.new(cache_secret(env), digestmod=hashlib.sha256)
     header = {
         "format": CACHE_FORMAT,
         "name": guardrail.name,
@@ -76,7 +80,7 @@ def fingerprint(
     files = snapshot.find(inputs.globs)
     for rel, content in zip(files, snapshot.digests(files), strict=True):
         digest.update(b"\0" + os.fsencode(rel) + b"\0" + content)
-    return f"sha256:{digest.hexdigest()}"
+    return f"hmac-sha256:{digest.hexdigest()}"
 
 
 def file_digest(path: Path) -> bytes:
@@ -126,29 +130,9 @@ def cache_secret(env: Mapping[str, str] | None = None) -> bytes:
 
 
 def _load_or_create_key(directory: Path) -> bytes:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise PermissionError(f"{directory} is not a 0700 directory of ours")
-    path = directory / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise PermissionError(f"{path} is not a 0600 file of ours")
-        secret = handle.read(64)
-    if len(secret) < 32:
-        raise PermissionError(f"{path} is too short to be a key")
-    return secret
+    from pytest_codex.digests import load_or_create_key
+
+    return load_or_create_key(directory, KEY_FILE)
 
 
 # A signed file is its body's compact JSON with the signature as a last member:

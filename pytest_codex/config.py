@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import schemas, trust
+from .credentials import HEADER_KEYS, config_credentials
 from .errors import ConfigError
 from .paths import user_config_dir
-from .redact import REDACTED, Redactor, is_secret_name
+from .redact import REDACTED, Redactor, display_urls, is_secret_name
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -257,6 +258,8 @@ class ResolvedConfig:
     file_document: Mapping[str, Any] = field(default_factory=dict)
     user_file: Path | None = None
     trusted: bool = False
+    # Secrets given alongside the configuration (Codex -c overrides), known to every redactor.
+    extra_secrets: tuple[str, ...] = ()
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` when nothing set it."""
@@ -290,7 +293,8 @@ class ResolvedConfig:
 
     def to_manifest(self) -> dict[str, dict[str, Any]]:
         """The manifest's ``config`` section, through the one redactor: secret-looking keys,
-        URL userinfo, token shapes and the environment's and configuration's secret values."""
+        header values whatever their names, URL credentials (userinfo, query values, path
+        tokens), token shapes and the environment's and configuration's secret values."""
         redactor = Redactor.for_env(extra=self.secret_values())
         return {
             key: {
@@ -302,16 +306,33 @@ class ResolvedConfig:
 
     def secret_values(self) -> list[str]:
         """The secrets the configuration holds (values under secret-looking keys, URL
-        passwords), so every redactor of a run knows them."""
-        found: list[str] = []
-        _collect_secrets("", self.values, found)
-        return found
+        passwords, and the orchestrator's own credentials: header values, query values and
+        path tokens of its endpoints, :mod:`pytest_codex.credentials`), the config file's
+        too, so every redactor of a run knows them."""
+        return [
+            *secrets_in(self.values),
+            *config_credentials(dict(self.file_document)),
+            *self.extra_secrets,
+        ]
+
+
+def secrets_in(values: Mapping[str, Any]) -> list[str]:
+    """The secrets configuration ``values`` hold (a resolved configuration's, or Codex
+    ``-c`` overrides): values under secret-looking keys, URL passwords, and the
+    orchestrator's own credentials (:func:`pytest_codex.credentials.config_credentials`)."""
+    found: list[str] = []
+    _collect_secrets("", values, found)
+    return found + config_credentials(values)
 
 
 def _redact_value(key: str, value: Any) -> Any:
-    if is_secret_name(key) and isinstance(value, str):
+    if isinstance(value, str) and (is_secret_name(key) or key.lower() in HEADER_KEYS):
         return REDACTED
+    if isinstance(value, str):
+        return display_urls(value)
     if isinstance(value, Mapping):
+        if key.lower() in HEADER_KEYS:  # header values are credentials, whatever the names
+            return {k: REDACTED if isinstance(v, str) else v for k, v in value.items()}
         return {k: _redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact_value(key, v) for v in value]

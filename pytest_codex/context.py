@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,19 @@ class Context:
         cli_flags: Mapping[str, str] | None = None,
         config_file: Path | None = None,
         task_flag: str = "--task",
+        secrets: Iterable[str] = (),
     ) -> Context:
-        """Resolve the root, then the configuration (which may move the runs/out roots)."""
+        """Resolve the root, then the configuration (which may move the runs/out roots).
+        ``secrets``: more values every redactor of the run knows (the credentials in Codex
+        ``-c`` overrides, which the configuration does not keep)."""
         env = dict(os.environ if env is None else env)
         cwd = Path.cwd() if cwd is None else cwd
         root = Path(env[ROOT_ENV]).resolve() if env.get(ROOT_ENV) else find_repo_root(cwd)
         config = resolve_config(
             root, cli=cli, cli_flags=cli_flags, env=env, config_file=config_file
         )
+        if secrets:
+            config = dataclasses.replace(config, extra_secrets=(*config.extra_secrets, *secrets))
         roots = Roots(
             root=root,
             runs_dir=(root / str(config.get("runs_dir") or DEFAULTS["runs_dir"])).resolve(),

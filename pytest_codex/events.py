@@ -165,6 +165,11 @@ class Redactor:
         """One string, redacted."""
         return self._redactor.text(text)
 
+    def identifier(self, text: str) -> str:
+        """One identifier (node id, path, name): known secret values replaced, nothing
+        else."""
+        return self._redactor.identifier(text)
+
 
 SinkFailureHandler = Callable[[str, BaseException], None]
 
@@ -215,6 +220,11 @@ class EventBus:
     def redact_text(self, text: str) -> str:
         """One string through the bus's redactor (for :meth:`emit` with ``redacted=True``)."""
         return self._redact.text(text)
+
+    def redact_identifier(self, text: str) -> str:
+        """One identifier through the bus's redactor: known secret values only (see
+        :data:`pytest_codex.redact.IDENTIFIER_KEYS`)."""
+        return self._redact.identifier(text)
 
     def emit(
         self, type: str, payload: Mapping[str, Any] | None = None, *, redacted: bool = False

@@ -5,7 +5,6 @@ See :mod:`pytest_codex.approvals` for the key text form and the coverage rule.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..digests import keyed_digest
 from ..errors import UsageError
 from ..redact import redact_argv
 from ..sandbox import PERMISSIONS
@@ -60,9 +60,12 @@ def _unescape_cwd(text: str) -> str:
 
 
 def argv_digest(argv: Sequence[str]) -> str:
-    """The SHA-256 of ``argv`` exactly as given (JSON of the list): what keys are matched by."""
+    """The keyed digest of ``argv`` exactly as given (JSON of the list): what keys are
+    matched by. An HMAC-SHA256 under this user's local key
+    (:func:`pytest_codex.digests.keyed_digest`), so a recorded digest cannot be checked
+    against guesses of a secret in the argv."""
     text = json.dumps(list(argv), ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return keyed_digest(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ class ApprovalKey:
             object.__setattr__(self, "digest", argv_digest(self.argv))
         elif len(self.digest) != 64 or any(c not in "0123456789abcdef" for c in self.digest):
             raise UsageError(
-                f"approval key digest {self.digest!r} is not a SHA-256; copy the key as listed"
+                f"approval key digest {self.digest!r} is not a 64-digit HMAC-SHA256; copy the "
+                "key as listed"
             )
 
     @classmethod

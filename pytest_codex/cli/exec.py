@@ -282,6 +282,7 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) -> int:
+    from ..config import secrets_in
     from ..context import Context
     from ..execution import execute_command, finish_on_error
     from ..output_schema import EXIT_OUTPUT_SCHEMA, load_output_schema, structured_output
@@ -307,7 +308,13 @@ def _execute(args: argparse.Namespace, *, resume_ref: str | None, reopen: bool) 
     # are those of DIR's repository (or DIR), whatever directory the caller runs in.
     os.chdir(cwd)
     cli, flags = _cli_config(args, overrides)
-    context = Context.load(cwd=cwd, cli=cli, cli_flags=flags, config_file=args.config_file)
+    context = Context.load(
+        cwd=cwd,
+        cli=cli,
+        cli_flags=flags,
+        config_file=args.config_file,
+        secrets=secrets_in(overrides),  # recorded in exec:options: every redactor knows them
+    )
     output_schema = load_output_schema(args.output_schema)
     argv = args.command if args.command else _read_prompt(stdin)
     mode = _output_mode(args, stdout)

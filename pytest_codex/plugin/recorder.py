@@ -142,7 +142,9 @@ class CodexRecorder:
         assert run is not None
         # The record is redacted here, string by string (the user's strings only), and the
         # bus takes it as it is: one test:result per test is the plugin's hot path.
-        record = builder.redacted_record(run.bus.redact_text, self._redact_names)
+        record = builder.redacted_record(
+            run.bus.redact_text, self._redact_names, run.bus.redact_identifier
+        )
         self._count(record["outcome"])
         if builder.reruns:
             self._count("rerun", builder.reruns)  # pytest counts each rerun attempt
@@ -156,7 +158,7 @@ class CodexRecorder:
         if shared is None:
             assert self.run is not None
             # The redactor remembers the short strings it has seen: each name costs one look.
-            shared = [self.run.bus.redact_text(name) for name in names]
+            shared = [self.run.bus.redact_identifier(name) for name in names]
             if len(self._redacted_names) < _REDACTED_CACHE:
                 self._redacted_names[key] = shared
         return shared

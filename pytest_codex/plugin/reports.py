@@ -118,6 +118,7 @@ class TestRecordBuilder:
         self,
         text: Callable[[str], str],
         names: Callable[[list[str]], list[str]] | None = None,
+        identifier: Callable[[str], str] | None = None,
     ) -> dict[str, Any]:
         """The ``tests[]`` record with every string that comes from the user's code (node id,
         location, marker names, failure, worker id) passed through ``text`` (the bus's
@@ -127,24 +128,27 @@ class TestRecordBuilder:
         before it is cut to length (:meth:`record` uses the environment's secrets only).
         ``names`` (default: ``text`` on each name) redacts the list of marker names, which
         may then be one list shared by every record with the same markers (records are
-        never changed once emitted)."""
+        never changed once emitted). ``identifier`` (default: ``text``) redacts the node id,
+        the location and the worker id: identifiers, which only known secret values may
+        change (the bus's ``redact_identifier``), never heuristics."""
+        name = identifier or text
         location = self.location
         path, domain = location["path"], location["domain"]
         failure, worker, markers = self.failure, self.worker, self.markers
         return {  # the keys of record(), in its order
-            "nodeid": text(self.nodeid),
+            "nodeid": name(self.nodeid),
             "outcome": self.outcome or "error",
             "durationMs": round(self.duration * 1000, 3),
-            "markers": names(markers) if names else [text(name) for name in markers],
+            "markers": names(markers) if names else [name(marker) for marker in markers],
             "location": {
-                "path": text(path) if isinstance(path, str) else path,
+                "path": name(path) if isinstance(path, str) else path,
                 "line": location["line"],
-                "domain": text(domain) if isinstance(domain, str) else domain,
+                "domain": name(domain) if isinstance(domain, str) else domain,
             },
             # Redacted before it is cut (a secret across the cut would leave its first
             # half), then as the bus would.
             "failure": None if failure is None else text(text(failure)[:_MAX_FAILURE]),
-            "worker": text(worker) if isinstance(worker, str) else worker,
+            "worker": name(worker) if isinstance(worker, str) else worker,
             "reruns": self.reruns,
         }
 

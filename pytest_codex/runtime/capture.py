@@ -6,20 +6,21 @@ it dropped in between, so the end of a long output (where errors are) is never l
 callback cuts it into events of at most 8 KiB of UTF-8, on character boundaries, with
 :func:`split_utf8`); undecodable bytes become U+FFFD in events and stay exact in the log.
 
-With a :class:`Redaction` the stream is redacted at the source: bytes are decoded (with
-``surrogateescape``, so undecodable bytes round-trip exactly), run through one
-:class:`~pytest_codex.redact.StreamRedactor` per stream, and the redacted text is what the
-log, the memory buffer and the chunk events get. The redactor's carry-over window holds back
-the tail that may begin a secret; :meth:`StreamCapture.idle` (called by the read loops when
-nothing arrived for a moment) releases complete lines, and the whole tail after a longer
-pause, so live streaming keeps working. ``raw_log`` keeps the log byte-exact.
+With a :class:`Redaction` the stream is redacted at the source, as bytes: one
+:class:`~pytest_codex.redact.StreamRedactor` per stream, then one more over what the streams
+of a command release together (:func:`captures_for`), in the order the log and the chunk
+events get it, so a secret split between stdout and stderr cannot be rejoined in the merged
+log or in a consumer that concatenates the chunks. The redactors' carry-over windows hold
+back the tail that may begin a secret; :meth:`StreamCapture.idle` (called by the read loops
+when nothing arrived for a moment) releases complete lines, and the whole tail after a
+longer pause, so live streaming keeps working. ``raw_log`` keeps the log byte-exact.
 """
 
 from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
@@ -130,22 +131,49 @@ class Redaction:
     raw_log: bool = False
 
 
-def _clean(text: str) -> str:
-    """``text`` (decoded with ``surrogateescape``) with undecodable bytes as U+FFFD."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text
+class _Merged:
+    """What the streams of one command release, redacted once more in the order the log and
+    the chunk events get it (see the module docstring); text of one stream alone was
+    redacted by that stream's own redactor and is not scanned again."""
+
+    def __init__(self, redaction: Redaction) -> None:
+        self.stream = StreamRedactor(redaction.redactor)
+        self.captures: dict[str, StreamCapture] = {}
+        self.finished = False
+
+    def feed(self, name: str, data: bytes) -> None:
+        if data:
+            self._out(self.stream.feed_tagged(data, name, vetted=True))
+
+    def idle(self, quiet: bool) -> None:
+        if self.stream.holding:
+            stream = self.stream
+            if quiet:
+                self._out(stream.flush_tagged(vetted=True))
+            else:
+                self._out(stream.release_lines_tagged(vetted=True))
+
+    def finish(self) -> None:
+        """Flush every stream of the command, then what is held here: once, by the first
+        stream that finishes (a secret across the streams' last bytes is still seen)."""
+        if self.finished:
+            return
+        self.finished = True
+        for capture in self.captures.values():
+            capture.drain()
+        self._out(self.stream.flush_tagged(vetted=True))
+
+    def _out(self, pieces: Iterable[tuple[object, bytes]]) -> None:
+        for name, piece in pieces:
+            self.captures[str(name)].out(piece)
 
 
 class StreamCapture:
     """One stream of one command: memory buffer, log file, chunk events.
 
     Without ``redaction`` every byte goes to the log and the buffer as read; with it, the
-    redacted text does (the log keeps raw bytes when ``redaction.raw_log``).
+    redacted bytes do (the log keeps raw bytes when ``redaction.raw_log``). Streams of one
+    command that share a log are made together by :func:`captures_for`.
     """
 
     def __init__(
@@ -156,6 +184,7 @@ class StreamCapture:
         on_chunk: ChunkCallback | None,
         cap: int = DEFAULT_MEMORY_CAP,
         redaction: Redaction | None = None,
+        merged: _Merged | None = None,
     ) -> None:
         self.name = name
         self.buffer = HeadTailBuffer(cap)
@@ -163,11 +192,13 @@ class StreamCapture:
         self._on_chunk = on_chunk
         self._redaction = redaction
         self._stream = None if redaction is None else StreamRedactor(redaction.redactor)
-        errors = "replace" if redaction is None else "surrogateescape"
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors=errors)
+        self._merged = merged
+        if redaction is not None and merged is None:
+            self._merged = _Merged(redaction)
+        if self._merged is not None:
+            self._merged.captures[name] = self
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._raw = 0  # bytes read since the last chunk event
-        self._held = False  # whether the redactor holds text back
-        self._partial = False  # whether the decoder holds the start of a character
         self._last_read = time.monotonic()
 
     @property
@@ -187,53 +218,47 @@ class StreamCapture:
             if self._on_chunk is not None:
                 self._emit(self._decoder.decode(data), len(data))
             return
-        stream = self._stream
-        assert self._redaction is not None
+        assert self._redaction is not None and self._merged is not None
         if self._redaction.raw_log and self._log is not None:
             self._log.write(data)
         self._raw += len(data)
-        if not self._partial:
-            # ASCII with nothing to redact (most output): the bytes go through as they are,
-            # without decoding, scanning as text and encoding again.
-            clean = stream.feed_ascii(data)
-            if clean is not None:
-                self._held = stream.holding
-                if clean:
-                    self._out(clean.decode("ascii"), clean)
-                return
-        decoder = self._decoder
-        text = stream.feed(decoder.decode(data))
-        self._partial = bool(decoder.getstate()[0])
-        self._held = stream.holding
-        self._out(text)
+        self._merged.feed(self.name, self._stream.feed(data))
 
     def idle(self) -> None:
-        """Nothing was read for a moment: release what the redactor holds that is safe to
+        """Nothing was read for a moment: release what the redactors hold that is safe to
         release (complete lines; everything after :data:`IDLE_RELEASE_SECONDS`)."""
-        if self._stream is None or not self._held:
+        if self._stream is None or self._merged is None:
             return
-        if time.monotonic() - self._last_read >= IDLE_RELEASE_SECONDS:
-            text = self._stream.flush()
-        else:
-            text = self._stream.release_lines()
-        self._held = self._stream.holding
-        self._out(text)
+        quiet = time.monotonic() - self._last_read >= IDLE_RELEASE_SECONDS
+        if self._stream.holding:
+            held = self._stream.flush() if quiet else self._stream.release_lines()
+            self._merged.feed(self.name, held)
+        self._merged.idle(
+            all(
+                time.monotonic() - c._last_read >= IDLE_RELEASE_SECONDS
+                for c in self._merged.captures.values()
+            )
+        )
 
-    def _out(self, text: str, data: bytes | None = None) -> None:
-        """Write redacted ``text`` (``data``: its bytes, when known) to log, memory, chunks."""
-        if not text:
+    def drain(self) -> None:
+        """Everything this stream's own redactor holds, to the command's merged stream."""
+        if self._stream is not None and self._merged is not None:
+            self._merged.feed(self.name, self._stream.flush())
+
+    def out(self, data: bytes) -> None:
+        """Write redacted ``data`` to the log, the memory buffer and the chunk events."""
+        if not data:
             return
         assert self._redaction is not None
-        if data is None:
-            data = text.encode("utf-8", "surrogateescape")
         if self._log is not None and not self._redaction.raw_log:
             self._log.write(data)
         self.buffer.append(data)
         if self._on_chunk is not None:
+            text = data.decode("ascii") if data.isascii() else self._decoder.decode(data)
             raw, self._raw = self._raw, 0
             # The count rides with the chunk as "bytes the log took for it" (a reference to
             # the log is its last bytes): the redacted bytes, or with raw logs the raw ones.
-            self._emit(_clean(text), raw if self._redaction.raw_log else len(data))
+            self._emit(text, raw if self._redaction.raw_log else len(data))
 
     def _emit(self, text: str, raw: int) -> None:
         assert self._on_chunk is not None
@@ -243,12 +268,11 @@ class StreamCapture:
             self._on_chunk(self.name, text, raw)
 
     def finish(self) -> CapturedStream:
-        """Flush the decoder (and the redactor) and return what is kept in memory."""
+        """Flush the decoder (and the redactors) and return what is kept in memory."""
+        if self._merged is not None:
+            self._merged.finish()
         rest = self._decoder.decode(b"", final=True)
-        if self._stream is not None:
-            self._out(self._stream.feed(rest) + self._stream.flush())
-            self._held = False
-        elif rest and self._on_chunk is not None:
+        if rest and self._on_chunk is not None:
             self._emit(rest, 0)
         return CapturedStream(
             self.name,
@@ -257,3 +281,23 @@ class StreamCapture:
             self.buffer.omitted,
             self.buffer.total,
         )
+
+
+def captures_for(
+    names: Iterable[str],
+    *,
+    log: IO[bytes] | None,
+    on_chunk: ChunkCallback | None,
+    cap: int = DEFAULT_MEMORY_CAP,
+    redaction: Redaction | None = None,
+) -> dict[str, StreamCapture]:
+    """The captures of one command's streams (``stdout``, ``stderr``) sharing its log: with
+    redaction, what they release is redacted once more together (see the module
+    docstring)."""
+    merged = None if redaction is None else _Merged(redaction)
+    return {
+        name: StreamCapture(
+            name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction, merged=merged
+        )
+        for name in names
+    }

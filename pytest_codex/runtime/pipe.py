@@ -12,6 +12,7 @@ killed and reported, and what is left in the pipes is drained for at most
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -23,12 +24,15 @@ from pathlib import Path
 from typing import IO
 
 from ..sandbox.seccomp import spawn_args
-from .capture import ChunkCallback, Redaction, StreamCapture
+from .capture import ChunkCallback, Redaction, StreamCapture, captures_for
 from .processes import KILL_GRACE, TAG_ENV, Detached, end_stragglers, exited, kill_group, new_tag
 
 __all__ = ["KILL_GRACE", "READ_SIZE", "kill_group", "run_pipe"]
 
 READ_SIZE = 64 * 1024
+# The size the pipes are made (Linux's default limit for a user): a fast producer runs up to
+# 1 MiB ahead of the reads instead of 64 KiB.
+PIPE_SIZE = 1024 * 1024
 # After the command is over (exited, or killed at its timeout), output still in flight is
 # read for at most this long: a straggler that kept the pipe open is gone by then.
 DRAIN_SECONDS = 1.0
@@ -62,10 +66,9 @@ def run_pipe(
 
     ``stop``: once it is set (the runtime is closing), the command is killed as at a
     timeout."""
-    captures = {
-        name: StreamCapture(name, log=log, on_chunk=on_chunk, cap=cap, redaction=redaction)
-        for name in ("stdout", "stderr")
-    }
+    captures: dict[str, StreamCapture] = captures_for(
+        ("stdout", "stderr"), log=log, on_chunk=on_chunk, cap=cap, redaction=redaction
+    )
     tag = new_tag()
     child_env = {**(os.environ if env is None else env), TAG_ENV: tag}
     try:
@@ -96,6 +99,8 @@ def run_pipe(
     over_at: float | None = None  # when the command was over (exited or killed)
     for pipe in (process.stdout, process.stderr):
         os.set_blocking(pipe.fileno(), False)  # our read ends only; the child's stay as they are
+        with contextlib.suppress(OSError):  # over the user's pipe budget: the default size
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, captures["stdout"])
         selector.register(process.stderr, selectors.EVENT_READ, captures["stderr"])

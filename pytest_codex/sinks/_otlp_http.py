@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..redact import redact_text, split_credentials
+from ..redact import display_urls, redact_text, split_credentials
 from ..timeutil import now_iso
 
 MAX_ATTEMPTS_PER_MINUTE = 3  # attempts that failed or retried, per rolling minute
@@ -88,13 +88,14 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> A
     except urllib.error.HTTPError as exc:
         return Answer(
             False,
-            f"HTTP {exc.code} {exc.reason} from {redact_text(url)}",
+            f"HTTP {exc.code} {exc.reason} from {display_urls(redact_text(url))}",
             exc.code in RETRYABLE_STATUS,
             _retry_after(exc.headers.get("Retry-After")) if exc.headers else None,
         )
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return Answer(False, f"{type(exc).__name__}: {redact_text(str(reason))}", True)
+        said = display_urls(redact_text(str(reason)))
+        return Answer(False, f"{type(exc).__name__}: {said}", True)
     return Answer(True)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -40,7 +39,7 @@ from ..atomic import open_nofollow
 from ..errors import ConfigError
 from ..events import DispatchingSink, Event, Redactor
 from ..records import GuardrailRecord, NotificationFailure, NotificationsBlock
-from ..redact import split_credentials
+from ..redact import display_urls, split_credentials
 from ..summary import summary_line
 
 if TYPE_CHECKING:
@@ -51,12 +50,12 @@ EVENT_KINDS = ("run-complete", "approval-requested", "guardrail-failed")
 DEFAULT_TIMEOUT = 5.0
 # Added to the longest target timeout for the wait at the end of a run (all targets together).
 GRACE = 0.5
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def display_target(target: str) -> str:
-    """A target with any URL credentials hidden."""
-    return _CREDENTIALS.sub("[REDACTED]@", target)
+    """A target with its URL credentials hidden (userinfo password, query values, path
+    tokens: :func:`pytest_codex.redact.display_url`)."""
+    return display_urls(target)
 
 
 @dataclass(frozen=True)
@@ -283,7 +282,7 @@ class NotifySink(DispatchingSink):
         failure: NotificationFailure = {
             "target": self._display(delivery.target),
             "event": delivery.event,
-            "reason": self.redact(reason[:300]),
+            "reason": display_urls(self.redact(reason[:300])),
         }
         with self.lock:
             if not delivery.abandoned:

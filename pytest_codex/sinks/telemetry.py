@@ -41,7 +41,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from ..events import DispatchingSink, Event
 from ..records import CommandRecord, GuardrailRecord, StageRecord, TestRecord, ToolRunRecord
-from ..redact import redact_text
+from ..redact import display_url, redact_text
 from ..timeutil import parse_timestamp
 from ._otlp_http import (  # the budget constants and resolve_endpoint: importable as before
     MAX_ATTEMPTS_PER_MINUTE,
@@ -455,14 +455,14 @@ class OtelSink(DispatchingSink):
         return {
             "state": state,
             "error": traces.last_error,
-            "endpoint": redact_text(self.endpoint),
+            "endpoint": display_url(redact_text(self.endpoint)),
             "attempts": traces.attempts,
             "refusedAttempts": traces.refused,
             "failures": list(traces.failures),
             "exportedSpans": self.spans.exported,
             "droppedSpans": self.spans.dropped,
             "metrics": {
-                "endpoint": redact_text(self.metrics_url),
+                "endpoint": display_url(redact_text(self.metrics_url)),
                 "state": self.metrics_state,
                 "error": self.metrics.last_error,
                 "attempts": self.metrics.attempts,

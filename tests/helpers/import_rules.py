@@ -28,6 +28,7 @@ FOUNDATION = frozenset(
         "timeutil",
         "atomic",
         "schemas",
+        "credentials",
         "redact",
         "paths",
         "context",
@@ -48,8 +49,9 @@ FOUNDATION = frozenset(
         "terminal",
     ]
 )
-PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.instructions", "pytest_codex.approvals",
-             "pytest_codex.runtime", "pytest_codex.orchestrator")  # fmt: skip
+PRODUCERS = ("pytest_codex.sandbox", "pytest_codex.digests", "pytest_codex.instructions",
+             "pytest_codex.approvals", "pytest_codex.runtime",
+             "pytest_codex.orchestrator")  # fmt: skip
 # What producers never import (rule 2).
 ABOVE_PRODUCERS = ("pytest_codex.run", "pytest_codex.sinks", "pytest_codex.execution",
                    "pytest_codex.cli", "pytest_codex.plugin", "pytest_codex.sdk")  # fmt: skip

@@ -36,7 +36,7 @@ class Received:
 
     def _decoded(self, suffix: str, kind: Any) -> Iterator[Any]:
         for path, body in self.requests:
-            if path.endswith(suffix):
+            if path.split("?", 1)[0].endswith(suffix):
                 request = kind()
                 request.ParseFromString(body)
                 yield request
@@ -136,7 +136,8 @@ def collector(
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if hang:
                 time.sleep(hang)
-            kind = SIGNALS.get(self.path)
+            # As a collector's HTTP receiver: the path decides, a query string is ignored.
+            kind = SIGNALS.get(self.path.split("?", 1)[0])
             if kind is None:
                 self._answer(404)
                 return
@@ -147,8 +148,8 @@ def collector(
             if calls["n"] <= fail_first:
                 self._answer(503, {"Retry-After": retry_after} if retry_after else None)
                 return
-            if self.path in answers:
-                self._answer(answers[self.path])
+            if self.path.split("?", 1)[0] in answers:
+                self._answer(answers[self.path.split("?", 1)[0]])
                 return
             try:
                 kind().ParseFromString(body)

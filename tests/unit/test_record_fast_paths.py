@@ -67,8 +67,10 @@ def test_the_recorders_redaction_equals_the_buss() -> None:
     for builder in _builders():
         expected = redactor({"test": builder.record()})["test"]
         for redacted in (
-            builder.redacted_record(redactor.text),
-            builder.redacted_record(redactor.text, lambda n: list(map(redactor, n))),
+            builder.redacted_record(redactor.text, identifier=redactor.identifier),
+            builder.redacted_record(
+                redactor.text, lambda n: list(map(redactor.identifier, n)), redactor.identifier
+            ),
         ):
             assert redacted == expected
             assert json.dumps(redacted) == json.dumps(expected)  # the same keys in one order

@@ -6,6 +6,7 @@ it is)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,90 @@ class TestMarked:
         "test_odd_marker": ["[REDACTED]", "module_wide"],
         "TestMarked::test_both": ["in_class", "module_wide", "slow"],
     }
+
+
+# Classes named as the keyword heuristics' words, as real suites name them (jinja2's lexer
+# tests have TestTokenStream::test_simple and ::test_iter): their node ids are names.
+NAMED_SUITE = """
+import pytest
+
+class Key:
+    def test_rotation(self):
+        pass
+
+class Token:
+    def test_simple(self):
+        pass
+
+class Secret:
+    def test_iter(self):
+        pass
+
+class Password:
+    def test_password_is_hashed(self):
+        pass
+
+class Auth:
+    @pytest.mark.parametrize("scheme", ["basic", "bearer"])
+    def test_header(self, scheme):
+        pass
+
+class Credential:
+    def test_secret_key(self):
+        pass
+
+class TestTokenStream:
+    def test_simple(self):
+        pass
+
+    def test_iter(self):
+        print("\\nthe value after password=hunter22 is a secret")
+
+class TestKey:
+    def test_rotation(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["controller", "xdist"])
+def test_node_ids_of_classes_named_like_secrets_stay_pytests_own(
+    pytester: pytest.Pytester, xdist: bool
+) -> None:
+    pytester.makepyfile(test_names=NAMED_SUITE)
+    pytester.makeini("[pytest]\npython_classes = Key Token Secret Password Auth Credential Test\n")
+    collected = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:codex")
+    own = sorted(line for line in collected.outlines if "::" in line)
+    assert len(own) == 10 and "test_names.py::Key::test_rotation" in own
+    args = ["--codex-task=names-task", *(["-n", "2"] if xdist else [])]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=10)
+    [path] = sorted((pytester.path / ".runs" / "names-task" / "cli").glob("*/manifest.json"))
+    manifest = json.loads(path.read_text())
+    assert sorted(t["nodeid"] for t in manifest["tests"]) == own
+    domains = {t["location"]["domain"] for t in manifest["tests"]}
+    assert "Key.test_rotation" in domains and "TestTokenStream.test_iter" in domains
+    events = [json.loads(line) for line in (path.parent / "events.jsonl").read_text().splitlines()]
+    recorded = sorted(e["payload"]["test"]["nodeid"] for e in events if e["type"] == "test:result")
+    assert recorded == own
+    # The same suite streamed through exec: pytest's own lines, node ids intact, in the
+    # JSONL of both dialects; a value after "password=" is still a secret.
+    for dialect in ("--jsonl", "--json"):
+        result = pytester.run(
+            sys.executable, "-m", "pytest_codex.cli", "exec", "--task", "names-exec",
+            dialect, "--pipe", "--",
+            sys.executable, "-m", "pytest", "-v", "-s", "-p", "no:cacheprovider",
+            "-p", "no:codex", "test_names.py",
+        )  # fmt: skip
+        assert result.ret == 0, result.stderr.str()
+        text = "".join(_printed_output(line, dialect) for line in result.outlines)
+        for nodeid in own:
+            assert f"\n{nodeid} " in text, (dialect, nodeid)  # pytest -v: one line each
+        assert "hunter22" not in result.stdout.str() and "password=[REDACTED]" in text
+
+
+def _printed_output(line: str, dialect: str) -> str:
+    """The command's output in one line of ``exec`` stdout (either dialect)."""
+    event = json.loads(line)
+    if dialect == "--jsonl":
+        return str(event["payload"].get("data", "")) if event["type"] == "exec:chunk" else ""
+    item = event.get("item") or {}
+    return str(item.get("aggregated_output") or "") if event["type"] == "item.completed" else ""

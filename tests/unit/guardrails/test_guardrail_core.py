@@ -443,7 +443,7 @@ def test_fifos_and_undecodable_names_are_inputs_that_neither_block_nor_crash(
     guardrail = EverythingInNotes()
     session, _ = guardrail_session(tmp_path)
     record = session.run(guardrail)
-    assert record["cached"] is False and record["inputsHash"].startswith("sha256:")
+    assert record["cached"] is False and record["inputsHash"].startswith("hmac-sha256:")
     assert session.run(guardrail)["cached"] is True
 
 
